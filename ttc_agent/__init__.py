@@ -1,0 +1,56 @@
+"""ttc-agent: test-time compute for LangGraph agents.
+
+Sample several candidate answers, score them with a verifier, keep the best:
+
+    >>> from ttc_agent import OpenAIChat, RubricJudge, best_of_n
+    >>> model = OpenAIChat()  # OPENAI_BASE_URL / OPENAI_API_KEY / TTC_MODEL, else embedded
+    >>> node = best_of_n(model, RubricJudge("helpfulness", model), n=8)
+    >>> # graph.add_node("answer", node)  or  result = await node.ainvoke("Hi")
+"""
+
+from ttc_agent.errors import (
+    AuthenticationFailed,
+    ConfigurationError,
+    EmbeddedModelError,
+    EndpointUnreachable,
+    JudgeCardError,
+    JudgeOutputError,
+    ModelError,
+    SearchError,
+    TTCError,
+)
+from ttc_agent.models import ChatModel, LangChainChat, OpenAIChat, RetryPolicy
+from ttc_agent.strategies import best_of_n, search_result
+from ttc_agent.types import Candidate, Completion, Score, SearchResult, SearchUsage, Usage
+from ttc_agent.verifiers import JudgeCard, RubricJudge, Verifier, available_cards, load_card
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "AuthenticationFailed",
+    "Candidate",
+    "ChatModel",
+    "Completion",
+    "ConfigurationError",
+    "EmbeddedModelError",
+    "EndpointUnreachable",
+    "JudgeCard",
+    "JudgeCardError",
+    "JudgeOutputError",
+    "LangChainChat",
+    "ModelError",
+    "OpenAIChat",
+    "RetryPolicy",
+    "RubricJudge",
+    "Score",
+    "SearchError",
+    "SearchResult",
+    "SearchUsage",
+    "TTCError",
+    "Usage",
+    "Verifier",
+    "available_cards",
+    "best_of_n",
+    "load_card",
+    "search_result",
+]

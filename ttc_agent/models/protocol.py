@@ -1,0 +1,57 @@
+"""The one interface strategies and verifiers use to reach a model."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol, runtime_checkable
+
+from ttc_agent.types import Completion, Message
+
+OnCompletion = Callable[[Completion], None]
+"""Called once for each completion as it arrives (for progress events)."""
+
+
+@runtime_checkable
+class ChatModel(Protocol):
+    """Anything that can sample chat completions: ``OpenAIChat``, ``LangChainChat``, yours.
+
+    ``sample`` returns exactly ``n`` completions, each carrying its share of the token usage.
+    ``top_logprobs`` asks for that many alternatives at every generated token, where the
+    endpoint can give them. ``response_format`` is passed through (OpenAI format).
+    """
+
+    name: str
+
+    async def sample(
+        self,
+        messages: Sequence[Message],
+        n: int = 1,
+        *,
+        temperature: float | None = None,
+        max_tokens: int | None = None,
+        top_logprobs: int | None = None,
+        stop: Sequence[str] | None = None,
+        response_format: dict[str, Any] | None = None,
+        on_completion: OnCompletion | None = None,
+    ) -> list[Completion]: ...
+
+    async def aclose(self) -> None: ...
+
+
+def split_tokens(total: int, texts: Sequence[str]) -> list[int]:
+    """Apportion a call's completion tokens to its choices by text length, summing exactly.
+
+    Example:
+        >>> split_tokens(10, ["aaa", "a"])
+        [8, 2]
+    """
+    if not texts:
+        return []
+    weights = [max(len(text), 1) for text in texts]
+    whole = sum(weights)
+    shares = [total * weight / whole for weight in weights]
+    floors = [int(share) for share in shares]
+    order = sorted(range(len(texts)), key=lambda i: floors[i] - shares[i])
+    for i in order[: total - sum(floors)]:
+        floors[i] += 1
+    return floors

@@ -1,0 +1,171 @@
+"""Best-of-N: sample n candidates, score each with a verifier, keep the best.
+
+Weighted best-of-N: with an ``answer_key`` (for example the final answer extracted from the
+text), the normalised scores of candidates with the same key are summed and the best group
+wins (Hugging Face's "weighted best-of-N").
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from langgraph.func import task
+from pydantic import BaseModel, ConfigDict, Field
+
+from ttc_agent.errors import SearchError, TTCError
+from ttc_agent.models.protocol import ChatModel
+from ttc_agent.strategies.node import StrategyNode
+from ttc_agent.strategies.progress import Counter, emit
+from ttc_agent.strategies.selection import select_best, select_weighted
+from ttc_agent.types import Candidate, Completion, Message, Score, SearchResult, SearchUsage, Usage
+from ttc_agent.verifiers.protocol import Verifier
+
+AnswerKey = Callable[[str], str | None]
+
+
+class BestOfNSettings(BaseModel):
+    """Settings of ``best_of_n``; each can be overridden per invocation."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    n: int = Field(default=8, ge=1)
+    temperature: float = Field(default=0.8, ge=0)
+    max_tokens: int | None = Field(default=None, ge=1)
+
+
+@task(name="ttc_sample")
+async def sample_candidates(
+    model: ChatModel, prompt: list[Message], settings: BestOfNSettings, strategy: str
+) -> list[dict[str, Any]]:
+    """Sample the candidates (a LangGraph task: its result survives a resumed run)."""
+    sampled = Counter("sampled", strategy, settings.n)
+    completions = await model.sample(
+        prompt,
+        settings.n,
+        temperature=settings.temperature,
+        max_tokens=settings.max_tokens,
+        on_completion=lambda _: sampled.tick(),
+    )
+    return [completion.model_dump(mode="json", exclude={"logprobs"}) for completion in completions]
+
+
+@task(name="ttc_score")
+async def score_candidates(
+    verifier: Verifier, prompt: list[Message], texts: list[str], strategy: str
+) -> list[dict[str, Any]]:
+    """Score the candidates in one batch (a LangGraph task)."""
+    scored = Counter("scored", strategy, len(texts))
+    scores = await verifier.score(
+        prompt, texts, on_score=lambda i, s: scored.tick(index=i, score=s.value)
+    )
+    return [score.model_dump(mode="json") for score in scores]
+
+
+class BestOfN(StrategyNode):
+    """The best-of-N node; build it with ``best_of_n``."""
+
+    strategy = "best_of_n"
+    settings_type = BestOfNSettings
+
+    def __init__(
+        self,
+        model: ChatModel,
+        verifier: Verifier,
+        settings: BestOfNSettings,
+        *,
+        answer_key: AnswerKey | None = None,
+        messages_key: str = "messages",
+        result_key: str | None = None,
+    ) -> None:
+        super().__init__(settings, messages_key=messages_key, result_key=result_key)
+        self.model, self.verifier, self.answer_key = model, verifier, answer_key
+
+    async def search(self, prompt: list[Message], settings: BestOfNSettings) -> SearchResult:
+        completions = [
+            Completion.model_validate(c)
+            for c in await sample_candidates(self.model, prompt, settings, self.strategy)
+        ]
+        candidates = [
+            Candidate(
+                index=i,
+                text=c.text,
+                finish_reason=c.finish_reason,
+                usage=c.usage,
+                key=self.answer_key(c.text) if self.answer_key else None,
+            )
+            for i, c in enumerate(completions)
+        ]
+        record = {
+            "strategy": self.strategy,
+            "settings": settings.model_dump() | {"verifier": self.verifier.name, "model": self.model.name},
+            "selection": "weighted" if self.answer_key else "best",
+        }
+        generation = Usage.sum([c.usage for c in candidates])
+        try:
+            scores = await score_candidates(self.verifier, prompt, [c.text for c in candidates], self.strategy)
+        except TTCError as exc:
+            partial = SearchResult(
+                **record, candidates=candidates, chosen=None, usage=SearchUsage(generation=generation)
+            )
+            raise SearchError(f"{self.strategy}: {exc}", partial=partial) from exc
+        candidates = [
+            c.model_copy(update={"score": Score.model_validate(s)})
+            for c, s in zip(candidates, scores, strict=True)
+        ]
+        if self.answer_key:
+            chosen, groups = select_weighted(candidates)
+        else:
+            chosen, groups = select_best(candidates), {}
+        verification = Usage.sum([c.score.usage for c in candidates if c.score])
+        emit("selected", self.strategy, index=chosen, score=candidates[chosen].score.value)
+        return SearchResult(
+            **record,
+            candidates=candidates,
+            chosen=chosen,
+            group_scores=groups,
+            usage=SearchUsage(generation=generation, verification=verification),
+        )
+
+
+def best_of_n(
+    model: ChatModel,
+    judge: Verifier,
+    n: int = 8,
+    *,
+    temperature: float = 0.8,
+    max_tokens: int | None = None,
+    answer_key: AnswerKey | None = None,
+    messages_key: str = "messages",
+    result_key: str | None = None,
+) -> BestOfN:
+    """A best-of-N node: sample ``n`` answers, score them with ``judge``, append the best.
+
+    Args:
+        model: samples the candidates.
+        judge: any verifier, e.g. ``RubricJudge("helpfulness", model)``.
+        n: candidates per invocation (override per call with ``{"ttc": {"n": 4}}``).
+        temperature: sampling temperature of the candidates.
+        max_tokens: the longest candidate.
+        answer_key: turns on weighted best-of-N: candidates with the same key pool their scores.
+        messages_key: the state key holding the conversation.
+        result_key: also write the ``SearchResult`` to this state key.
+
+    Example:
+        >>> from langgraph.graph import StateGraph, MessagesState, START
+        >>> from ttc_agent import OpenAIChat, RubricJudge
+        >>> model = OpenAIChat("m", base_url="http://127.0.0.1:9/v1", api_key="k")
+        >>> graph = StateGraph(MessagesState)
+        >>> _ = graph.add_node("answer", best_of_n(model, RubricJudge("helpfulness", model), n=4))
+        >>> _ = graph.add_edge(START, "answer")
+        >>> app = graph.compile()
+    """
+    settings = BestOfN.make_settings(n=n, temperature=temperature, max_tokens=max_tokens)
+    return BestOfN(
+        model,
+        judge,
+        settings,
+        answer_key=answer_key,
+        messages_key=messages_key,
+        result_key=result_key,
+    )

@@ -1,0 +1,169 @@
+"""What every strategy node shares: the LangGraph node contract.
+
+A strategy node is a callable you pass to ``StateGraph.add_node``. It reads the conversation
+from ``messages`` (so it works with ``MessagesState``), runs its search and appends exactly one
+``AIMessage``: the selected answer, carrying the whole search record in
+``response_metadata["ttc"]`` (read it back with ``search_result``). With ``result_key`` set, the
+``SearchResult`` is also written to that state key.
+
+Settings are fixed at construction; any of them can be overridden for one invocation through
+``config={"configurable": {"ttc": {"n": 4}}}`` (or a runtime context with a ``ttc`` mapping),
+without rebuilding the graph. Outside a graph, ``await node.ainvoke("prompt")`` runs the same
+node in a one-node graph and returns the ``SearchResult``.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Mapping, Sequence
+from typing import Annotated, Any, ClassVar, TypedDict
+
+from langchain_core.messages import (
+    AIMessage,
+    AnyMessage,
+    BaseMessage,
+    HumanMessage,
+    convert_to_messages,
+    convert_to_openai_messages,
+)
+from langchain_core.runnables import RunnableConfig
+from langgraph.graph import START, StateGraph
+from langgraph.graph.message import add_messages
+from langgraph.runtime import get_runtime
+from pydantic import BaseModel, ValidationError
+
+from ttc_agent.errors import ConfigurationError
+from ttc_agent.types import Message, SearchResult
+
+METADATA_KEY = "ttc"
+
+
+class StrategyNode(ABC):
+    """Base class of the strategy nodes (``best_of_n`` and the others)."""
+
+    strategy: ClassVar[str]
+    settings_type: ClassVar[type[BaseModel]]
+
+    def __init__(
+        self, settings: BaseModel, *, messages_key: str = "messages", result_key: str | None = None
+    ) -> None:
+        self.settings = settings
+        self.messages_key = messages_key
+        self.result_key = result_key
+        self._graph: Any = None
+
+    @classmethod
+    def make_settings(cls, **values: Any) -> Any:
+        """Validate construction settings, raising ``ConfigurationError`` with the problem."""
+        try:
+            return cls.settings_type(**values)
+        except ValidationError as exc:
+            raise ConfigurationError(f"{cls.strategy}: {_problems(exc)}") from None
+
+    @abstractmethod
+    async def search(self, prompt: list[Message], settings: Any) -> SearchResult:
+        """Run the search for one prompt (inside a graph run: steps are LangGraph tasks)."""
+
+    async def __call__(self, state: Mapping[str, Any], config: RunnableConfig) -> dict[str, Any]:
+        messages = state.get(self.messages_key) if isinstance(state, Mapping) else None
+        if not messages:
+            raise ConfigurationError(
+                f"{self.strategy}: the state has no messages under {self.messages_key!r}"
+            )
+        prompt = convert_to_openai_messages(list(messages))
+        result = await self.search(prompt, self.settings_for(config))
+        total = result.usage.total
+        reply = AIMessage(
+            content=result.answer,
+            response_metadata={METADATA_KEY: result.model_dump(mode="json")},
+            usage_metadata={
+                "input_tokens": total.prompt_tokens,
+                "output_tokens": total.completion_tokens,
+                "total_tokens": total.total_tokens,
+            },
+        )
+        update: dict[str, Any] = {self.messages_key: [reply]}
+        if self.result_key is not None:
+            update[self.result_key] = result
+        return update
+
+    def settings_for(self, config: RunnableConfig | None) -> Any:
+        """The construction settings with this invocation's overrides applied and validated."""
+        overrides = dict(_overrides(config))
+        if not overrides:
+            return self.settings
+        known = set(self.settings_type.model_fields)
+        if unknown := sorted(set(overrides) - known):
+            raise ConfigurationError(
+                f"{self.strategy}: unknown override(s) {unknown}; known: {sorted(known)}"
+            )
+        try:
+            return self.settings_type.model_validate(self.settings.model_dump() | overrides)
+        except ValidationError as exc:
+            raise ConfigurationError(f"{self.strategy}: {_problems(exc)}") from None
+
+    async def ainvoke(
+        self,
+        prompt: str | Sequence[BaseMessage | Message],
+        config: RunnableConfig | None = None,
+        **overrides: Any,
+    ) -> SearchResult:
+        """Run the node on a prompt or message list, outside any graph of yours.
+
+        Example:
+            >>> # result = await best_of_n(model, judge, n=4).ainvoke("Write a haiku", n=2)
+            >>> # print(result.answer)
+        """
+        messages = [HumanMessage(prompt)] if isinstance(prompt, str) else convert_to_messages(prompt)
+        config = dict(config or {})
+        if overrides:
+            configurable = dict(config.get("configurable") or {})
+            configurable[METADATA_KEY] = {**configurable.get(METADATA_KEY, {}), **overrides}
+            config["configurable"] = configurable
+        final = await self._standalone().ainvoke({self.messages_key: messages}, config)
+        return search_result(final[self.messages_key][-1])
+
+    def _standalone(self) -> Any:
+        if self._graph is None:
+            state = TypedDict(  # type: ignore[misc]
+                "StandaloneState", {self.messages_key: Annotated[list[AnyMessage], add_messages]}
+            )
+            graph = StateGraph(state)
+            graph.add_node(self.strategy, self)
+            graph.add_edge(START, self.strategy)
+            self._graph = graph.compile()
+        return self._graph
+
+
+def search_result(source: BaseMessage | Mapping[str, Any]) -> SearchResult:
+    """The ``SearchResult`` recorded on a strategy's reply (a message, or a state whose last
+    message is one).
+
+    Example:
+        >>> # state = await graph.ainvoke({"messages": [("user", "Hi")]})
+        >>> # search_result(state).candidates
+    """
+    message = source
+    if isinstance(source, Mapping):
+        message = list(source["messages"])[-1]
+    record = getattr(message, "response_metadata", {}).get(METADATA_KEY)
+    if record is None:
+        raise ConfigurationError("this message was not written by a ttc-agent strategy node")
+    return SearchResult.model_validate(record)
+
+
+def _overrides(config: RunnableConfig | None) -> Mapping[str, Any]:
+    configurable = (config or {}).get("configurable") or {}
+    if METADATA_KEY in configurable:
+        return configurable[METADATA_KEY] or {}
+    try:
+        context = get_runtime().context
+    except RuntimeError:
+        return {}
+    if isinstance(context, Mapping):
+        return context.get(METADATA_KEY) or {}
+    return getattr(context, METADATA_KEY, None) or {}
+
+
+def _problems(exc: ValidationError) -> str:
+    return "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())

@@ -1,0 +1,334 @@
+"""A loopback OpenAI-compatible server for tests: real HTTP, scripted and deterministic.
+
+Point the real ``openai`` client (or ``OpenAIChat``) at it; script replies with a handler; make
+it honour or ignore ``n``; give it latency; inject faults (429 with Retry-After, 5xx, dropped
+connections, hangs). Every request is recorded for assertions.
+
+Example:
+    >>> with LoopbackServer(lambda request: "Hello!") as server:
+    ...     print(server.base_url.startswith("http://127.0.0.1:"))
+    True
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+_TOKEN = re.compile(r"\d|[A-Za-z_]+|\s+|[^\w\s]")
+
+
+@dataclass(frozen=True)
+class Reply:
+    """One scripted choice.
+
+    Args:
+        text: the message content.
+        finish_reason: as the server reports it.
+        alternatives: top logprobs to report at the token starting at a character offset,
+            e.g. ``{12: {"4": -0.5, "5": -1.0}}``; other tokens report only themselves.
+    """
+
+    text: str
+    finish_reason: str = "stop"
+    alternatives: dict[int, dict[str, float]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Fault:
+    """A failure to answer one request with, instead of a reply."""
+
+    status: int = 500
+    message: str = "injected fault"
+    headers: dict[str, str] = field(default_factory=dict)
+    delay: float = 0.0
+    drop: bool = False
+
+    @classmethod
+    def rate_limit(cls, retry_after: float = 0.05) -> Fault:
+        return cls(429, "rate limited", {"Retry-After": f"{retry_after:g}"})
+
+    @classmethod
+    def server_error(cls, status: int = 500) -> Fault:
+        return cls(status, f"injected {status}")
+
+    @classmethod
+    def dropped(cls) -> Fault:
+        """Close the connection without answering."""
+        return cls(drop=True)
+
+    @classmethod
+    def hang(cls, seconds: float) -> Fault:
+        """Answer 200 only after ``seconds`` (longer than a client's timeout: a timeout)."""
+        return cls(200, delay=seconds)
+
+
+@dataclass
+class ChatRequest:
+    """A recorded chat-completions request."""
+
+    index: int
+    body: dict[str, Any]
+    headers: dict[str, str]
+    choice: int = 0  # which of the n choices a handler call is for
+
+    @property
+    def messages(self) -> list[dict[str, Any]]:
+        return self.body.get("messages", [])
+
+    @property
+    def system(self) -> str:
+        return "\n".join(m.get("content") or "" for m in self.messages if m.get("role") == "system")
+
+    @property
+    def last_user(self) -> str:
+        users = [m.get("content") or "" for m in self.messages if m.get("role") == "user"]
+        return users[-1] if users else ""
+
+
+Handler = Callable[[ChatRequest], "str | Reply | Fault"]
+
+
+def count_tokens(text: str) -> int:
+    """The loopback server's token count: digits, words, spaces and punctuation each count one."""
+    return len(_TOKEN.findall(text))
+
+
+class LoopbackServer:
+    """A real HTTP server on 127.0.0.1 speaking the OpenAI chat-completions API.
+
+    Args:
+        handler: called once per choice with the request; returns the text, a ``Reply`` or a
+            ``Fault``. The default echoes the last user message.
+        honour_n: return n choices for ``n`` (like OpenAI, vLLM), or one (like llama.cpp).
+        latency: seconds every request takes before answering.
+        api_key: when set, requests must carry it as a Bearer token.
+        model: the one model name ``/v1/models`` lists.
+    """
+
+    def __init__(
+        self,
+        handler: Handler | None = None,
+        *,
+        honour_n: bool = True,
+        latency: float = 0.0,
+        api_key: str | None = None,
+        model: str = "loopback",
+    ) -> None:
+        self.handler = handler or (lambda request: f"echo: {request.last_user}")
+        self.honour_n = honour_n
+        self.latency = latency
+        self.api_key = api_key
+        self.model = model
+        self.requests: list[ChatRequest] = []
+        self._faults: deque[Fault] = deque()
+        self._lock = threading.Lock()
+        self._httpd: ThreadingHTTPServer | None = None
+
+    @property
+    def base_url(self) -> str:
+        if self._httpd is None:
+            raise RuntimeError("the loopback server is not running")
+        return f"http://127.0.0.1:{self._httpd.server_address[1]}/v1"
+
+    def inject(self, fault: Fault, times: int = 1) -> None:
+        """Answer the next ``times`` requests with ``fault``."""
+        with self._lock:
+            self._faults.extend([fault] * times)
+
+    def reset(self) -> None:
+        """Forget recorded requests and pending faults."""
+        with self._lock:
+            self.requests.clear()
+            self._faults.clear()
+
+    def __enter__(self) -> LoopbackServer:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def start(self) -> None:
+        server = self
+
+        class RequestHandler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args: Any) -> None:  # quiet
+                pass
+
+            def do_GET(self) -> None:
+                if not self._authorised():
+                    return
+                if self.path.rstrip("/").endswith("/models"):
+                    data = [{"id": server.model, "object": "model", "owned_by": "loopback"}]
+                    self._json(200, {"object": "list", "data": data})
+                else:
+                    self._json(404, _error("not found", 404))
+
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length", 0))
+                raw = self.rfile.read(length)
+                if not self._authorised():
+                    return
+                if not self.path.rstrip("/").endswith("/chat/completions"):
+                    self._json(404, _error("not found", 404))
+                    return
+                try:
+                    body = json.loads(raw)
+                except json.JSONDecodeError:
+                    self._json(400, _error("invalid JSON body", 400))
+                    return
+                status, payload, headers, drop = server._respond(body, dict(self.headers))
+                if drop:
+                    self.close_connection = True
+                    self.connection.shutdown(2)
+                    return
+                self._json(status, payload, headers)
+
+            def _authorised(self) -> bool:
+                if server.api_key and self.headers.get("Authorization") != f"Bearer {server.api_key}":
+                    self._json(401, _error("invalid API key", 401))
+                    return False
+                return True
+
+            def _json(self, status: int, payload: Any, headers: dict[str, str] | None = None) -> None:
+                data = json.dumps(payload).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                for key, value in (headers or {}).items():
+                    self.send_header(key, value)
+                self.end_headers()
+                self.wfile.write(data)
+
+        class Server(ThreadingHTTPServer):
+            daemon_threads = True
+            request_queue_size = 256
+
+        self._httpd = Server(("127.0.0.1", 0), RequestHandler)
+        threading.Thread(target=self._httpd.serve_forever, daemon=True).start()
+
+    def stop(self) -> None:
+        if self._httpd is not None:
+            self._httpd.shutdown()
+            self._httpd.server_close()
+            self._httpd = None
+
+    def _respond(
+        self, body: dict[str, Any], headers: dict[str, str]
+    ) -> tuple[int, Any, dict[str, str], bool]:
+        with self._lock:
+            request = ChatRequest(index=len(self.requests), body=body, headers=headers)
+            self.requests.append(request)
+            fault = self._faults.popleft() if self._faults else None
+        if self.latency:
+            time.sleep(self.latency)
+        if fault is not None:
+            time.sleep(fault.delay)
+            if fault.drop:
+                return 0, None, {}, True
+            if fault.status != 200:
+                return fault.status, _error(fault.message, fault.status), fault.headers, False
+        n = int(body.get("n") or 1) if self.honour_n else 1
+        replies = []
+        for choice in range(n):
+            outcome = self.handler(ChatRequest(request.index, body, headers, choice))
+            if isinstance(outcome, Fault):
+                time.sleep(outcome.delay)
+                if outcome.drop:
+                    return 0, None, {}, True
+                return outcome.status, _error(outcome.message, outcome.status), outcome.headers, False
+            replies.append(outcome if isinstance(outcome, Reply) else Reply(str(outcome)))
+        return 200, self._completion(body, request.index, replies), {}, False
+
+    def _completion(self, body: dict[str, Any], index: int, replies: list[Reply]) -> dict[str, Any]:
+        want_logprobs = bool(body.get("logprobs"))
+        top_k = int(body.get("top_logprobs") or 0)
+        choices = []
+        for i, reply in enumerate(replies):
+            choice: dict[str, Any] = {
+                "index": i,
+                "message": {"role": "assistant", "content": reply.text},
+                "finish_reason": reply.finish_reason,
+                "logprobs": {"content": _logprobs(reply, top_k)} if want_logprobs else None,
+            }
+            choices.append(choice)
+        prompt_tokens = sum(
+            count_tokens(m.get("content") or "") if isinstance(m.get("content"), str) else 0
+            for m in body.get("messages", [])
+        )
+        completion_tokens = sum(count_tokens(reply.text) for reply in replies)
+        return {
+            "id": f"chatcmpl-loopback-{index}",
+            "object": "chat.completion",
+            "created": 0,
+            "model": body.get("model") or self.model,
+            "choices": choices,
+            "usage": {
+                "prompt_tokens": prompt_tokens,
+                "completion_tokens": completion_tokens,
+                "total_tokens": prompt_tokens + completion_tokens,
+            },
+        }
+
+
+def _logprobs(reply: Reply, top_k: int) -> list[dict[str, Any]]:
+    tokens = []
+    for match in _TOKEN.finditer(reply.text):
+        alternatives = reply.alternatives.get(match.start(), {match.group(): 0.0})
+        ranked = sorted(alternatives.items(), key=lambda item: -item[1])[: max(top_k, 1)]
+        logprob = alternatives.get(match.group(), ranked[0][1])
+        tokens.append(
+            {
+                "token": match.group(),
+                "logprob": logprob,
+                "bytes": list(match.group().encode()),
+                "top_logprobs": [
+                    {"token": t, "logprob": lp, "bytes": list(t.encode())} for t, lp in ranked
+                ][:top_k],
+            }
+        )
+    return tokens
+
+
+def _error(message: str, status: int) -> dict[str, Any]:
+    return {"error": {"message": message, "type": "loopback_error", "code": status}}
+
+
+def fenced(text: str, label: str = "CANDIDATE") -> str | None:
+    """The text inside the first ``label`` fence of a judge prompt (see verifiers.fence)."""
+    match = re.search(rf"<<<{label} (\w+)>>>\n(.*?)\n<<<END {label} \1>>>", text, re.DOTALL)
+    return None if match is None else match.group(2)
+
+
+def judge_reply(
+    scores: dict[str, int], probabilities: dict[str, dict[int, float]] | None = None
+) -> Reply:
+    """A judge's JSON reply giving ``scores`` per criterion, with optional score distributions.
+
+    ``probabilities[criterion]`` maps score points to probabilities reported as top logprobs
+    at that criterion's score token.
+
+    Example:
+        >>> judge_reply({"clarity": 4}).text
+        '{"clarity": {"reason": "clarity is 4", "score": 4}}'
+    """
+    import math
+
+    verdict = {name: {"reason": f"{name} is {value}", "score": value} for name, value in scores.items()}
+    text = json.dumps(verdict)
+    alternatives: dict[int, dict[str, float]] = {}
+    for name, distribution in (probabilities or {}).items():
+        block = text.index(f'"{name}": {{')
+        offset = text.index('"score": ', block) + len('"score": ')
+        alternatives[offset] = {str(point): math.log(p) for point, p in distribution.items() if p > 0}
+    return Reply(text, alternatives=alternatives)

@@ -1,0 +1,155 @@
+"""Core types: the values that flow prompt -> candidates -> scores -> selection -> result.
+
+Every hop carries its token usage, so a result can say what it cost and where.
+These types know nothing of models, verifiers or graphs.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Message = dict[str, Any]
+"""A chat message in the OpenAI wire format, e.g. ``{"role": "user", "content": "Hi"}``."""
+
+
+class Usage(BaseModel):
+    """Tokens and calls billed by a model endpoint.
+
+    Example:
+        >>> Usage(prompt_tokens=10, completion_tokens=5, calls=1) + Usage(prompt_tokens=1)
+        Usage(prompt_tokens=11, completion_tokens=5, calls=1)
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    calls: int = 0
+
+    @property
+    def total_tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+    def __add__(self, other: Usage) -> Usage:
+        return Usage(
+            prompt_tokens=self.prompt_tokens + other.prompt_tokens,
+            completion_tokens=self.completion_tokens + other.completion_tokens,
+            calls=self.calls + other.calls,
+        )
+
+    def __repr__(self) -> str:
+        return (
+            f"Usage(prompt_tokens={self.prompt_tokens}, "
+            f"completion_tokens={self.completion_tokens}, calls={self.calls})"
+        )
+
+    @staticmethod
+    def sum(usages: list[Usage]) -> Usage:
+        """Add up a list of usages (an empty list gives zero)."""
+        total = Usage()
+        for usage in usages:
+            total = total + usage
+        return total
+
+
+class TokenLogprob(BaseModel):
+    """One generated token with its log-probability and the top alternatives at its position."""
+
+    model_config = ConfigDict(frozen=True)
+
+    token: str
+    logprob: float
+    top: dict[str, float] = Field(default_factory=dict)
+
+
+class Completion(BaseModel):
+    """One sampled completion as the model returned it.
+
+    ``usage`` is this completion's share of its call: the prompt is counted on the first
+    choice of a call only, so that adding the usages of all completions gives what was billed.
+    When a server returns several choices in one call, each choice's completion tokens are
+    apportioned by text length (servers report only the call's total).
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    text: str
+    finish_reason: str | None = None
+    logprobs: list[TokenLogprob] | None = None
+    usage: Usage = Usage()
+
+
+class Score(BaseModel):
+    """A verifier's verdict on one candidate.
+
+    ``value`` is on the verifier's own scale (a rubric's weighted total, a PRM probability);
+    ``normalized`` maps it to [0, 1] so that scores can be added across candidates.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    value: float
+    normalized: float
+    criteria: dict[str, float] = Field(default_factory=dict)
+    rationale: str = ""
+    mode: str = ""
+    usage: Usage = Usage()
+
+
+class Candidate(BaseModel):
+    """One candidate answer in a search, with its score and (for weighted selection) its key."""
+
+    model_config = ConfigDict(frozen=True)
+
+    index: int
+    text: str
+    finish_reason: str | None = None
+    usage: Usage = Usage()
+    score: Score | None = None
+    key: str | None = None
+
+
+class SearchUsage(BaseModel):
+    """Usage of a search, split into generating candidates and verifying them."""
+
+    model_config = ConfigDict(frozen=True)
+
+    generation: Usage = Usage()
+    verification: Usage = Usage()
+
+    @property
+    def total(self) -> Usage:
+        return self.generation + self.verification
+
+
+class SearchResult(BaseModel):
+    """The record of one search: every candidate, its score, the choice and what it cost.
+
+    Example:
+        >>> result = SearchResult(strategy="best_of_n", candidates=[], chosen=None)
+        >>> result.answer
+        ''
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    strategy: str
+    settings: dict[str, Any] = Field(default_factory=dict)
+    candidates: list[Candidate]
+    chosen: int | None
+    selection: Literal["best", "weighted"] = "best"
+    group_scores: dict[str, float] = Field(default_factory=dict)
+    usage: SearchUsage = SearchUsage()
+
+    @property
+    def best(self) -> Candidate | None:
+        """The chosen candidate (None only for an empty search)."""
+        return None if self.chosen is None else self.candidates[self.chosen]
+
+    @property
+    def answer(self) -> str:
+        """The chosen candidate's text."""
+        best = self.best
+        return "" if best is None else best.text
