@@ -78,6 +78,7 @@ class ChatRequest:
     body: dict[str, Any]
     headers: dict[str, str]
     choice: int = 0  # which of the n choices a handler call is for
+    usage: dict[str, int] = field(default_factory=dict)  # what the reply billed (200 only)
 
     @property
     def messages(self) -> list[dict[str, Any]]:
@@ -195,12 +196,17 @@ class LoopbackServer:
                 self._json(status, payload, headers)
 
             def _authorised(self) -> bool:
-                if server.api_key and self.headers.get("Authorization") != f"Bearer {server.api_key}":
+                if (
+                    server.api_key
+                    and self.headers.get("Authorization") != f"Bearer {server.api_key}"
+                ):
                     self._json(401, _error("invalid API key", 401))
                     return False
                 return True
 
-            def _json(self, status: int, payload: Any, headers: dict[str, str] | None = None) -> None:
+            def _json(
+                self, status: int, payload: Any, headers: dict[str, str] | None = None
+            ) -> None:
                 data = json.dumps(payload).encode()
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
@@ -215,7 +221,7 @@ class LoopbackServer:
             request_queue_size = 256
 
         self._httpd = Server(("127.0.0.1", 0), RequestHandler)
-        threading.Thread(target=self._httpd.serve_forever, daemon=True).start()
+        threading.Thread(target=self._httpd.serve_forever, args=(0.02,), daemon=True).start()
 
     def stop(self) -> None:
         if self._httpd is not None:
@@ -246,9 +252,16 @@ class LoopbackServer:
                 time.sleep(outcome.delay)
                 if outcome.drop:
                     return 0, None, {}, True
-                return outcome.status, _error(outcome.message, outcome.status), outcome.headers, False
+                return (
+                    outcome.status,
+                    _error(outcome.message, outcome.status),
+                    outcome.headers,
+                    False,
+                )
             replies.append(outcome if isinstance(outcome, Reply) else Reply(str(outcome)))
-        return 200, self._completion(body, request.index, replies), {}, False
+        payload = self._completion(body, request.index, replies)
+        request.usage = payload["usage"]
+        return 200, payload, {}, False
 
     def _completion(self, body: dict[str, Any], index: int, replies: list[Reply]) -> dict[str, Any]:
         want_logprobs = bool(body.get("logprobs"))
@@ -324,11 +337,15 @@ def judge_reply(
     """
     import math
 
-    verdict = {name: {"reason": f"{name} is {value}", "score": value} for name, value in scores.items()}
+    verdict = {
+        name: {"reason": f"{name} is {value}", "score": value} for name, value in scores.items()
+    }
     text = json.dumps(verdict)
     alternatives: dict[int, dict[str, float]] = {}
     for name, distribution in (probabilities or {}).items():
         block = text.index(f'"{name}": {{')
         offset = text.index('"score": ', block) + len('"score": ')
-        alternatives[offset] = {str(point): math.log(p) for point, p in distribution.items() if p > 0}
+        alternatives[offset] = {
+            str(point): math.log(p) for point, p in distribution.items() if p > 0
+        }
     return Reply(text, alternatives=alternatives)

@@ -53,7 +53,7 @@ class LangChainChat:
         max_tokens: int | None = None,
         top_logprobs: int | None = None,
         stop: Sequence[str] | None = None,
-        response_format: dict[str, Any] | None = None,
+        json_schema: dict[str, Any] | None = None,
         on_completion: OnCompletion | None = None,
     ) -> list[Completion]:
         """Sample ``n`` completions with ``n`` concurrent calls (at most ``max_concurrency``)."""
@@ -62,8 +62,11 @@ class LangChainChat:
         bound: dict[str, Any] = {"temperature": temperature, "max_tokens": max_tokens}
         if top_logprobs is not None:
             bound |= {"logprobs": True, "top_logprobs": top_logprobs}
-        if response_format is not None:
-            bound["response_format"] = response_format
+        if json_schema is not None:
+            bound["response_format"] = {
+                "type": "json_schema",
+                "json_schema": {"name": "reply", "schema": json_schema, "strict": True},
+            }
         bound = {key: value for key, value in bound.items() if value is not None}
         runnable = self.chat_model.bind(**bound) if bound else self.chat_model
         prompt = convert_to_messages(list(messages))

@@ -20,6 +20,7 @@ from ttc_agent.models.retry import EmptyResponse, RetryPolicy
 from ttc_agent.types import Completion, Message, TokenLogprob, Usage
 
 NMode = Literal["auto", "native", "parallel"]
+JSONMode = Literal["json_schema", "json_object", "off"]
 
 
 class OpenAIChat:
@@ -34,6 +35,12 @@ class OpenAIChat:
     returns one) the rest are sampled with concurrent requests, and the model remembers that the
     server ignores ``n``. At most ``max_concurrency`` requests are in flight at once. Failed calls
     are retried by ``retry`` (429, 5xx, timeouts, dropped connections; never 400/401/403/404).
+
+    ``json_mode`` says how to ask for replies constrained to a JSON schema: ``json_schema``
+    (OpenAI, vLLM, SGLang, llama.cpp's llama-server), ``json_object`` (llama-cpp-python's server,
+    which takes the schema inside a ``json_object`` response format) or ``off``. ``logprobs=False``
+    drops requests for token logprobs; the default keeps them, except on the embedded model,
+    whose server computes them at about half a second per token.
 
     Keep one ``OpenAIChat`` per endpoint for the life of your program and close it with
     ``await model.aclose()`` (or ``async with``).
@@ -54,16 +61,24 @@ class OpenAIChat:
         timeout: float = 600.0,
         retry: RetryPolicy | None = None,
         n_mode: NMode = "auto",
+        json_mode: JSONMode | None = None,
+        logprobs: bool | None = None,
         extra_body: dict[str, Any] | None = None,
     ) -> None:
         if max_concurrency < 1:
             raise ConfigurationError(f"max_concurrency must be at least 1, got {max_concurrency}")
         if n_mode not in ("auto", "native", "parallel"):
             raise ConfigurationError(f"n_mode must be auto, native or parallel, got {n_mode!r}")
+        if json_mode not in (None, "json_schema", "json_object", "off"):
+            raise ConfigurationError(
+                f"json_mode must be json_schema, json_object or off, got {json_mode!r}"
+            )
         self._model = model or os.environ.get("TTC_MODEL") or None
         self._base_url = base_url or os.environ.get("OPENAI_BASE_URL") or None
         self._api_key = api_key or os.environ.get("OPENAI_API_KEY") or None
         self._embedded = self._base_url is None and self._api_key is None
+        self.json_mode: JSONMode = json_mode or ("json_object" if self._embedded else "json_schema")
+        self.logprobs = (not self._embedded) if logprobs is None else logprobs
         self.max_concurrency = max_concurrency
         self.timeout = timeout
         self.retry = retry or RetryPolicy()
@@ -107,7 +122,7 @@ class OpenAIChat:
         max_tokens: int | None = None,
         top_logprobs: int | None = None,
         stop: Sequence[str] | None = None,
-        response_format: dict[str, Any] | None = None,
+        json_schema: dict[str, Any] | None = None,
         on_completion: OnCompletion | None = None,
     ) -> list[Completion]:
         """Sample ``n`` completions of ``messages``.
@@ -121,9 +136,9 @@ class OpenAIChat:
             "temperature": temperature,
             "max_tokens": max_tokens,
             "stop": list(stop) if stop else None,
-            "response_format": response_format,
+            "response_format": self._response_format(json_schema),
         }
-        if top_logprobs is not None:
+        if top_logprobs is not None and self.logprobs:
             params |= {"logprobs": True, "top_logprobs": top_logprobs}
         params = {key: value for key, value in params.items() if value is not None}
 
@@ -147,7 +162,19 @@ class OpenAIChat:
             completions.extend(batch)
         return completions[:n]
 
-    async def _call(self, messages: Sequence[Message], n: int, params: dict[str, Any]) -> list[Completion]:
+    def _response_format(self, schema: dict[str, Any] | None) -> dict[str, Any] | None:
+        if schema is None or self.json_mode == "off":
+            return None
+        if self.json_mode == "json_object":
+            return {"type": "json_object", "schema": schema}
+        return {
+            "type": "json_schema",
+            "json_schema": {"name": "reply", "schema": schema, "strict": True},
+        }
+
+    async def _call(
+        self, messages: Sequence[Message], n: int, params: dict[str, Any]
+    ) -> list[Completion]:
         client, slots = await self._client()
         request = {"model": self._model, "messages": list(messages), **params}
         if n > 1:
@@ -164,7 +191,9 @@ class OpenAIChat:
         except openai.APIError as exc:
             raise self._model_error(exc) from None
         except EmptyResponse as exc:
-            raise ModelError(f"{self._where()}: {exc} after {self.retry.attempts} attempts") from None
+            raise ModelError(
+                f"{self._where()}: {exc} after {self.retry.attempts} attempts"
+            ) from None
         return _completions(response)
 
     async def _client(self) -> tuple[openai.AsyncOpenAI, asyncio.Semaphore]:
@@ -213,7 +242,9 @@ class OpenAIChat:
             message = message.replace(self._api_key, "***")
         if isinstance(exc, openai.APIConnectionError):
             kind = "timed out" if isinstance(exc, openai.APITimeoutError) else "is unreachable"
-            return EndpointUnreachable(f"{self._where()} {kind} (after {self.retry.attempts} attempts)")
+            return EndpointUnreachable(
+                f"{self._where()} {kind} (after {self.retry.attempts} attempts)"
+            )
         status = getattr(exc, "status_code", None)
         if status in (401, 403):
             return AuthenticationFailed(

@@ -17,7 +17,9 @@ class ChatModel(Protocol):
 
     ``sample`` returns exactly ``n`` completions, each carrying its share of the token usage.
     ``top_logprobs`` asks for that many alternatives at every generated token, where the
-    endpoint can give them. ``response_format`` is passed through (OpenAI format).
+    endpoint gives them (completions come back without logprobs where it does not).
+    ``json_schema`` asks for a reply constrained to that JSON schema, in whatever way the
+    endpoint supports it (a hint: callers still validate what comes back).
     """
 
     name: str
@@ -31,7 +33,7 @@ class ChatModel(Protocol):
         max_tokens: int | None = None,
         top_logprobs: int | None = None,
         stop: Sequence[str] | None = None,
-        response_format: dict[str, Any] | None = None,
+        json_schema: dict[str, Any] | None = None,
         on_completion: OnCompletion | None = None,
     ) -> list[Completion]: ...
 

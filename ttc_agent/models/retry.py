@@ -81,7 +81,9 @@ class RetryPolicy:
     max_wait: float = 60.0
 
     def _wait(self, state: RetryCallState) -> float:
-        backoff = wait_exponential_jitter(initial=self.initial_wait, max=self.max_wait, jitter=1)
+        backoff = wait_exponential_jitter(
+            multiplier=self.initial_wait, max=self.max_wait, jitter=self.initial_wait
+        )
         exc = state.outcome.exception() if state.outcome else None
         asked = retry_after_seconds(exc)
         if asked is not None:

@@ -98,15 +98,21 @@ class BestOfN(StrategyNode):
         ]
         record = {
             "strategy": self.strategy,
-            "settings": settings.model_dump() | {"verifier": self.verifier.name, "model": self.model.name},
+            "settings": settings.model_dump()
+            | {"verifier": self.verifier.name, "model": self.model.name},
             "selection": "weighted" if self.answer_key else "best",
         }
         generation = Usage.sum([c.usage for c in candidates])
         try:
-            scores = await score_candidates(self.verifier, prompt, [c.text for c in candidates], self.strategy)
+            scores = await score_candidates(
+                self.verifier, prompt, [c.text for c in candidates], self.strategy
+            )
         except TTCError as exc:
             partial = SearchResult(
-                **record, candidates=candidates, chosen=None, usage=SearchUsage(generation=generation)
+                **record,
+                candidates=candidates,
+                chosen=None,
+                usage=SearchUsage(generation=generation),
             )
             raise SearchError(f"{self.strategy}: {exc}", partial=partial) from exc
         candidates = [

@@ -114,16 +114,26 @@ class StrategyNode(ABC):
             >>> # result = await best_of_n(model, judge, n=4).ainvoke("Write a haiku", n=2)
             >>> # print(result.answer)
         """
-        messages = [HumanMessage(prompt)] if isinstance(prompt, str) else convert_to_messages(prompt)
+        messages = (
+            [HumanMessage(prompt)] if isinstance(prompt, str) else convert_to_messages(prompt)
+        )
         config = dict(config or {})
         if overrides:
             configurable = dict(config.get("configurable") or {})
             configurable[METADATA_KEY] = {**configurable.get(METADATA_KEY, {}), **overrides}
             config["configurable"] = configurable
-        final = await self._standalone().ainvoke({self.messages_key: messages}, config)
+        final = await self.graph.ainvoke({self.messages_key: messages}, config)
         return search_result(final[self.messages_key][-1])
 
-    def _standalone(self) -> Any:
+    @property
+    def graph(self) -> Any:
+        """This node alone in a compiled one-node graph (what ``ainvoke`` runs); stream it with
+        ``stream_mode="custom"`` to watch progress.
+
+        Example:
+            >>> # async for event in node.graph.astream({"messages": [("user", "Hi")]},
+            >>> #                                      stream_mode="custom"): print(event)
+        """
         if self._graph is None:
             state = TypedDict(  # type: ignore[misc]
                 "StandaloneState", {self.messages_key: Annotated[list[AnyMessage], add_messages]}

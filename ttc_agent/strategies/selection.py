@@ -34,8 +34,9 @@ def select_weighted(candidates: Sequence[Candidate]) -> tuple[int, dict[str, flo
 
     Example:
         >>> from ttc_agent.types import Score
+        >>> rows = [("x", "1", 0.9), ("y", "2", 0.6), ("z", "2", 0.5)]
         >>> cs = [Candidate(index=i, text=t, key=k, score=Score(value=v, normalized=v))
-        ...       for i, (t, k, v) in enumerate([("x", "1", 0.9), ("y", "2", 0.6), ("z", "2", 0.5)])]
+        ...       for i, (t, k, v) in enumerate(rows)]
         >>> select_weighted(cs)
         (1, {'1': 0.9, '2': 1.1})
     """
@@ -44,10 +45,14 @@ def select_weighted(candidates: Sequence[Candidate]) -> tuple[int, dict[str, flo
     groups: dict[str, list[int]] = {}
     for i, candidate in enumerate(candidates):
         groups.setdefault(candidate.key if candidate.key is not None else f"\0{i}", []).append(i)
-    totals = {key: sum(_normalized(candidates[i]) for i in members) for key, members in groups.items()}
+    totals = {
+        key: sum(_normalized(candidates[i]) for i in members) for key, members in groups.items()
+    }
     winner = max(groups, key=lambda key: (totals[key], -groups[key][0]))
     chosen = max(groups[winner], key=lambda i: (_value(candidates[i]), -i))
-    return chosen, {key: round(total, 12) for key, total in totals.items() if not key.startswith("\0")}
+    return chosen, {
+        key: round(total, 12) for key, total in totals.items() if not key.startswith("\0")
+    }
 
 
 def _value(candidate: Candidate) -> float:

@@ -92,7 +92,9 @@ class Prompt(BaseModel):
             if match.group("named") or match.group("braced")
         }
         if unknown := used - PLACEHOLDERS:
-            raise ValueError(f"unknown placeholders {sorted(unknown)}; known: {sorted(PLACEHOLDERS)}")
+            raise ValueError(
+                f"unknown placeholders {sorted(unknown)}; known: {sorted(PLACEHOLDERS)}"
+            )
         if "candidate" not in used:
             raise ValueError("the user template must contain $candidate")
         return user
@@ -134,7 +136,9 @@ class JudgeCard(BaseModel):
     def weighted_total(self, scores: dict[str, float]) -> float:
         """The weight-averaged score over all criteria, on the card's scale."""
         weights = sum(criterion.weight for criterion in self.criteria)
-        return sum(criterion.weight * scores[criterion.name] for criterion in self.criteria) / weights
+        return (
+            sum(criterion.weight * scores[criterion.name] for criterion in self.criteria) / weights
+        )
 
     def normalize(self, value: float) -> float:
         """Map a value on the scale to [0, 1]."""

@@ -50,8 +50,8 @@ class RubricJudge:
         attempts: tries per candidate before unparseable output is an error.
         top_logprobs: alternatives requested at each token in logprob modes.
         max_tokens: the longest judge reply.
-        response_format: ask the server to constrain the reply to the JSON schema
-            (``"json_schema"``), to any JSON (``"json_object"``), or not at all (None).
+        constrained: ask the model to constrain the reply to the verdict's JSON schema (how
+            is the model's business: see ``OpenAIChat(json_mode=...)``).
 
     Example:
         >>> from ttc_agent import OpenAIChat
@@ -69,24 +69,22 @@ class RubricJudge:
         attempts: int = 3,
         top_logprobs: int = 10,
         max_tokens: int = 512,
-        response_format: str | None = "json_schema",
+        constrained: bool = True,
     ) -> None:
         self.card = card if isinstance(card, JudgeCard) else load_card(card)
         self.model = model
         self.mode = mode or self.card.mode
         if self.mode not in ("auto", "logprobs", "structured"):
-            raise ConfigurationError(f"mode must be auto, logprobs or structured, got {self.mode!r}")
+            raise ConfigurationError(
+                f"mode must be auto, logprobs or structured, got {self.mode!r}"
+            )
         if attempts < 1:
             raise ConfigurationError(f"attempts must be at least 1, got {attempts}")
-        if response_format not in (None, "json_schema", "json_object"):
-            raise ConfigurationError(
-                f"response_format must be json_schema, json_object or None, got {response_format!r}"
-            )
         self.name = self.card.name
         self.attempts = attempts
         self.top_logprobs = top_logprobs
         self.max_tokens = max_tokens
-        self.response_format = response_format
+        self.constrained = constrained
         self._verdict = _verdict_model(self.card)
 
     def __repr__(self) -> str:
@@ -126,7 +124,9 @@ class RubricJudge:
             {"role": "user", "content": user},
         ]
 
-    async def score_one(self, prompt: Sequence[Message], candidate: str, *, index: int = 0) -> Score:
+    async def score_one(
+        self, prompt: Sequence[Message], candidate: str, *, index: int = 0
+    ) -> Score:
         """Score one candidate, retrying unparseable output; raises ``JudgeOutputError``."""
         messages = self.messages(prompt, candidate)
         usage = Usage()
@@ -150,11 +150,8 @@ class RubricJudge:
 
     async def _ask(self, messages: list[Message], *, temperature: float) -> Completion:
         kwargs: dict[str, Any] = {"temperature": temperature, "max_tokens": self.max_tokens}
-        if self.response_format == "json_schema":
-            schema = {"name": self.card.name, "schema": _json_schema(self.card), "strict": True}
-            kwargs["response_format"] = {"type": "json_schema", "json_schema": schema}
-        elif self.response_format == "json_object":
-            kwargs["response_format"] = {"type": "json_object"}
+        if self.constrained:
+            kwargs["json_schema"] = _json_schema(self.card)
         if self.mode != "structured":
             kwargs["top_logprobs"] = self.top_logprobs
         try:
@@ -194,7 +191,13 @@ class RubricJudge:
             )
         criteria = parsed | weighted
         total = self.card.weighted_total(criteria)
-        mode = "logprobs" if len(weighted) == len(parsed) else "structured" if not weighted else "mixed"
+        mode = (
+            "logprobs"
+            if len(weighted) == len(parsed)
+            else "structured"
+            if not weighted
+            else "mixed"
+        )
         rationale = "\n".join(f"{name}: {getattr(verdict, name).reason}" for name in self._names)
         return Score(
             value=total,
@@ -249,8 +252,12 @@ def _render(prompt: Sequence[Message]) -> str:
 def _rubric(card: JudgeCard) -> str:
     blocks = []
     for criterion in card.criteria:
-        anchors = "\n".join(f"  {point}: {text}" for point, text in sorted(criterion.anchors.items()))
-        blocks.append(f"{criterion.name} (weight {criterion.weight:g}): {criterion.description}\n{anchors}")
+        anchors = "\n".join(
+            f"  {point}: {text}" for point, text in sorted(criterion.anchors.items())
+        )
+        blocks.append(
+            f"{criterion.name} (weight {criterion.weight:g}): {criterion.description}\n{anchors}"
+        )
     return "\n\n".join(blocks)
 
 
