@@ -5,9 +5,11 @@ Small budgets, generous limits: these check that the real parts fit together, no
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
-from ttc_agent import OpenAIChat, RubricJudge, best_of_n
+from ttc_agent import EmbeddedModelError, OpenAIChat, RubricJudge, best_of_n
 from ttc_agent.models.embedded import QWEN_CODER_0_5B, assemble, embedded_server
 
 pytestmark = pytest.mark.embedded
@@ -36,3 +38,18 @@ async def test_best_of_n_on_the_embedded_model(monkeypatch):
     assert result.usage.generation.calls == 2
     assert result.usage.verification.calls >= 2
     assert result.usage.generation.completion_tokens <= 2 * 24
+
+
+def test_checksum_mismatch_is_refused_and_leaves_nothing(tmp_path, monkeypatch):
+    monkeypatch.setenv("TTC_CACHE_DIR", str(tmp_path))
+    forged = dataclasses.replace(QWEN_CODER_0_5B, sha256="0" * 64)
+    with pytest.raises(EmbeddedModelError, match="does not match the expected"):
+        assemble(forged)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_missing_chunk_package_names_the_extra(tmp_path, monkeypatch):
+    monkeypatch.setenv("TTC_CACHE_DIR", str(tmp_path))
+    missing = dataclasses.replace(QWEN_CODER_0_5B, parts=(("no_such_chunk_pkg", "data/x.bin"),))
+    with pytest.raises(EmbeddedModelError, match=r"pip install 'ttc-agent\[local\]'"):
+        assemble(missing)
