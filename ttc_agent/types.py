@@ -6,7 +6,7 @@ These types know nothing of models, verifiers or graphs.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -98,6 +98,20 @@ class Score(BaseModel):
     usage: Usage = Usage()
 
 
+class StepScores(BaseModel):
+    """A step verifier's verdict on one (partial) solution: one score in [0, 1] per step.
+
+    Example:
+        >>> StepScores(steps=[0.9, 0.4]).steps[-1]
+        0.4
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    steps: list[float]
+    usage: Usage = Usage()
+
+
 class Candidate(BaseModel):
     """One candidate answer in a search, with its score and (for weighted selection) its key."""
 
@@ -139,8 +153,10 @@ class SearchResult(BaseModel):
     settings: dict[str, Any] = Field(default_factory=dict)
     candidates: list[Candidate]
     chosen: int | None
-    selection: Literal["best", "weighted"] = "best"
+    selection: str = "best"
+    """How the choice was made: best, weighted, majority, ..."""
     group_scores: dict[str, float] = Field(default_factory=dict)
+    """Per answer group: summed scores (weighted) or votes (majority)."""
     usage: SearchUsage = SearchUsage()
 
     @property

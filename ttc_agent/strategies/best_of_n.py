@@ -8,17 +8,16 @@ wins (Hugging Face's "weighted best-of-N").
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
-from langgraph.func import task
 from pydantic import BaseModel, ConfigDict, Field
 
 from ttc_agent.errors import SearchError, TTCError
 from ttc_agent.models.protocol import ChatModel
+from ttc_agent.strategies import tasks
 from ttc_agent.strategies.node import StrategyNode
-from ttc_agent.strategies.progress import Counter, emit
+from ttc_agent.strategies.progress import emit
 from ttc_agent.strategies.selection import select_best, select_weighted
-from ttc_agent.types import Candidate, Completion, Message, Score, SearchResult, SearchUsage, Usage
+from ttc_agent.types import Message, SearchResult, SearchUsage, Usage
 from ttc_agent.verifiers.protocol import Verifier
 
 AnswerKey = Callable[[str], str | None]
@@ -32,34 +31,6 @@ class BestOfNSettings(BaseModel):
     n: int = Field(default=8, ge=1)
     temperature: float = Field(default=0.8, ge=0)
     max_tokens: int | None = Field(default=None, ge=1)
-
-
-@task(name="ttc_sample")
-async def sample_candidates(
-    model: ChatModel, prompt: list[Message], settings: BestOfNSettings, strategy: str
-) -> list[dict[str, Any]]:
-    """Sample the candidates (a LangGraph task: its result survives a resumed run)."""
-    sampled = Counter("sampled", strategy, settings.n)
-    completions = await model.sample(
-        prompt,
-        settings.n,
-        temperature=settings.temperature,
-        max_tokens=settings.max_tokens,
-        on_completion=lambda _: sampled.tick(),
-    )
-    return [completion.model_dump(mode="json", exclude={"logprobs"}) for completion in completions]
-
-
-@task(name="ttc_score")
-async def score_candidates(
-    verifier: Verifier, prompt: list[Message], texts: list[str], strategy: str
-) -> list[dict[str, Any]]:
-    """Score the candidates in one batch (a LangGraph task)."""
-    scored = Counter("scored", strategy, len(texts))
-    scores = await verifier.score(
-        prompt, texts, on_score=lambda i, s: scored.tick(index=i, score=s.value)
-    )
-    return [score.model_dump(mode="json") for score in scores]
 
 
 class BestOfN(StrategyNode):
@@ -82,20 +53,8 @@ class BestOfN(StrategyNode):
         self.model, self.verifier, self.answer_key = model, verifier, answer_key
 
     async def search(self, prompt: list[Message], settings: BestOfNSettings) -> SearchResult:
-        completions = [
-            Completion.model_validate(c)
-            for c in await sample_candidates(self.model, prompt, settings, self.strategy)
-        ]
-        candidates = [
-            Candidate(
-                index=i,
-                text=c.text,
-                finish_reason=c.finish_reason,
-                usage=c.usage,
-                key=self.answer_key(c.text) if self.answer_key else None,
-            )
-            for i, c in enumerate(completions)
-        ]
+        completions = await tasks.sample(self.model, prompt, settings.n, settings, self.strategy)
+        candidates = tasks.candidates_from(completions, self.answer_key)
         record = {
             "strategy": self.strategy,
             "settings": settings.model_dump()
@@ -104,33 +63,30 @@ class BestOfN(StrategyNode):
         }
         generation = Usage.sum([c.usage for c in candidates])
         try:
-            scores = await score_candidates(
+            scores = await tasks.score(
                 self.verifier, prompt, [c.text for c in candidates], self.strategy
             )
         except TTCError as exc:
-            partial = SearchResult(
-                **record,
-                candidates=candidates,
-                chosen=None,
-                usage=SearchUsage(generation=generation),
-            )
+            usage = SearchUsage(generation=generation)
+            partial = SearchResult(**record, candidates=candidates, chosen=None, usage=usage)
             raise SearchError(f"{self.strategy}: {exc}", partial=partial) from exc
         candidates = [
-            c.model_copy(update={"score": Score.model_validate(s)})
-            for c, s in zip(candidates, scores, strict=True)
+            c.model_copy(update={"score": s}) for c, s in zip(candidates, scores, strict=True)
         ]
         if self.answer_key:
             chosen, groups = select_weighted(candidates)
         else:
             chosen, groups = select_best(candidates), {}
-        verification = Usage.sum([c.score.usage for c in candidates if c.score])
         emit("selected", self.strategy, index=chosen, score=candidates[chosen].score.value)
         return SearchResult(
             **record,
             candidates=candidates,
             chosen=chosen,
             group_scores=groups,
-            usage=SearchUsage(generation=generation, verification=verification),
+            usage=SearchUsage(
+                generation=generation,
+                verification=Usage.sum([s.usage for s in scores]),
+            ),
         )
 
 

@@ -38,8 +38,8 @@ class Counter:
         1
     """
 
-    def __init__(self, event: str, strategy: str, total: int) -> None:
-        self.event, self.strategy, self.total, self.done = event, strategy, total, 0
+    def __init__(self, event: str, strategy: str, total: int, done: int = 0) -> None:
+        self.event, self.strategy, self.total, self.done = event, strategy, total, done
 
     def tick(self, **fields: Any) -> int:
         self.done += 1

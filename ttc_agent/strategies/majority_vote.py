@@ -1,0 +1,198 @@
+"""Majority voting (self-consistency): the answer most candidates agree on wins.
+
+Each candidate's final answer is extracted and candidates are grouped by equivalence (maths,
+normalised text or your function). A candidate of the largest group is returned. Ties between
+groups go to the higher mean verifier score when a verifier is given, else to the group that
+appeared first. With ``early_stop``, candidates are sampled in rounds and sampling stops once
+one answer holds that share of the votes cast so far.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from ttc_agent.answers import Equivalence, equivalence
+from ttc_agent.models.protocol import ChatModel
+from ttc_agent.strategies import tasks
+from ttc_agent.strategies.node import StrategyNode
+from ttc_agent.strategies.progress import emit
+from ttc_agent.types import Candidate, Message, SearchResult, SearchUsage, Usage
+from ttc_agent.verifiers.protocol import Verifier
+
+
+class MajorityVoteSettings(BaseModel):
+    """Settings of ``majority_vote``; each can be overridden per invocation."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    n: int = Field(default=8, ge=1)
+    temperature: float = Field(default=0.8, ge=0)
+    max_tokens: int | None = Field(default=None, ge=1)
+    early_stop: float | None = Field(default=None, gt=0.5, le=1.0)
+    round_size: int = Field(default=4, ge=1)
+
+    @model_validator(mode="after")
+    def _rounds(self) -> MajorityVoteSettings:
+        if self.early_stop is not None and self.round_size >= self.n:
+            raise ValueError(
+                f"round_size ({self.round_size}) must be below n ({self.n}) to stop early"
+            )
+        return self
+
+
+class MajorityVote(StrategyNode):
+    """The majority-voting node; build it with ``majority_vote``."""
+
+    strategy = "majority_vote"
+    settings_type = MajorityVoteSettings
+
+    def __init__(
+        self,
+        model: ChatModel,
+        answer: Equivalence,
+        settings: MajorityVoteSettings,
+        *,
+        verifier: Verifier | None = None,
+        messages_key: str = "messages",
+        result_key: str | None = None,
+    ) -> None:
+        super().__init__(settings, messages_key=messages_key, result_key=result_key)
+        self.model, self.answer, self.verifier = model, answer, verifier
+
+    async def search(self, prompt: list[Message], settings: MajorityVoteSettings) -> SearchResult:
+        candidates: list[Candidate] = []
+        step = settings.round_size if settings.early_stop else settings.n
+        while len(candidates) < settings.n:
+            size = min(step, settings.n - len(candidates))
+            completions = await tasks.sample(
+                self.model,
+                prompt,
+                size,
+                settings,
+                self.strategy,
+                done=len(candidates),
+                total=settings.n,
+            )
+            candidates += tasks.candidates_from(completions, start=len(candidates))
+            labels = self.answer.labels([c.text for c in candidates])
+            votes = _votes(labels)
+            if (
+                settings.early_stop
+                and votes
+                and max(votes.values()) >= settings.early_stop * len(candidates)
+            ):
+                break
+        candidates = [
+            c.model_copy(update={"key": k}) for c, k in zip(candidates, labels, strict=True)
+        ]
+        verification = Usage()
+        if self.verifier is not None:
+            scores = await tasks.score(
+                self.verifier, prompt, [c.text for c in candidates], self.strategy
+            )
+            candidates = [
+                c.model_copy(update={"score": s}) for c, s in zip(candidates, scores, strict=True)
+            ]
+            verification = Usage.sum([s.usage for s in scores])
+        chosen = _choose(candidates, votes)
+        emit(
+            "selected",
+            self.strategy,
+            index=chosen,
+            votes=votes.get(candidates[chosen].key or "", 0),
+        )
+        return SearchResult(
+            strategy=self.strategy,
+            settings=settings.model_dump()
+            | {"answer": self.answer.name, "model": self.model.name}
+            | {
+                "verifier": self.verifier.name if self.verifier else None,
+                "sampled": len(candidates),
+            },
+            candidates=candidates,
+            chosen=chosen,
+            selection="majority",
+            group_scores={label: float(count) for label, count in votes.items()},
+            usage=SearchUsage(
+                generation=Usage.sum([c.usage for c in candidates]), verification=verification
+            ),
+        )
+
+
+def _votes(labels: list[str | None]) -> dict[str, int]:
+    votes: dict[str, int] = {}
+    for label in labels:
+        if label is not None:
+            votes[label] = votes.get(label, 0) + 1
+    return votes
+
+
+def _choose(candidates: list[Candidate], votes: dict[str, int]) -> int:
+    """A candidate of the largest group; ties by mean score, then first appearance."""
+    if not votes:  # nobody answered: the best-scored candidate, else the first
+        return max(range(len(candidates)), key=lambda i: (_score(candidates[i]), -i))
+    members: dict[str, list[int]] = {}
+    for candidate in candidates:
+        if candidate.key is not None:
+            members.setdefault(candidate.key, []).append(candidate.index)
+
+    def mean_score(label: str) -> float:
+        return sum(_score(candidates[i]) for i in members[label]) / len(members[label])
+
+    winner = max(members, key=lambda label: (votes[label], mean_score(label), -members[label][0]))
+    return max(members[winner], key=lambda i: (_score(candidates[i]), -i))
+
+
+def _score(candidate: Candidate) -> float:
+    return candidate.score.value if candidate.score is not None else 0.0
+
+
+def majority_vote(
+    model: ChatModel,
+    n: int = 8,
+    *,
+    answer: str | Callable[[str], Any] | Equivalence = "math",
+    verifier: Verifier | None = None,
+    temperature: float = 0.8,
+    max_tokens: int | None = None,
+    early_stop: float | None = None,
+    round_size: int = 4,
+    messages_key: str = "messages",
+    result_key: str | None = None,
+) -> MajorityVote:
+    """A majority-voting (self-consistency) node.
+
+    Args:
+        model: samples the candidates.
+        n: the most candidates to sample.
+        answer: how answers are compared: ``"math"`` (math-verify), ``"exact"`` (normalised
+            text), a function from text to a key, or an ``Equivalence``.
+        verifier: optional; breaks ties between equally large groups by mean score.
+        early_stop: sample in rounds of ``round_size`` and stop once one answer holds this
+            share of the votes so far (e.g. 0.75).
+
+    Example:
+        >>> from ttc_agent import OpenAIChat
+        >>> model = OpenAIChat("m", base_url="http://127.0.0.1:9/v1", api_key="k")
+        >>> node = majority_vote(model, n=16, answer="exact", early_stop=0.8)
+        >>> node.settings.round_size
+        4
+    """
+    settings = MajorityVote.make_settings(
+        n=n,
+        temperature=temperature,
+        max_tokens=max_tokens,
+        early_stop=early_stop,
+        round_size=round_size,
+    )
+    return MajorityVote(
+        model,
+        equivalence(answer),
+        settings,
+        verifier=verifier,
+        messages_key=messages_key,
+        result_key=result_key,
+    )

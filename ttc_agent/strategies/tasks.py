@@ -1,0 +1,108 @@
+"""The LangGraph tasks strategies are made of: sampling and scoring.
+
+Each call of a task inside a graph run is checkpointed, so a run resumed after a failure does
+not pay again for samples or scores it already has. Task results are plain JSON.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from langgraph.func import task
+from pydantic import BaseModel
+
+from ttc_agent.models.protocol import ChatModel
+from ttc_agent.strategies.progress import Counter
+from ttc_agent.types import Candidate, Completion, Message, Score, StepScores
+from ttc_agent.verifiers.protocol import Verifier
+from ttc_agent.verifiers.step_protocol import StepVerifier
+
+
+@task(name="ttc_sample")
+async def sample_task(
+    model: ChatModel,
+    prompt: list[Message],
+    n: int,
+    options: dict[str, Any],
+    progress: tuple[str, str, int, int],
+) -> list[dict[str, Any]]:
+    """Sample n completions; ``progress`` = (event, strategy, done so far, total)."""
+    event, strategy, done, total = progress
+    counter = Counter(event, strategy, total, done=done)
+    completions = await model.sample(prompt, n, **options, on_completion=lambda _: counter.tick())
+    return [completion.model_dump(mode="json", exclude={"logprobs"}) for completion in completions]
+
+
+@task(name="ttc_score")
+async def score_task(
+    verifier: Verifier, prompt: list[Message], texts: list[str], strategy: str
+) -> list[dict[str, Any]]:
+    """Score texts with an outcome verifier, in one batch."""
+    counter = Counter("scored", strategy, len(texts))
+    scores = await verifier.score(
+        prompt, texts, on_score=lambda i, s: counter.tick(index=i, score=s.value)
+    )
+    return [score.model_dump(mode="json") for score in scores]
+
+
+@task(name="ttc_score_steps")
+async def score_steps_task(
+    verifier: StepVerifier, prompt: list[Message], solutions: list[list[str]]
+) -> list[dict[str, Any]]:
+    """Score the steps of partial solutions with a step verifier, in one batch."""
+    scores = await verifier.score_steps(prompt, solutions)
+    return [score.model_dump(mode="json") for score in scores]
+
+
+async def sample(
+    model: ChatModel,
+    prompt: list[Message],
+    n: int,
+    settings: BaseModel,
+    strategy: str,
+    *,
+    done: int = 0,
+    total: int | None = None,
+    **options: Any,
+) -> list[Completion]:
+    """Sample n completions with the settings' temperature and max_tokens (a task)."""
+    options = {"temperature": settings.temperature, "max_tokens": settings.max_tokens} | options
+    rows = await sample_task(
+        model, prompt, n, options, ("sampled", strategy, done, total if total is not None else n)
+    )
+    return [Completion.model_validate(row) for row in rows]
+
+
+async def score(
+    verifier: Verifier, prompt: list[Message], texts: Sequence[str], strategy: str
+) -> list[Score]:
+    """Score texts with an outcome verifier (a task)."""
+    rows = await score_task(verifier, prompt, list(texts), strategy)
+    return [Score.model_validate(row) for row in rows]
+
+
+async def score_steps(
+    verifier: StepVerifier, prompt: list[Message], solutions: Sequence[Sequence[str]]
+) -> list[StepScores]:
+    """Score the steps of partial solutions (a task)."""
+    rows = await score_steps_task(verifier, prompt, [list(s) for s in solutions])
+    return [StepScores.model_validate(row) for row in rows]
+
+
+def candidates_from(
+    completions: Sequence[Completion],
+    key: Callable[[str], str | None] | None = None,
+    start: int = 0,
+) -> list[Candidate]:
+    """Number completions as candidates (from ``start``), with answer keys when given."""
+    return [
+        Candidate(
+            index=start + i,
+            text=c.text,
+            finish_reason=c.finish_reason,
+            usage=c.usage,
+            key=key(c.text) if key else None,
+        )
+        for i, c in enumerate(completions)
+    ]
