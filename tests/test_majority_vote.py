@@ -42,14 +42,26 @@ async def model_for(loopback):
 
 
 def test_math_equivalence_groups_forms_of_one_half():
-    texts = [r"\boxed{1/2}", "The answer is 0.5", r"\boxed{\frac12}", r"$\dfrac{1}{2}$", r"\boxed{2}"]
+    texts = [
+        r"\boxed{1/2}",
+        "The answer is 0.5",
+        r"\boxed{\frac12}",
+        r"$\dfrac{1}{2}$",
+        r"\boxed{2}",
+    ]
     labels = MathEquivalence().labels(texts)
     assert len(set(labels[:4])) == 1
     assert labels[4] is not None and labels[4] != labels[0]
 
 
 async def test_largest_group_wins(model_for):
-    answers = [r"\boxed{2}", r"so \boxed{0.5}", r"\boxed{\frac{1}{2}}", r"\boxed{3}", r"\boxed{1/2}"]
+    answers = [
+        r"\boxed{2}",
+        r"so \boxed{0.5}",
+        r"\boxed{\frac{1}{2}}",
+        r"\boxed{3}",
+        r"\boxed{1/2}",
+    ]
     _, model = model_for(sequence(answers))
     result = await majority_vote(model, n=5).ainvoke("What is 1/2?")
     assert result.selection == "majority"
@@ -101,7 +113,9 @@ async def test_without_a_supermajority_all_rounds_are_sampled(model_for):
 async def test_progress_counts_across_rounds(model_for):
     _, model = model_for(sequence(["a", "b"]))
     node = majority_vote(model, n=6, answer="exact", early_stop=0.9, round_size=2)
-    events = [e async for e in node.graph.astream({"messages": [("user", "Q")]}, stream_mode="custom")]
+    events = [
+        e async for e in node.graph.astream({"messages": [("user", "Q")]}, stream_mode="custom")
+    ]
     sampled = [(e["done"], e["total"]) for e in events if e["ttc"] == "sampled"]
     assert sampled == [(k, 6) for k in range(1, 7)]
 

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-_TOKEN = re.compile(r"\d|[A-Za-z_]+|\s+|[^\w\s]")
+_TOKEN = re.compile(r"\d|[^\W\d]+|\s+|[^\w\s]")
 
 
 @dataclass(frozen=True)
@@ -85,12 +85,30 @@ class ChatRequest:
         return self.body.get("messages", [])
 
     @property
+    def prompt(self) -> str | None:
+        """The raw prompt of a ``/completions`` request (None for chat requests)."""
+        return self.body.get("prompt")
+
+    @property
+    def prefix(self) -> str | None:
+        """The partial assistant reply being continued, if any (prefill or ChatML prompt)."""
+        if self.prompt is not None:
+            start = self.prompt.rfind("<|im_start|>assistant\n")
+            return None if start < 0 else self.prompt[start + len("<|im_start|>assistant\n") :]
+        if self.messages and self.messages[-1].get("role") == "assistant":
+            return self.messages[-1].get("content") or ""
+        return None
+
+    @property
     def system(self) -> str:
         return "\n".join(m.get("content") or "" for m in self.messages if m.get("role") == "system")
 
     @property
     def last_user(self) -> str:
-        users = [m.get("content") or "" for m in self.messages if m.get("role") == "user"]
+        if self.prompt is not None:
+            users = re.findall(r"<\|im_start\|>user\n(.*?)<\|im_end\|>", self.prompt, re.DOTALL)
+        else:
+            users = [m.get("content") or "" for m in self.messages if m.get("role") == "user"]
         return users[-1] if users else ""
 
 
@@ -109,6 +127,11 @@ class LoopbackServer:
         handler: called once per choice with the request; returns the text, a ``Reply`` or a
             ``Fault``. The default echoes the last user message.
         honour_n: return n choices for ``n`` (like OpenAI, vLLM), or one (like llama.cpp).
+        stop_reason: report vLLM's ``stop_reason`` (None when the reply ended by itself).
+
+    Replies are cut at the first of the request's ``stop`` strings (finish_reason ``stop``) and
+    at ``max_tokens`` tokens (finish_reason ``length``), as real servers do. Both
+    ``/chat/completions`` and ``/completions`` are served.
         latency: seconds every request takes before answering.
         api_key: when set, requests must carry it as a Bearer token.
         model: the one model name ``/v1/models`` lists.
@@ -122,12 +145,14 @@ class LoopbackServer:
         latency: float = 0.0,
         api_key: str | None = None,
         model: str = "loopback",
+        stop_reason: bool = False,
     ) -> None:
         self.handler = handler or (lambda request: f"echo: {request.last_user}")
         self.honour_n = honour_n
         self.latency = latency
         self.api_key = api_key
         self.model = model
+        self.stop_reason = stop_reason
         self.requests: list[ChatRequest] = []
         self._faults: deque[Fault] = deque()
         self._lock = threading.Lock()
@@ -180,7 +205,7 @@ class LoopbackServer:
                 raw = self.rfile.read(length)
                 if not self._authorised():
                     return
-                if not self.path.rstrip("/").endswith("/chat/completions"):
+                if not self.path.rstrip("/").endswith("/completions"):
                     self._json(404, _error("not found", 404))
                     return
                 try:
@@ -264,25 +289,35 @@ class LoopbackServer:
         return 200, payload, {}, False
 
     def _completion(self, body: dict[str, Any], index: int, replies: list[Reply]) -> dict[str, Any]:
+        chat = "prompt" not in body
         want_logprobs = bool(body.get("logprobs"))
-        top_k = int(body.get("top_logprobs") or 0)
+        top_k = int(body.get("top_logprobs") or 0) if chat else int(body.get("logprobs") or 0)
+        replies = [_limit(reply, body.get("stop"), body.get("max_tokens")) for reply in replies]
         choices = []
-        for i, reply in enumerate(replies):
-            choice: dict[str, Any] = {
-                "index": i,
-                "message": {"role": "assistant", "content": reply.text},
-                "finish_reason": reply.finish_reason,
-                "logprobs": {"content": _logprobs(reply, top_k)} if want_logprobs else None,
-            }
+        for i, (reply, stopped_by) in enumerate(replies):
+            tokens = _logprobs(reply, top_k) if want_logprobs else None
+            choice: dict[str, Any] = {"index": i, "finish_reason": reply.finish_reason}
+            if chat:
+                choice["message"] = {"role": "assistant", "content": reply.text}
+                choice["logprobs"] = {"content": tokens} if tokens is not None else None
+            else:
+                choice["text"] = reply.text
+                choice["logprobs"] = _text_logprobs(tokens) if tokens is not None else None
+            if self.stop_reason:
+                choice["stop_reason"] = stopped_by
             choices.append(choice)
-        prompt_tokens = sum(
-            count_tokens(m.get("content") or "") if isinstance(m.get("content"), str) else 0
-            for m in body.get("messages", [])
-        )
+        replies = [reply for reply, _ in replies]
+        if chat:
+            prompt_tokens = sum(
+                count_tokens(m.get("content") or "") if isinstance(m.get("content"), str) else 0
+                for m in body.get("messages", [])
+            )
+        else:
+            prompt_tokens = count_tokens(body["prompt"])
         completion_tokens = sum(count_tokens(reply.text) for reply in replies)
         return {
             "id": f"chatcmpl-loopback-{index}",
-            "object": "chat.completion",
+            "object": "chat.completion" if chat else "text_completion",
             "created": 0,
             "model": body.get("model") or self.model,
             "choices": choices,
@@ -292,6 +327,32 @@ class LoopbackServer:
                 "total_tokens": prompt_tokens + completion_tokens,
             },
         }
+
+
+def _limit(reply: Reply, stop: Any, max_tokens: Any) -> tuple[Reply, str | None]:
+    """Cut a reply at its first stop string and at max_tokens, as a server would."""
+    text, finish, stopped_by = reply.text, reply.finish_reason, None
+    stops = [stop] if isinstance(stop, str) else list(stop or [])
+    cuts = [(text.find(s), s) for s in stops if s and s in text]
+    if cuts:
+        position, stopped_by = min(cuts)
+        text, finish = text[:position], "stop"
+    if max_tokens is not None:
+        tokens = _TOKEN.findall(text)
+        if len(tokens) > int(max_tokens):
+            text, finish, stopped_by = "".join(tokens[: int(max_tokens)]), "length", None
+    if text == reply.text:
+        return reply, stopped_by
+    return Reply(text, finish, reply.alternatives), stopped_by
+
+
+def _text_logprobs(tokens: list[dict[str, Any]]) -> dict[str, Any]:
+    return {
+        "tokens": [t["token"] for t in tokens],
+        "token_logprobs": [t["logprob"] for t in tokens],
+        "top_logprobs": [{a["token"]: a["logprob"] for a in t["top_logprobs"]} for t in tokens],
+        "text_offset": [],
+    }
 
 
 def _logprobs(reply: Reply, top_k: int) -> list[dict[str, Any]]:

@@ -77,6 +77,9 @@ class Completion(BaseModel):
 
     text: str
     finish_reason: str | None = None
+    ended: bool | None = None
+    """True when the model ended its reply itself, False when a stop sequence or the token
+    limit cut it, None when the server does not say (most servers only say "stop")."""
     logprobs: list[TokenLogprob] | None = None
     usage: Usage = Usage()
 
@@ -123,6 +126,8 @@ class Candidate(BaseModel):
     usage: Usage = Usage()
     score: Score | None = None
     key: str | None = None
+    step_scores: list[float] | None = None
+    tree: int | None = None
 
 
 class SearchUsage(BaseModel):

@@ -21,6 +21,7 @@ from ttc_agent.types import Completion, Message, TokenLogprob, Usage
 
 NMode = Literal["auto", "native", "parallel"]
 JSONMode = Literal["json_schema", "json_object", "off"]
+Continuation = Literal["prefill", "vllm", "chatml"]
 
 
 class OpenAIChat:
@@ -41,6 +42,12 @@ class OpenAIChat:
     which takes the schema inside a ``json_object`` response format) or ``off``. ``logprobs=False``
     drops requests for token logprobs; the default keeps them, except on the embedded model,
     whose server computes them at about half a second per token.
+
+    ``continuation`` says how to continue a partial assistant reply (``prefix``, for step-level
+    search): ``prefill`` sends it as a final assistant message (llama.cpp's llama-server,
+    Ollama), ``vllm`` adds vLLM's ``continue_final_message``, ``chatml`` renders the ChatML
+    template and uses ``/completions`` (Qwen and other ChatML models; the embedded model's
+    default).
 
     Keep one ``OpenAIChat`` per endpoint for the life of your program and close it with
     ``await model.aclose()`` (or ``async with``).
@@ -63,6 +70,7 @@ class OpenAIChat:
         n_mode: NMode = "auto",
         json_mode: JSONMode | None = None,
         logprobs: bool | None = None,
+        continuation: Continuation | None = None,
         extra_body: dict[str, Any] | None = None,
     ) -> None:
         if max_concurrency < 1:
@@ -79,6 +87,13 @@ class OpenAIChat:
         self._embedded = self._base_url is None and self._api_key is None
         self.json_mode: JSONMode = json_mode or ("json_object" if self._embedded else "json_schema")
         self.logprobs = (not self._embedded) if logprobs is None else logprobs
+        if continuation not in (None, "prefill", "vllm", "chatml"):
+            raise ConfigurationError(
+                f"continuation must be prefill, vllm or chatml, got {continuation!r}"
+            )
+        self.continuation: Continuation = continuation or (
+            "chatml" if self._embedded else "prefill"
+        )
         self.max_concurrency = max_concurrency
         self.timeout = timeout
         self.retry = retry or RetryPolicy()
@@ -123,6 +138,7 @@ class OpenAIChat:
         top_logprobs: int | None = None,
         stop: Sequence[str] | None = None,
         json_schema: dict[str, Any] | None = None,
+        prefix: str | None = None,
         on_completion: OnCompletion | None = None,
     ) -> list[Completion]:
         """Sample ``n`` completions of ``messages``.
@@ -141,6 +157,19 @@ class OpenAIChat:
         if top_logprobs is not None and self.logprobs:
             params |= {"logprobs": True, "top_logprobs": top_logprobs}
         params = {key: value for key, value in params.items() if value is not None}
+        if prefix is not None:
+            messages = [*messages, {"role": "assistant", "content": prefix}]
+            if self.continuation == "vllm":
+                params["extra_body"] = {
+                    "continue_final_message": True,
+                    "add_generation_prompt": False,
+                }
+            elif self.continuation == "chatml":
+                params = {"prompt": chatml(messages)} | {
+                    k: v for k, v in params.items() if k != "response_format"
+                }
+                if "logprobs" in params:
+                    params["logprobs"] = params.pop("top_logprobs")
 
         def deliver(batch: list[Completion]) -> list[Completion]:
             if on_completion is not None:
@@ -176,16 +205,19 @@ class OpenAIChat:
         self, messages: Sequence[Message], n: int, params: dict[str, Any]
     ) -> list[Completion]:
         client, slots = await self._client()
-        request = {"model": self._model, "messages": list(messages), **params}
+        extra_body = self.extra_body | params.pop("extra_body", {})
+        text_completion = "prompt" in params
+        request = {"model": self._model, **params}
+        if not text_completion:
+            request["messages"] = list(messages)
         if n > 1:
             request["n"] = n
+        endpoint = client.completions if text_completion else client.chat.completions
         try:
             async for attempt in self.retry.retrying():
                 with attempt:
                     async with slots:
-                        response = await client.chat.completions.create(
-                            **request, extra_body=self.extra_body or None
-                        )
+                        response = await endpoint.create(**request, extra_body=extra_body or None)
                     if not response.choices:
                         raise EmptyResponse("the server returned no choices")
         except openai.APIError as exc:
@@ -253,15 +285,47 @@ class OpenAIChat:
         return ModelError(f"{self._where()} answered {status}: {message}", status_code=status)
 
 
+def chatml(messages: Sequence[Message]) -> str:
+    """Render messages in ChatML, leaving the last (assistant) message open for continuation.
+
+    Example:
+        >>> chatml([{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "He"}])
+        '<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\nHe'
+    """
+    *history, last = messages
+    turns = [f"<|im_start|>{m['role']}\n{m.get('content') or ''}<|im_end|>\n" for m in history]
+    return "".join(turns) + f"<|im_start|>{last['role']}\n{last.get('content') or ''}"
+
+
+def _ended(choice: Any) -> bool | None:
+    if choice.finish_reason == "length":
+        return False
+    extra = choice.model_extra or {}
+    if choice.finish_reason == "stop" and "stop_reason" in extra:  # vLLM: None means EOS
+        return extra["stop_reason"] is None
+    return None
+
+
 def _completions(response: Any) -> list[Completion]:
-    texts = [choice.message.content or "" for choice in response.choices]
+    texts = [
+        (choice.message.content if hasattr(choice, "message") else choice.text) or ""
+        for choice in response.choices
+    ]
     usage = response.usage
     prompt = usage.prompt_tokens if usage else 0
     shares = split_tokens(usage.completion_tokens if usage else 0, texts)
     completions = []
     for i, (choice, text, tokens) in enumerate(zip(response.choices, texts, shares, strict=True)):
         logprobs = None
-        if choice.logprobs is not None and choice.logprobs.content is not None:
+        if getattr(choice.logprobs, "tokens", None) is not None:  # the completions endpoint
+            top = choice.logprobs.top_logprobs or [{}] * len(choice.logprobs.tokens)
+            logprobs = [
+                TokenLogprob(token=token, logprob=logprob or 0.0, top=dict(alternatives or {}))
+                for token, logprob, alternatives in zip(
+                    choice.logprobs.tokens, choice.logprobs.token_logprobs, top, strict=False
+                )
+            ]
+        elif getattr(choice.logprobs, "content", None) is not None:
             logprobs = [
                 TokenLogprob(
                     token=item.token,
@@ -274,6 +338,7 @@ def _completions(response: Any) -> list[Completion]:
             Completion(
                 text=text,
                 finish_reason=choice.finish_reason,
+                ended=_ended(choice),
                 logprobs=logprobs,
                 usage=Usage(
                     prompt_tokens=prompt if i == 0 else 0,

@@ -19,7 +19,9 @@ class ChatModel(Protocol):
     ``top_logprobs`` asks for that many alternatives at every generated token, where the
     endpoint gives them (completions come back without logprobs where it does not).
     ``json_schema`` asks for a reply constrained to that JSON schema, in whatever way the
-    endpoint supports it (a hint: callers still validate what comes back).
+    endpoint supports it (a hint: callers still validate what comes back). ``prefix`` continues
+    the assistant's reply from that text (step-level search): the completions hold only the
+    continuation.
     """
 
     name: str
@@ -34,6 +36,7 @@ class ChatModel(Protocol):
         top_logprobs: int | None = None,
         stop: Sequence[str] | None = None,
         json_schema: dict[str, Any] | None = None,
+        prefix: str | None = None,
         on_completion: OnCompletion | None = None,
     ) -> list[Completion]: ...
 

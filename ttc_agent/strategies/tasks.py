@@ -67,7 +67,11 @@ async def sample(
     **options: Any,
 ) -> list[Completion]:
     """Sample n completions with the settings' temperature and max_tokens (a task)."""
-    options = {"temperature": settings.temperature, "max_tokens": settings.max_tokens} | options
+    defaults = {
+        "temperature": settings.temperature,
+        "max_tokens": getattr(settings, "max_tokens", None),
+    }
+    options = defaults | options
     rows = await sample_task(
         model, prompt, n, options, ("sampled", strategy, done, total if total is not None else n)
     )

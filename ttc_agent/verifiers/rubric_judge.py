@@ -114,9 +114,9 @@ class RubricJudge:
     def messages(self, prompt: Sequence[Message], candidate: str) -> list[Message]:
         """The judge's chat messages for one candidate."""
         user = Template(self.card.prompt.user).safe_substitute(
-            conversation=fence(_render(prompt), "CONVERSATION"),
+            conversation=fence(render_conversation(prompt), "CONVERSATION"),
             candidate=fence(candidate, "CANDIDATE"),
-            rubric=_rubric(self.card),
+            rubric=render_rubric(self.card),
             output_format=_output_format(self.card),
         )
         return [
@@ -239,7 +239,8 @@ def _json_schema(card: JudgeCard) -> dict[str, Any]:
     }
 
 
-def _render(prompt: Sequence[Message]) -> str:
+def render_conversation(prompt: Sequence[Message]) -> str:
+    """The conversation as judge-readable text: ``[role]`` then content, per message."""
     lines = []
     for message in prompt:
         content = message.get("content") or ""
@@ -249,7 +250,8 @@ def _render(prompt: Sequence[Message]) -> str:
     return "\n\n".join(lines)
 
 
-def _rubric(card: JudgeCard) -> str:
+def render_rubric(card: JudgeCard) -> str:
+    """The card's criteria, weights and anchored scale points as text for the judge."""
     blocks = []
     for criterion in card.criteria:
         anchors = "\n".join(

@@ -1,0 +1,243 @@
+"""beam_search and dvts against the loopback server (steps continue the assistant's text)."""
+
+from __future__ import annotations
+
+import re
+import threading
+
+import pytest
+
+from ttc_agent import ConfigurationError, OpenAIChat, RubricJudge
+from ttc_agent.strategies.beam_search import beam_search
+from ttc_agent.strategies.dvts import dvts
+from ttc_agent.testing import fenced, judge_reply
+from ttc_agent.types import StepScores, Usage
+from ttc_agent.verifiers.step_judge import LLMStepJudge
+
+
+class Stepper:
+    """Step k of a solution is "s<k>.<request number>"; the tail after the delimiter is cut."""
+
+    def __init__(self, final_at: dict[int, int] | None = None) -> None:
+        self.count, self.lock = 0, threading.Lock()
+        self.final_at = final_at or {}  # request number -> final step
+
+    def __call__(self, request):
+        with self.lock:
+            self.count += 1
+            number = self.count
+        depth = (request.prefix or "").count("\n\n") + 1
+        if number in self.final_at:
+            return f"s{depth}.{number} so the answer is \\boxed{{{self.final_at[number]}}}"
+        return f"s{depth}.{number}\n\nnot part of this step"
+
+
+class NumberVerifier:
+    """A deterministic step verifier: a step "s<k>.<m>" scores (m % 10) / 10."""
+
+    name = "number"
+
+    def __init__(self) -> None:
+        self.batches: list[list[list[str]]] = []
+
+    async def score_steps(self, prompt, solutions):
+        self.batches.append([list(s) for s in solutions])
+        return [
+            StepScores(
+                steps=[_value(step) for step in steps], usage=Usage(prompt_tokens=1, calls=1)
+            )
+            for steps in solutions
+        ]
+
+
+def _value(step: str) -> float:
+    return int(re.match(r"s\d+\.(\d+)", step).group(1)) % 10 / 10
+
+
+@pytest.fixture
+async def model_for(loopback):
+    models = []
+
+    def make(handler, **server_options):
+        server = loopback(handler, **server_options)
+        model = OpenAIChat("m", base_url=server.base_url, api_key="k")
+        models.append(model)
+        return server, model
+
+    yield make
+    for model in models:
+        await model.aclose()
+
+
+def generation(server):
+    return [r for r in server.requests if fenced(r.last_user) is None]
+
+
+async def test_beam_bookkeeping(model_for):
+    server, model = model_for(Stepper(), honour_n=True)
+    verifier = NumberVerifier()
+    node = beam_search(model, verifier, n=4, keep=2, max_steps=3)
+    result = await node.ainvoke("Solve it.")
+    requests = generation(server)
+    # step 1: one request for n=4 from the root; steps 2 and 3: one request per survivor, n=2
+    assert [r.body.get("n", 1) for r in requests] == [4, 2, 2, 2, 2]
+    assert requests[0].prefix is None
+    assert [len(batch) for batch in verifier.batches] == [4, 4, 4]
+    assert [s[0] for s in verifier.batches[0]] == ["s1.1", "s1.2", "s1.3", "s1.4"]
+    # the two best (s1.4, s1.3) survive, each expanded n // keep = 2 times from its own text
+    assert {r.prefix for r in requests[1:3]} == {"s1.4\n\n", "s1.3\n\n"}
+    assert sorted(s[0] for s in verifier.batches[1]) == ["s1.3", "s1.3", "s1.4", "s1.4"]
+    assert all(len(s) == 3 for s in verifier.batches[2])
+    # max_steps reached with nothing finished: the live beams are the candidates
+    assert len(result.candidates) == 4
+    assert {c.finish_reason for c in result.candidates} == {"max_steps"}
+    assert all(len(c.step_scores) == 3 for c in result.candidates)
+    assert result.settings["steps"] == 3
+
+
+async def test_keep_best_and_finished_set_aside(model_for):
+    # requests 1-4 give step 1 (n ignored); request 3 finishes at once with answer 7
+    server, model = model_for(Stepper(final_at={3: 7}), honour_n=False)
+    verifier = NumberVerifier()
+    result = await beam_search(model, verifier, n=4, keep=2, max_steps=2).ainvoke("Q")
+    requests = generation(server)
+    # step 2 expands the two best live beams: s1.4 (0.4) and s1.2 (0.2), twice each
+    assert sorted(r.prefix for r in requests[4:]) == ["s1.2\n\n"] * 2 + ["s1.4\n\n"] * 2
+    finished = [c for c in result.candidates if c.finish_reason == "stop"]
+    assert [c.text for c in finished] == ["s1.3 so the answer is \\boxed{7}"]
+    assert len(result.candidates) == 1  # finished solutions exist: unfinished ones are dropped
+    assert result.answer.endswith("\\boxed{7}")
+    assert result.usage.generation.calls == 8
+    assert result.usage.verification.calls == 8
+
+
+async def test_stop_when_n_solutions_have_finished(model_for):
+    server, model = model_for(Stepper(final_at={1: 1, 2: 2, 3: 3, 4: 4}), honour_n=False)
+    result = await beam_search(model, NumberVerifier(), n=4, keep=2, max_steps=10).ainvoke("Q")
+    assert len(generation(server)) == 4
+    assert result.answer.endswith("\\boxed{4}")  # the best score: s1.4 -> 0.4
+
+
+@pytest.mark.parametrize(
+    ("aggregate", "expected"), [("last", 0.2), ("min", 0.1), ("prod", 0.02), ("mean", 0.15)]
+)
+def test_aggregates(aggregate, expected):
+    from ttc_agent.strategies.step_search import aggregate_scores
+
+    assert aggregate_scores([0.1, 0.2], aggregate) == pytest.approx(expected)
+
+
+async def test_weighted_by_answer(model_for):
+    finals = {1: 5, 2: 7, 3: 7, 4: 5}
+    _, model = model_for(Stepper(final_at=finals), honour_n=False)
+
+    class Fixed:
+        name = "fixed"
+
+        async def score_steps(self, prompt, solutions):
+            table = {"s1.1": 0.9, "s1.2": 0.5, "s1.3": 0.5, "s1.4": 0.1}
+            return [StepScores(steps=[table[s[0].split()[0]]]) for s in solutions]
+
+    def boxed(text):
+        match = re.search(r"\\boxed\{(\d+)\}", text)
+        return match.group(1) if match else None
+
+    result = await beam_search(model, Fixed(), n=4, keep=2, answer_key=boxed).ainvoke("Q")
+    assert result.group_scores == {"5": pytest.approx(1.0), "7": pytest.approx(1.0)}
+    assert result.answer.endswith("{5}")  # a tie between groups: the one seen first
+    _, model = model_for(Stepper(final_at={1: 5, 2: 7, 3: 7, 4: 6}), honour_n=False)
+    result = await beam_search(model, Fixed(), n=4, keep=2, answer_key=boxed).ainvoke("Q")
+    assert result.answer.endswith("{7}")  # 0.5 + 0.5 beats the single best 0.9
+    assert result.group_scores["7"] == pytest.approx(1.0)
+
+
+async def test_lookahead_scores_rollouts_but_keeps_one_step(model_for):
+    server, model = model_for(Stepper(), honour_n=False)
+    verifier = NumberVerifier()
+    result = await beam_search(model, verifier, n=2, keep=1, max_steps=2, lookahead=1).ainvoke("Q")
+    greedy = [r for r in generation(server) if r.body["temperature"] == 0.0]
+    assert len(greedy) == 4  # one lookahead step per live beam per step
+    assert all(len(s) == 2 for s in verifier.batches[0])  # scored with the rollout
+    assert all(len(c.step_scores) == 2 for c in result.candidates)  # but kept two own steps
+
+
+def test_n_must_be_a_multiple_of_keep():
+    model = OpenAIChat("m", base_url="http://127.0.0.1:9/v1", api_key="k")
+    with pytest.raises(ConfigurationError, match=r"multiple of keep \(3\)"):
+        beam_search(model, NumberVerifier(), n=16, keep=3)
+    with pytest.raises(ConfigurationError, match=r"multiple of subtrees \(3\)"):
+        dvts(model, NumberVerifier(), n=16, subtrees=3)
+
+
+async def test_dvts_subtrees_are_independent(model_for):
+    server, model = model_for(Stepper(), honour_n=False)
+    verifier = NumberVerifier()
+    result = await dvts(model, verifier, n=4, subtrees=2, max_steps=3).ainvoke("Q")
+    assert sorted(c.tree for c in result.candidates) == [0, 0, 1, 1]
+    by_tree = {}
+    for candidate in result.candidates:
+        by_tree.setdefault(candidate.tree, set()).add(candidate.text.split("\n\n")[0])
+    # within a tree all survivors share the tree's own first step; the trees differ
+    assert all(len(first) == 1 for first in by_tree.values())
+    assert by_tree[0] != by_tree[1]
+    # each tree keeps one beam and expands it n // subtrees = 2 times per step
+    assert len(generation(server)) == 2 * 2 * 3
+    assert result.chosen == max(range(4), key=lambda i: (result.candidates[i].score.value, -i))
+
+
+async def test_dvts_progress_events_name_the_tree(model_for):
+    _, model = model_for(Stepper(), honour_n=False)
+    node = dvts(model, NumberVerifier(), n=4, subtrees=2, max_steps=2)
+    events = [
+        e async for e in node.graph.astream({"messages": [("user", "Q")]}, stream_mode="custom")
+    ]
+    steps = [(e["tree"], e["step"]) for e in events if e["ttc"] == "step"]
+    assert sorted(steps) == [(0, 1), (0, 2), (1, 1), (1, 2)]
+
+
+async def test_llm_step_judge_scores_with_logprobs_and_caches(model_for):
+    def handler(request):
+        candidate = fenced(request.last_user)
+        if candidate is not None:
+            from ttc_agent.testing import Reply
+
+            good = 0.8 if candidate.endswith("4") else 0.3
+            return Reply("1", alternatives={0: {"1": _log(good), "0": _log(1 - good)}})
+        return "unused"
+
+    server, model = model_for(handler)
+    judge = LLMStepJudge(model)
+    scores = await judge.score_steps(
+        [{"role": "user", "content": "2+2?"}], [["2+2", "= 4"], ["2+2", "= 5"]]
+    )
+    assert [s.steps for s in scores] == [pytest.approx([0.3, 0.8]), pytest.approx([0.3, 0.3])]
+    assert len(server.requests) == 3  # the shared first step was judged once
+    again = await judge.score_steps([{"role": "user", "content": "2+2?"}], [["2+2", "= 4"]])
+    assert again[0].usage == Usage() and len(server.requests) == 3
+
+
+async def test_rubric_judge_as_step_verifier_for_writing(model_for):
+    criteria = ["clarity", "style", "engagement", "relevance"]
+
+    def handler(request):
+        candidate = fenced(request.last_user)
+        if candidate is not None:
+            return judge_reply(dict.fromkeys(criteria, 5 if "vivid" in candidate else 2))
+        depth = (request.prefix or "").count("\n\n")
+        return (
+            ["A vivid opening.", "A dull opening."][request.index % 2]
+            if depth == 0
+            else "The end, as the answer is \\boxed{0}."
+        )
+
+    _, model = model_for(handler, honour_n=False)
+    judge = RubricJudge("writing_quality", model, mode="structured")
+    result = await beam_search(model, judge, n=2, keep=1, max_steps=3).ainvoke("Write a story.")
+    assert result.answer.startswith("A vivid opening.")
+    assert result.settings["verifier"] == "writing_quality"
+
+
+def _log(p: float) -> float:
+    import math
+
+    return math.log(p)

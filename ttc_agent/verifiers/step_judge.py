@@ -1,0 +1,153 @@
+"""A step verifier made of any chat model: it judges each step with a step judge card.
+
+The judge answers with one digit per step (``1`` correct, ``0`` not, on the card's 0..1 scale).
+Where the endpoint returns top logprobs, the step's score is the probability mass on ``1``
+(G-Eval's expected score on a 0..1 scale); elsewhere the digit itself. Step judgements are
+cached by (prompt, steps so far), so a beam search pays once for each step it keeps.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+from collections import OrderedDict
+from collections.abc import Sequence
+from pathlib import Path
+from string import Template
+
+from ttc_agent.errors import ConfigurationError, JudgeOutputError
+from ttc_agent.models.protocol import ChatModel
+from ttc_agent.types import Message, StepScores, Usage
+from ttc_agent.verifiers.fence import fence
+from ttc_agent.verifiers.judge_card import JudgeCard, load_card
+from ttc_agent.verifiers.rubric_judge import DATA_NOTICE, render_conversation, render_rubric
+
+
+class LLMStepJudge:
+    """Scores steps with a chat model and a step judge card (default ``math_step``).
+
+    Args:
+        model: the judge; give it logprobs (``OpenAIChat(logprobs=True)`` on the embedded
+            model) for graded scores rather than 0 or 1.
+        card: a card with a 0..1 scale and one criterion.
+        top_logprobs: alternatives requested at the digit.
+        attempts: tries before an unparseable verdict is an error.
+        cache_size: step judgements remembered.
+
+    Example:
+        >>> from ttc_agent import OpenAIChat
+        >>> judge = LLMStepJudge(OpenAIChat("m", base_url="http://127.0.0.1:9/v1", api_key="k"))
+        >>> judge.card.scale.points
+        [0, 1]
+    """
+
+    def __init__(
+        self,
+        model: ChatModel,
+        card: str | Path | JudgeCard = "math_step",
+        *,
+        top_logprobs: int = 10,
+        attempts: int = 3,
+        cache_size: int = 4096,
+    ) -> None:
+        self.card = card if isinstance(card, JudgeCard) else load_card(card)
+        if self.card.scale.points != [0, 1] or len(self.card.criteria) != 1:
+            raise ConfigurationError(
+                f"step judge card {self.card.name!r} needs a 0..1 scale and one criterion"
+            )
+        if attempts < 1:
+            raise ConfigurationError(f"attempts must be at least 1, got {attempts}")
+        self.model, self.name = model, self.card.name
+        self.top_logprobs, self.attempts, self.cache_size = top_logprobs, attempts, cache_size
+        self._cache: OrderedDict[str, float] = OrderedDict()
+
+    def __repr__(self) -> str:
+        return f"LLMStepJudge({self.card.name!r}, {self.model!r})"
+
+    async def score_steps(
+        self, prompt: Sequence[Message], solutions: Sequence[Sequence[str]]
+    ) -> list[StepScores]:
+        """Score every step of every solution (cached steps cost nothing).
+
+        Example:
+            >>> # [s] = await judge.score_steps(prompt, [["2 + 2 = 4", "So 4."]]); s.steps
+        """
+        conversation = render_conversation(prompt)
+        pending: dict[str, tuple[Sequence[str], int]] = {}
+        for steps in solutions:
+            for k in range(len(steps)):
+                key = json.dumps([conversation, list(steps[: k + 1])])
+                if key not in self._cache:
+                    pending.setdefault(key, (steps, k))
+        judged = await asyncio.gather(
+            *(self._judge(conversation, steps[: k + 1]) for steps, k in pending.values())
+        )
+        usage_by_key = {}
+        for key, (value, usage) in zip(pending, judged, strict=True):
+            self._remember(key, value)
+            usage_by_key[key] = usage
+        results = []
+        for steps in solutions:
+            keys = [json.dumps([conversation, list(steps[: k + 1])]) for k in range(len(steps))]
+            usage = Usage.sum([usage_by_key.pop(key) for key in keys if key in usage_by_key])
+            results.append(StepScores(steps=[self._cache[key] for key in keys], usage=usage))
+        return results
+
+    def messages(self, conversation: str, steps: Sequence[str]) -> list[Message]:
+        """The judge's messages for the last of ``steps``."""
+        criterion = self.card.criteria[0]
+        output = (
+            f"Reply with one digit and nothing else: 1 if {criterion.anchors[1][0].lower()}"
+            f"{criterion.anchors[1][1:]} 0 if {criterion.anchors[0][0].lower()}"
+            f"{criterion.anchors[0][1:]}"
+        )
+        user = Template(self.card.prompt.user).safe_substitute(
+            conversation=fence(conversation, "CONVERSATION"),
+            candidate=fence("\n\n".join(steps), "CANDIDATE"),
+            rubric=render_rubric(self.card),
+            output_format=output,
+        )
+        return [
+            {"role": "system", "content": f"{self.card.prompt.system}\n\n{DATA_NOTICE}"},
+            {"role": "user", "content": user},
+        ]
+
+    async def _judge(self, conversation: str, steps: Sequence[str]) -> tuple[float, Usage]:
+        messages = self.messages(conversation, steps)
+        usage, raw = Usage(), ""
+        for attempt in range(self.attempts):
+            [completion] = await self.model.sample(
+                messages,
+                1,
+                temperature=0.0 if attempt == 0 else 0.7,
+                max_tokens=2,
+                top_logprobs=self.top_logprobs,
+            )
+            usage, raw = usage + completion.usage, completion.text
+            if completion.logprobs:
+                probability = _probability_of_one(completion.logprobs[0].top)
+                if probability is not None:
+                    return probability, usage
+            digit = raw.strip()[:1]
+            if digit in ("0", "1"):
+                return float(digit), usage
+        raise JudgeOutputError(
+            f"step judge {self.card.name!r} did not answer 0 or 1 in {self.attempts} attempts",
+            raw=raw,
+        )
+
+    def _remember(self, key: str, value: float) -> None:
+        self._cache[key] = value
+        self._cache.move_to_end(key)
+        while len(self._cache) > self.cache_size:
+            self._cache.popitem(last=False)
+
+
+def _probability_of_one(top: dict[str, float]) -> float | None:
+    mass = {"0": 0.0, "1": 0.0}
+    for token, logprob in top.items():
+        if token.strip() in mass:
+            mass[token.strip()] += math.exp(logprob)
+    total = mass["0"] + mass["1"]
+    return None if total < 1e-6 else mass["1"] / total
