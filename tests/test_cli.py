@@ -47,7 +47,7 @@ def ttc(*args, server=None, **env):
 
 
 def test_run_prints_the_answer_and_a_table(loopback):
-    server = loopback(script(WRITING), honour_n=False)
+    server = loopback(script(WRITING), honour_n=True)
     done = ttc("run", "Write a line.", "-n", "3", "--judge", "writing_quality", server=server)
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()
@@ -94,7 +94,7 @@ def test_unreachable_endpoint_is_one_line():
 
 
 def test_drop_in_example_runs(loopback):
-    server = loopback(script(HELPFULNESS), honour_n=False)
+    server = loopback(script(HELPFULNESS), honour_n=True)
     done = run([sys.executable, "examples/drop_in_best_of_n.py", "Any question?"], server)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "Draft two, better."

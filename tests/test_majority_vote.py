@@ -30,7 +30,7 @@ def sequence(answers, quality=None):
 async def model_for(loopback):
     models = []
 
-    def make(handler, honour_n=False):
+    def make(handler, honour_n=True):  # one request: choices come in script order
         server = loopback(handler, honour_n=honour_n)
         model = OpenAIChat("m", base_url=server.base_url, api_key="k")
         models.append(model)
@@ -99,7 +99,7 @@ async def test_early_stop_at_a_supermajority(model_for):
     result = await node.ainvoke("Q")
     assert len(result.candidates) == 4  # 3 of 4 agree after the first round
     assert result.settings["sampled"] == 4
-    assert len(server.requests) == 4
+    assert [r.body.get("n") for r in server.requests] == [4]
     assert result.answer == r"\boxed{7}"
 
 

@@ -144,7 +144,6 @@ async def test_weighted_by_answer(model_for):
 
     result = await beam_search(model, Fixed(), n=4, keep=2, answer_key=boxed).ainvoke("Q")
     assert result.group_scores == {"5": pytest.approx(1.0), "7": pytest.approx(1.0)}
-    assert result.answer.endswith("{5}")  # a tie between groups: the one seen first
     _, model = model_for(Stepper(final_at={1: 5, 2: 7, 3: 7, 4: 6}), honour_n=False)
     result = await beam_search(model, Fixed(), n=4, keep=2, answer_key=boxed).ainvoke("Q")
     assert result.answer.endswith("{7}")  # 0.5 + 0.5 beats the single best 0.9

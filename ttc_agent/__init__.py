@@ -20,23 +20,52 @@ from ttc_agent.errors import (
     TTCError,
 )
 from ttc_agent.models import ChatModel, LangChainChat, OpenAIChat, RetryPolicy
-from ttc_agent.strategies import best_of_n, search_result
-from ttc_agent.types import Candidate, Completion, Score, SearchResult, SearchUsage, Usage
-from ttc_agent.verifiers import JudgeCard, RubricJudge, Verifier, available_cards, load_card
+from ttc_agent.strategies import (
+    beam_search,
+    best_of_n,
+    dvts,
+    majority_vote,
+    refine,
+    search_result,
+)
+from ttc_agent.types import (
+    Candidate,
+    Completion,
+    Score,
+    SearchResult,
+    SearchUsage,
+    StepScores,
+    Usage,
+)
+from ttc_agent.verifiers import (
+    VLLMPRM,
+    DraftStepVerifier,
+    JudgeCard,
+    LLMStepJudge,
+    RubricJudge,
+    StepVerifier,
+    TransformersPRM,
+    Verifier,
+    available_cards,
+    load_card,
+)
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "VLLMPRM",
     "AuthenticationFailed",
     "Candidate",
     "ChatModel",
     "Completion",
     "ConfigurationError",
+    "DraftStepVerifier",
     "EmbeddedModelError",
     "EndpointUnreachable",
     "JudgeCard",
     "JudgeCardError",
     "JudgeOutputError",
+    "LLMStepJudge",
     "LangChainChat",
     "ModelError",
     "OpenAIChat",
@@ -46,11 +75,18 @@ __all__ = [
     "SearchError",
     "SearchResult",
     "SearchUsage",
+    "StepScores",
+    "StepVerifier",
     "TTCError",
+    "TransformersPRM",
     "Usage",
     "Verifier",
     "available_cards",
+    "beam_search",
     "best_of_n",
+    "dvts",
     "load_card",
+    "majority_vote",
+    "refine",
     "search_result",
 ]

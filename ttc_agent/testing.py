@@ -154,6 +154,7 @@ class LoopbackServer:
         self.model = model
         self.stop_reason = stop_reason
         self.requests: list[ChatRequest] = []
+        self.errors: list[Exception] = []  # exceptions raised by the handler
         self._faults: deque[Fault] = deque()
         self._lock = threading.Lock()
         self._httpd: ThreadingHTTPServer | None = None
@@ -213,7 +214,12 @@ class LoopbackServer:
                 except json.JSONDecodeError:
                     self._json(400, _error("invalid JSON body", 400))
                     return
-                status, payload, headers, drop = server._respond(body, dict(self.headers))
+                try:
+                    status, payload, headers, drop = server._respond(body, dict(self.headers))
+                except Exception as exc:  # a broken test script: say so instead of hanging up
+                    server.errors.append(exc)
+                    payload = _error(f"handler failed: {exc!r}", 599)
+                    status, headers, drop = 599, {}, False
                 if drop:
                     self.close_connection = True
                     self.connection.shutdown(2)

@@ -128,6 +128,8 @@ class Candidate(BaseModel):
     key: str | None = None
     step_scores: list[float] | None = None
     tree: int | None = None
+    round: int | None = None
+    parent: int | None = None
 
 
 class SearchUsage(BaseModel):

@@ -286,7 +286,7 @@ class OpenAIChat:
 
 
 def chatml(messages: Sequence[Message]) -> str:
-    """Render messages in ChatML, leaving the last (assistant) message open for continuation.
+    r"""Render messages in ChatML, leaving the last (assistant) message open for continuation.
 
     Example:
         >>> chatml([{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "He"}])

@@ -1,6 +1,23 @@
 """Strategies as LangGraph nodes."""
 
+from ttc_agent.strategies.beam_search import BeamSearch, beam_search
 from ttc_agent.strategies.best_of_n import BestOfN, best_of_n
+from ttc_agent.strategies.dvts import DVTS, dvts
+from ttc_agent.strategies.majority_vote import MajorityVote, majority_vote
 from ttc_agent.strategies.node import StrategyNode, search_result
+from ttc_agent.strategies.refine import Refine, refine
 
-__all__ = ["BestOfN", "StrategyNode", "best_of_n", "search_result"]
+__all__ = [
+    "DVTS",
+    "BeamSearch",
+    "BestOfN",
+    "MajorityVote",
+    "Refine",
+    "StrategyNode",
+    "beam_search",
+    "best_of_n",
+    "dvts",
+    "majority_vote",
+    "refine",
+    "search_result",
+]

@@ -1,7 +1,27 @@
-"""Verifiers: judge code (judge cards live in judges/)."""
+"""Verifiers: judge code (judge cards live in judges/) and process reward models.
 
+``TransformersPRM`` and ``VLLMPRM`` import torch and transformers only when constructed, so this
+package imports without them.
+"""
+
+from ttc_agent.verifiers.draft_steps import DraftStepVerifier
 from ttc_agent.verifiers.judge_card import JudgeCard, available_cards, load_card
 from ttc_agent.verifiers.protocol import Verifier
 from ttc_agent.verifiers.rubric_judge import RubricJudge
+from ttc_agent.verifiers.step_judge import LLMStepJudge
+from ttc_agent.verifiers.step_protocol import StepVerifier
+from ttc_agent.verifiers.transformers_prm import TransformersPRM
+from ttc_agent.verifiers.vllm_prm import VLLMPRM
 
-__all__ = ["JudgeCard", "RubricJudge", "Verifier", "available_cards", "load_card"]
+__all__ = [
+    "VLLMPRM",
+    "DraftStepVerifier",
+    "JudgeCard",
+    "LLMStepJudge",
+    "RubricJudge",
+    "StepVerifier",
+    "TransformersPRM",
+    "Verifier",
+    "available_cards",
+    "load_card",
+]

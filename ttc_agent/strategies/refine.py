@@ -1,0 +1,194 @@
+"""Sequential revision: draft, judge with feedback, revise with that feedback, repeat.
+
+Every draft is scored; the judge's rationale and per-criterion scores go back to the model as
+feedback for the next revision. The best draft seen so far is kept, so the answer is never
+scored below the best seen; the search stops early once a draft reaches ``threshold``. With
+``width`` > 1 each round expands the ``keep`` best drafts into ``width`` revisions each and the
+judge picks the survivors among old and new: the open-ended search "sample drafts, score them
+with rubric rewards, expand the best". (SCoRe trains self-correction with RL; this is its
+inference-time form.)
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from ttc_agent.models.protocol import ChatModel
+from ttc_agent.strategies import tasks
+from ttc_agent.strategies.node import StrategyNode
+from ttc_agent.strategies.progress import emit
+from ttc_agent.types import Candidate, Message, Score, SearchResult, SearchUsage, Usage
+from ttc_agent.verifiers.protocol import Verifier
+
+REVISE = (
+    "A reviewer scored your answer {value:.2f} (scale {low:g} to {high:g}).\n{details}\n\n"
+    "Revise your answer to address this feedback. Keep what works. Reply with the complete "
+    "revised answer only, without any comment on the changes."
+)
+
+
+class RefineSettings(BaseModel):
+    """Settings of ``refine``; each can be overridden per invocation."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    rounds: int = Field(default=3, ge=0)
+    width: int = Field(default=1, ge=1)
+    keep: int = Field(default=1, ge=1)
+    threshold: float | None = None
+    temperature: float = Field(default=0.7, ge=0)
+    max_tokens: int | None = Field(default=None, ge=1)
+
+
+class Refine(StrategyNode):
+    """The sequential-revision node; build it with ``refine``."""
+
+    strategy = "refine"
+    settings_type = RefineSettings
+
+    def __init__(
+        self,
+        model: ChatModel,
+        verifier: Verifier,
+        settings: RefineSettings,
+        *,
+        scale: tuple[float, float] = (0.0, 1.0),
+        messages_key: str = "messages",
+        result_key: str | None = None,
+    ) -> None:
+        super().__init__(settings, messages_key=messages_key, result_key=result_key)
+        self.model, self.verifier, self.scale = model, verifier, scale
+
+    async def search(self, prompt: list[Message], settings: RefineSettings) -> SearchResult:
+        first = settings.keep * settings.width
+        drafts = tasks.candidates_from(
+            await tasks.sample(self.model, prompt, first, settings, self.strategy)
+        )
+        drafts = [d.model_copy(update={"round": 0}) for d in drafts]
+        seen = await self._scored(prompt, drafts)
+        survivors = _best(seen, settings.keep)
+        for round_ in range(1, settings.rounds + 1):
+            if (
+                settings.threshold is not None
+                and seen[survivors[0]].score.value >= settings.threshold
+            ):
+                break
+            batches = await asyncio.gather(
+                *(
+                    tasks.sample(
+                        self.model,
+                        self._revision_prompt(prompt, seen[i]),
+                        settings.width,
+                        settings,
+                        self.strategy,
+                    )
+                    for i in survivors
+                )
+            )
+            revisions = [
+                Candidate(
+                    index=len(seen) + k,
+                    text=c.text,
+                    finish_reason=c.finish_reason,
+                    usage=c.usage,
+                    round=round_,
+                    parent=parent,
+                )
+                for k, (parent, c) in enumerate(
+                    (parent, c)
+                    for parent, batch in zip(survivors, batches, strict=True)
+                    for c in batch
+                )
+            ]
+            seen += await self._scored(prompt, revisions)
+            survivors = _best(seen, settings.keep)
+            emit("round", self.strategy, round=round_, best=seen[survivors[0]].score.value)
+        chosen = survivors[0]
+        emit("selected", self.strategy, index=chosen, score=seen[chosen].score.value)
+        return SearchResult(
+            strategy=self.strategy,
+            settings=settings.model_dump()
+            | {"verifier": self.verifier.name, "model": self.model.name},
+            candidates=seen,
+            chosen=chosen,
+            usage=SearchUsage(
+                generation=Usage.sum([c.usage for c in seen]),
+                verification=Usage.sum([c.score.usage for c in seen if c.score]),
+            ),
+        )
+
+    async def _scored(self, prompt: list[Message], drafts: list[Candidate]) -> list[Candidate]:
+        scores = await tasks.score(self.verifier, prompt, [d.text for d in drafts], self.strategy)
+        return [d.model_copy(update={"score": s}) for d, s in zip(drafts, scores, strict=True)]
+
+    def _revision_prompt(self, prompt: list[Message], draft: Candidate) -> list[Message]:
+        feedback = REVISE.format(
+            value=draft.score.value,
+            low=self.scale[0],
+            high=self.scale[1],
+            details=_details(draft.score),
+        )
+        return [
+            *prompt,
+            {"role": "assistant", "content": draft.text},
+            {"role": "user", "content": feedback},
+        ]
+
+
+def _details(score: Score) -> str:
+    lines = [f"- {name}: {value:.2f}" for name, value in score.criteria.items()]
+    if score.rationale:
+        lines.append(f"Reasons:\n{score.rationale}")
+    return "\n".join(lines)
+
+
+def _best(candidates: list[Candidate], keep: int) -> list[int]:
+    """Indices of the ``keep`` best-scored candidates, best first (earliest on ties)."""
+    order = sorted(range(len(candidates)), key=lambda i: (-candidates[i].score.value, i))
+    return order[:keep]
+
+
+def refine(
+    model: ChatModel,
+    verifier: Verifier,
+    rounds: int = 3,
+    width: int = 1,
+    keep: int = 1,
+    threshold: float | None = None,
+    *,
+    temperature: float = 0.7,
+    max_tokens: int | None = None,
+    messages_key: str = "messages",
+    result_key: str | None = None,
+) -> Refine:
+    """A sequential-revision node.
+
+    Args:
+        model: writes drafts and revisions.
+        verifier: judges each draft; a ``RubricJudge`` gives per-criterion feedback.
+        rounds: revision rounds after the first drafts.
+        width: revisions per kept draft per round; ``keep``: drafts kept each round.
+        threshold: stop once the best draft's score (on the verifier's scale) reaches it.
+
+    Example:
+        >>> from ttc_agent import OpenAIChat, RubricJudge
+        >>> model = OpenAIChat("m", base_url="http://127.0.0.1:9/v1", api_key="k")
+        >>> node = refine(model, RubricJudge("writing_quality", model), rounds=2, threshold=4.5)
+        >>> node.scale
+        (1.0, 5.0)
+    """
+    settings = Refine.make_settings(
+        rounds=rounds,
+        width=width,
+        keep=keep,
+        threshold=threshold,
+        temperature=temperature,
+        max_tokens=max_tokens,
+    )
+    card = getattr(verifier, "card", None)
+    scale = (float(card.scale.min), float(card.scale.max)) if card is not None else (0.0, 1.0)
+    return Refine(
+        model, verifier, settings, scale=scale, messages_key=messages_key, result_key=result_key
+    )
