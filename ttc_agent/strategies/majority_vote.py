@@ -19,6 +19,7 @@ from ttc_agent.models.protocol import ChatModel
 from ttc_agent.strategies import tasks
 from ttc_agent.strategies.node import StrategyNode
 from ttc_agent.strategies.progress import emit
+from ttc_agent.strategies.selection import count_votes, select_majority
 from ttc_agent.types import Candidate, Message, SearchResult, SearchUsage, Usage
 from ttc_agent.verifiers.protocol import Verifier
 
@@ -78,7 +79,7 @@ class MajorityVote(StrategyNode):
             )
             candidates += tasks.candidates_from(completions, start=len(candidates))
             labels = self.answer.labels([c.text for c in candidates])
-            votes = _votes(labels)
+            votes = count_votes(labels)
             if (
                 settings.early_stop
                 and votes
@@ -97,7 +98,7 @@ class MajorityVote(StrategyNode):
                 c.model_copy(update={"score": s}) for c, s in zip(candidates, scores, strict=True)
             ]
             verification = Usage.sum([s.usage for s in scores])
-        chosen = _choose(candidates, votes)
+        chosen, votes = select_majority(candidates)
         emit(
             "selected",
             self.strategy,
@@ -120,34 +121,6 @@ class MajorityVote(StrategyNode):
                 generation=Usage.sum([c.usage for c in candidates]), verification=verification
             ),
         )
-
-
-def _votes(labels: list[str | None]) -> dict[str, int]:
-    votes: dict[str, int] = {}
-    for label in labels:
-        if label is not None:
-            votes[label] = votes.get(label, 0) + 1
-    return votes
-
-
-def _choose(candidates: list[Candidate], votes: dict[str, int]) -> int:
-    """A candidate of the largest group; ties by mean score, then first appearance."""
-    if not votes:  # nobody answered: the best-scored candidate, else the first
-        return max(range(len(candidates)), key=lambda i: (_score(candidates[i]), -i))
-    members: dict[str, list[int]] = {}
-    for candidate in candidates:
-        if candidate.key is not None:
-            members.setdefault(candidate.key, []).append(candidate.index)
-
-    def mean_score(label: str) -> float:
-        return sum(_score(candidates[i]) for i in members[label]) / len(members[label])
-
-    winner = max(members, key=lambda label: (votes[label], mean_score(label), -members[label][0]))
-    return max(members[winner], key=lambda i: (_score(candidates[i]), -i))
-
-
-def _score(candidate: Candidate) -> float:
-    return candidate.score.value if candidate.score is not None else 0.0
 
 
 def majority_vote(

@@ -61,3 +61,42 @@ def _value(candidate: Candidate) -> float:
 
 def _normalized(candidate: Candidate) -> float:
     return candidate.score.normalized if candidate.score is not None else 0.0
+
+
+def count_votes(labels: list[str | None]) -> dict[str, int]:
+    """Votes per answer label (None abstains).
+
+    Example:
+        >>> count_votes(["4", None, "4", "5"])
+        {'4': 2, '5': 1}
+    """
+    votes: dict[str, int] = {}
+    for label in labels:
+        if label is not None:
+            votes[label] = votes.get(label, 0) + 1
+    return votes
+
+
+def select_majority(candidates: Sequence[Candidate]) -> tuple[int, dict[str, int]]:
+    """Majority vote over the candidates' keys: a candidate of the largest group.
+
+    Ties between groups go to the higher mean score, then to the group seen first; within the
+    group, the best-scored candidate (the earliest on ties). With no keys at all, the
+    best-scored candidate.
+
+    Returns:
+        The chosen index and the votes per key.
+    """
+    votes = count_votes([c.key for c in candidates])
+    if not votes:  # nobody answered: the best-scored candidate, else the first
+        return max(range(len(candidates)), key=lambda i: (_value(candidates[i]), -i)), votes
+    members: dict[str, list[int]] = {}
+    for i, candidate in enumerate(candidates):
+        if candidate.key is not None:
+            members.setdefault(candidate.key, []).append(i)
+
+    def mean_score(label: str) -> float:
+        return sum(_value(candidates[i]) for i in members[label]) / len(members[label])
+
+    winner = max(members, key=lambda label: (votes[label], mean_score(label), -members[label][0]))
+    return max(members[winner], key=lambda i: (_value(candidates[i]), -i)), votes

@@ -1,0 +1,109 @@
+"""GSM8K on the embedded model: greedy, majority, best-of-N and weighted best-of-N.
+
+For each of the first ``--problems`` GSM8K test problems: one greedy answer, then ``--n``
+samples shared by three selections (so they are compared on the same candidates): majority
+vote over the extracted numbers, best-of-N by a verifier, and weighted best-of-N (the
+verifier's scores summed per answer). The verifier is the logprob step judge (``math_step``
+card) scoring each complete solution as one step. Prints accuracy and tokens per problem and
+writes every candidate to a JSONL file.
+
+    python benchmarks/gsm8k.py [--problems 50] [--n 8] [--max-tokens 320] [--out FILE]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import time
+from pathlib import Path
+
+from ttc_agent import LLMStepJudge, OpenAIChat
+from ttc_agent.answers import last_number
+from ttc_agent.strategies.selection import select_best, select_majority, select_weighted
+from ttc_agent.types import Candidate, Score
+
+DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "gsm8k_test.jsonl"
+INSTRUCTION = "\nSolve step by step and end with 'The answer is N.'"
+
+
+def problems(count: int) -> list[tuple[str, str]]:
+    rows = [json.loads(line) for line in DATA.read_text().splitlines()[:count]]
+    return [(r["question"], r["answer"].split("####")[-1].strip().replace(",", "")) for r in rows]
+
+
+def same(answer: str | None, gold: str) -> bool:
+    try:
+        return answer is not None and abs(float(answer) - float(gold)) < 1e-6
+    except ValueError:
+        return False
+
+
+async def run(count: int, n: int, max_tokens: int, out: Path) -> None:
+    tally = {
+        "greedy": 0,
+        f"majority@{n}": 0,
+        f"best_of_n@{n}": 0,
+        f"weighted@{n}": 0,
+        f"pass@{n}": 0,
+    }
+    tokens = {"greedy": 0, "samples": 0, "judging": 0}
+    started = time.monotonic()
+    async with (
+        OpenAIChat(timeout=600) as model,
+        OpenAIChat(timeout=600, logprobs=True) as judge_model,
+    ):
+        judge = LLMStepJudge(judge_model)
+        with out.open("w") as log:
+            for number, (question, gold) in enumerate(problems(count)):
+                prompt = [{"role": "user", "content": question + INSTRUCTION}]
+                [greedy] = await model.sample(prompt, 1, temperature=0.0, max_tokens=max_tokens)
+                samples = await model.sample(prompt, n, temperature=0.8, max_tokens=max_tokens)
+                verdicts = await judge.score_steps(prompt, [[s.text] for s in samples])
+                candidates = [
+                    Candidate(
+                        index=i,
+                        text=s.text,
+                        usage=s.usage,
+                        key=last_number(s.text),
+                        score=Score(value=v.steps[-1], normalized=v.steps[-1], usage=v.usage),
+                    )
+                    for i, (s, v) in enumerate(zip(samples, verdicts, strict=True))
+                ]
+                picks = {
+                    "greedy": last_number(greedy.text),
+                    f"majority@{n}": candidates[select_majority(candidates)[0]].key,
+                    f"best_of_n@{n}": candidates[select_best(candidates)].key,
+                    f"weighted@{n}": candidates[select_weighted(candidates)[0]].key,
+                }
+                for name, answer in picks.items():
+                    tally[name] += same(answer, gold)
+                tally[f"pass@{n}"] += any(same(c.key, gold) for c in candidates)
+                tokens["greedy"] += greedy.usage.total_tokens
+                tokens["samples"] += sum(c.usage.total_tokens for c in candidates)
+                tokens["judging"] += sum(v.usage.total_tokens for v in verdicts)
+                for candidate in candidates:
+                    row = {"problem": number, "gold": gold, **candidate.model_dump(mode="json")}
+                    log.write(json.dumps(row) + "\n")
+                done = number + 1
+                summary = ", ".join(f"{k} {v / done:.0%}" for k, v in tally.items())
+                print(f"[{done}/{count}] {time.monotonic() - started:.0f} s  {summary}", flush=True)
+    print(f"\nGSM8K, first {count} test problems, Qwen2.5-Coder-0.5B-Instruct (embedded), n={n}")
+    for name, right in tally.items():
+        print(f"  {name:<16} {right / count:6.1%}")
+    print(
+        f"  tokens per problem: greedy {tokens['greedy'] / count:.0f}, {n} samples "
+        f"{tokens['samples'] / count:.0f}, judging {tokens['judging'] / count:.0f}"
+    )
+    print(f"  candidates written to {out}")
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--problems", type=int, default=50)
+    parser.add_argument("--n", type=int, default=8)
+    parser.add_argument("--max-tokens", type=int, default=320)
+    parser.add_argument("--out", type=Path, default=Path("benchmarks/out/gsm8k_candidates.jsonl"))
+    args = parser.parse_args()
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    asyncio.run(run(args.problems, args.n, args.max_tokens, args.out))
