@@ -92,7 +92,7 @@ async def test_beam_bookkeeping(model_for):
     assert len(result.candidates) == 4
     assert {c.finish_reason for c in result.candidates} == {"max_steps"}
     assert all(len(c.step_scores) == 3 for c in result.candidates)
-    assert result.settings["steps"] == 3
+    assert result.settings["steps"] == [3]
 
 
 async def test_keep_best_and_finished_set_aside(model_for):

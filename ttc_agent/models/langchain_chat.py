@@ -37,6 +37,7 @@ class LangChainChat:
         self.chat_model = chat_model
         self.name = name or type(chat_model).__name__
         self.max_concurrency = max_concurrency
+        self._slots: dict[asyncio.AbstractEventLoop, asyncio.Semaphore] = {}
 
     def __repr__(self) -> str:
         return f"LangChainChat({self.name!r})"
@@ -56,7 +57,8 @@ class LangChainChat:
         json_schema: dict[str, Any] | None = None,
         on_completion: OnCompletion | None = None,
     ) -> list[Completion]:
-        """Sample ``n`` completions with ``n`` concurrent calls (at most ``max_concurrency``)."""
+        """Sample ``n`` completions with ``n`` concurrent calls (at most ``max_concurrency`` in
+        flight across all calls on this model)."""
         if n < 1:
             raise ConfigurationError(f"n must be at least 1, got {n}")
         bound: dict[str, Any] = {"temperature": temperature, "max_tokens": max_tokens}
@@ -70,7 +72,8 @@ class LangChainChat:
         bound = {key: value for key, value in bound.items() if value is not None}
         runnable = self.chat_model.bind(**bound) if bound else self.chat_model
         prompt = convert_to_messages(list(messages))
-        slots = asyncio.Semaphore(self.max_concurrency)
+        loop = asyncio.get_running_loop()
+        slots = self._slots.setdefault(loop, asyncio.Semaphore(self.max_concurrency))
 
         async def one() -> Completion:
             async with slots:

@@ -9,12 +9,8 @@ from typing import Any, Literal
 
 import openai
 
-from ttc_agent.errors import (
-    AuthenticationFailed,
-    ConfigurationError,
-    EndpointUnreachable,
-    ModelError,
-)
+from ttc_agent.errors import ConfigurationError
+from ttc_agent.models.endpoint import Endpoint
 from ttc_agent.models.protocol import OnCompletion, split_tokens
 from ttc_agent.models.retry import EmptyResponse, RetryPolicy
 from ttc_agent.types import Completion, Message, TokenLogprob, Usage
@@ -82,9 +78,9 @@ class OpenAIChat:
                 f"json_mode must be json_schema, json_object or off, got {json_mode!r}"
             )
         self._model = model or os.environ.get("TTC_MODEL") or None
-        self._base_url = base_url or os.environ.get("OPENAI_BASE_URL") or None
-        self._api_key = api_key or os.environ.get("OPENAI_API_KEY") or None
-        self._embedded = self._base_url is None and self._api_key is None
+        base_url = base_url or os.environ.get("OPENAI_BASE_URL") or None
+        api_key = api_key or os.environ.get("OPENAI_API_KEY") or None
+        self._embedded = base_url is None and api_key is None
         self.json_mode: JSONMode = json_mode or ("json_object" if self._embedded else "json_schema")
         self.logprobs = (not self._embedded) if logprobs is None else logprobs
         if continuation not in (None, "prefill", "vllm", "chatml"):
@@ -94,14 +90,17 @@ class OpenAIChat:
         self.continuation: Continuation = continuation or (
             "chatml" if self._embedded else "prefill"
         )
-        self.max_concurrency = max_concurrency
-        self.timeout = timeout
-        self.retry = retry or RetryPolicy()
+        self.endpoint = Endpoint(
+            base_url,
+            api_key,
+            timeout=timeout,
+            retry=retry,
+            max_concurrency=max_concurrency,
+            locate=_embedded_base_url if self._embedded else None,
+        )
         self.extra_body = dict(extra_body or {})
         self._honours_n: bool | None = {"auto": None, "native": True, "parallel": False}[n_mode]
-        self._clients: dict[asyncio.AbstractEventLoop, tuple[openai.AsyncOpenAI, asyncio.Semaphore]]
-        self._clients = {}
-        self._setup_lock: asyncio.Lock | None = None
+        self._discovery: asyncio.Lock | None = None
 
     @property
     def name(self) -> str:
@@ -111,10 +110,15 @@ class OpenAIChat:
     @property
     def base_url(self) -> str | None:
         """The endpoint, once known (None for OpenAI's default, or before the embedded start)."""
-        return self._base_url
+        return self.endpoint.base_url
+
+    @property
+    def retry(self) -> RetryPolicy:
+        """The retry policy of this model's calls."""
+        return self.endpoint.retry
 
     def __repr__(self) -> str:  # never shows the key
-        return f"OpenAIChat(model={self.name!r}, base_url={self._base_url!r})"
+        return f"OpenAIChat(model={self.name!r}, base_url={self.base_url!r})"
 
     async def __aenter__(self) -> OpenAIChat:
         return self
@@ -124,9 +128,7 @@ class OpenAIChat:
 
     async def aclose(self) -> None:
         """Close the HTTP connections held by this model."""
-        clients, self._clients = self._clients, {}
-        for client, _ in clients.values():
-            await client.close()
+        await self.endpoint.aclose()
 
     async def sample(
         self,
@@ -204,85 +206,49 @@ class OpenAIChat:
     async def _call(
         self, messages: Sequence[Message], n: int, params: dict[str, Any]
     ) -> list[Completion]:
-        client, slots = await self._client()
+        model = await self._model_name()
         extra_body = self.extra_body | params.pop("extra_body", {})
         text_completion = "prompt" in params
-        request = {"model": self._model, **params}
+        request = {"model": model, **params}
         if not text_completion:
             request["messages"] = list(messages)
         if n > 1:
             request["n"] = n
-        endpoint = client.completions if text_completion else client.chat.completions
-        try:
-            async for attempt in self.retry.retrying():
-                with attempt:
-                    async with slots:
-                        response = await endpoint.create(**request, extra_body=extra_body or None)
-                    if not response.choices:
-                        raise EmptyResponse("the server returned no choices")
-        except openai.APIError as exc:
-            raise self._model_error(exc) from None
-        except EmptyResponse as exc:
-            raise ModelError(
-                f"{self._where()}: {exc} after {self.retry.attempts} attempts"
-            ) from None
-        return _completions(response)
 
-    async def _client(self) -> tuple[openai.AsyncOpenAI, asyncio.Semaphore]:
-        loop = asyncio.get_running_loop()
-        if loop in self._clients:
-            return self._clients[loop]
-        if self._setup_lock is None:
-            self._setup_lock = asyncio.Lock()
-        async with self._setup_lock:
-            if loop in self._clients:
-                return self._clients[loop]
-            if self._embedded and self._base_url is None:
-                from ttc_agent.models.embedded import embedded_server
+        async def create(client: openai.AsyncOpenAI) -> Any:
+            endpoint = client.completions if text_completion else client.chat.completions
+            response = await endpoint.create(**request, extra_body=extra_body or None)
+            if not response.choices:
+                raise EmptyResponse("the server returned no choices")
+            return response
 
-                server = await asyncio.to_thread(embedded_server)
-                self._base_url = server.base_url
-            client = openai.AsyncOpenAI(
-                base_url=self._base_url,
-                api_key=self._api_key or "not-needed",
-                timeout=self.timeout,
-                max_retries=0,  # RetryPolicy is the one retry layer
-            )
+        return _completions(await self.endpoint.call(create))
+
+    async def _model_name(self) -> str:
+        """The model to name in requests; asks the endpoint when none was given."""
+        if self._model is not None:
+            return self._model
+        self._discovery = self._discovery or asyncio.Lock()
+        async with self._discovery:
             if self._model is None:
-                self._model = await self._discover_model(client)
-            self._clients[loop] = (client, asyncio.Semaphore(self.max_concurrency))
-            return self._clients[loop]
+                models = await self.endpoint.call(lambda client: _model_ids(client.models.list()))
+                if len(models) != 1:
+                    raise ConfigurationError(
+                        f"{self.endpoint.where} serves {len(models)} models "
+                        f"({', '.join(models[:5]) or 'none'}); name one with model= or TTC_MODEL"
+                    )
+                self._model = models[0]
+        return self._model
 
-    async def _discover_model(self, client: openai.AsyncOpenAI) -> str:
-        try:
-            models = [model.id async for model in client.models.list()]
-        except openai.APIError as exc:
-            raise self._model_error(exc) from None
-        if len(models) == 1:
-            return models[0]
-        raise ConfigurationError(
-            f"{self._where()} serves {len(models)} models ({', '.join(models[:5]) or 'none'}); "
-            "name one with model= or TTC_MODEL"
-        )
 
-    def _where(self) -> str:
-        return self._base_url or "the OpenAI API"
+async def _model_ids(pages: Any) -> list[str]:
+    return [model.id async for model in pages]
 
-    def _model_error(self, exc: openai.APIError) -> ModelError:
-        message = str(exc)
-        if self._api_key:
-            message = message.replace(self._api_key, "***")
-        if isinstance(exc, openai.APIConnectionError):
-            kind = "timed out" if isinstance(exc, openai.APITimeoutError) else "is unreachable"
-            return EndpointUnreachable(
-                f"{self._where()} {kind} (after {self.retry.attempts} attempts)"
-            )
-        status = getattr(exc, "status_code", None)
-        if status in (401, 403):
-            return AuthenticationFailed(
-                f"{self._where()} refused the API key ({status}): {message}", status_code=status
-            )
-        return ModelError(f"{self._where()} answered {status}: {message}", status_code=status)
+
+def _embedded_base_url() -> str:
+    from ttc_agent.models.embedded import embedded_server
+
+    return embedded_server().base_url
 
 
 def chatml(messages: Sequence[Message]) -> str:

@@ -11,64 +11,31 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from ttc_agent.models.protocol import ChatModel
-from ttc_agent.strategies.node import StrategyNode
-from ttc_agent.strategies.progress import emit
 from ttc_agent.strategies.step_search import (
     Aggregate,
+    StepSearchNode,
     StepSearchSettings,
-    candidates_from_beams,
-    choose,
+    Tree,
     grow,
     has_final_answer,
 )
-from ttc_agent.types import Message, SearchResult, SearchUsage
+from ttc_agent.types import Message
 from ttc_agent.verifiers.draft_steps import as_step_verifier
 from ttc_agent.verifiers.protocol import Verifier
 from ttc_agent.verifiers.step_protocol import StepVerifier
 
 
-class BeamSearch(StrategyNode):
+class BeamSearch(StepSearchNode):
     """The beam-search node; build it with ``beam_search``."""
 
     strategy = "beam_search"
-    settings_type = StepSearchSettings
 
-    def __init__(
-        self,
-        model: ChatModel,
-        verifier: StepVerifier,
-        settings: StepSearchSettings,
-        *,
-        answer_key: Callable[[str], str | None] | None = None,
-        is_final: Callable[[str], bool] = has_final_answer,
-        messages_key: str = "messages",
-        result_key: str | None = None,
-    ) -> None:
-        super().__init__(settings, messages_key=messages_key, result_key=result_key)
-        self.model, self.verifier = model, verifier
-        self.answer_key, self.is_final = answer_key, is_final
-
-    async def search(self, prompt: list[Message], settings: StepSearchSettings) -> SearchResult:
+    async def trees(self, prompt: list[Message], settings: StepSearchSettings) -> list[Tree]:
         tree = await grow(
             self.model, self.verifier, prompt, settings,
             width=settings.n, keep=settings.keep, strategy=self.strategy, is_final=self.is_final,
         )  # fmt: skip
-        candidates = candidates_from_beams(tree.beams, settings, self.answer_key)
-        chosen, groups = choose(candidates, weighted=self.answer_key is not None)
-        emit("selected", self.strategy, index=chosen, score=candidates[chosen].score.value)
-        return SearchResult(
-            strategy=self.strategy,
-            settings=settings.model_dump(exclude={"subtrees"})
-            | {"verifier": self.verifier.name, "model": self.model.name, "steps": tree.steps},
-            candidates=candidates,
-            chosen=chosen,
-            selection="weighted" if self.answer_key else "best",
-            group_scores=groups,
-            usage=SearchUsage(
-                generation=tree.generation,
-                verification=tree.verification,
-            ),
-        )
+        return [tree]
 
 
 def beam_search(
@@ -93,7 +60,7 @@ def beam_search(
     Args:
         model: samples steps (continuing the assistant's text; see ``OpenAIChat(continuation=)``).
         step_verifier: scores steps: ``TransformersPRM``, ``VLLMPRM``, ``LLMStepJudge``, or a
-            ``RubricJudge`` through ``RubricStepVerifier`` for writing.
+            ``RubricJudge`` (wrapped in ``DraftStepVerifier``) to search writing step by step.
         n: live partial solutions per step; ``keep``: survivors per step (``n % keep == 0``).
         max_steps: the most steps; ``lookahead``: greedy steps rolled out to score a step.
         step_delimiter: what ends a step; ``aggregate``: last, min, prod or mean of step scores.

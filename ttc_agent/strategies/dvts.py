@@ -13,18 +13,15 @@ from collections.abc import Callable
 from langgraph.func import task
 
 from ttc_agent.models.protocol import ChatModel
-from ttc_agent.strategies.node import StrategyNode
-from ttc_agent.strategies.progress import emit
 from ttc_agent.strategies.step_search import (
     Aggregate,
+    StepSearchNode,
     StepSearchSettings,
     Tree,
-    candidates_from_beams,
-    choose,
     grow,
     has_final_answer,
 )
-from ttc_agent.types import Message, SearchResult, SearchUsage, Usage
+from ttc_agent.types import Message
 from ttc_agent.verifiers.draft_steps import as_step_verifier
 from ttc_agent.verifiers.protocol import Verifier
 from ttc_agent.verifiers.step_protocol import StepVerifier
@@ -48,63 +45,21 @@ async def subtree_task(
     return grown.model_dump(mode="json")
 
 
-class DVTS(StrategyNode):
+class DVTS(StepSearchNode):
     """The DVTS node; build it with ``dvts``."""
 
     strategy = "dvts"
-    settings_type = StepSearchSettings
 
-    def __init__(
-        self,
-        model: ChatModel,
-        verifier: StepVerifier,
-        settings: StepSearchSettings,
-        *,
-        answer_key: Callable[[str], str | None] | None = None,
-        is_final: Callable[[str], bool] = has_final_answer,
-        messages_key: str = "messages",
-        result_key: str | None = None,
-    ) -> None:
-        super().__init__(settings, messages_key=messages_key, result_key=result_key)
-        self.model, self.verifier = model, verifier
-        self.answer_key, self.is_final = answer_key, is_final
-
-    async def search(self, prompt: list[Message], settings: StepSearchSettings) -> SearchResult:
-        trees = [
-            Tree.model_validate(grown)
-            for grown in await asyncio.gather(
-                *(
-                    subtree_task(
-                        self.model,
-                        self.verifier,
-                        prompt,
-                        settings,
-                        tree,
-                        self.is_final,
-                        self.strategy,
-                    )
-                    for tree in range(settings.subtrees)
+    async def trees(self, prompt: list[Message], settings: StepSearchSettings) -> list[Tree]:
+        grown = await asyncio.gather(
+            *(
+                subtree_task(
+                    self.model, self.verifier, prompt, settings, tree, self.is_final, self.strategy
                 )
+                for tree in range(settings.subtrees)
             )
-        ]
-        beams = [beam for tree in trees for beam in tree.beams]
-        candidates = candidates_from_beams(beams, settings, self.answer_key)
-        chosen, groups = choose(candidates, weighted=self.answer_key is not None)
-        emit("selected", self.strategy, index=chosen, score=candidates[chosen].score.value)
-        return SearchResult(
-            strategy=self.strategy,
-            settings=settings.model_dump(exclude={"keep"})
-            | {"verifier": self.verifier.name, "model": self.model.name}
-            | {"steps": [tree.steps for tree in trees]},
-            candidates=candidates,
-            chosen=chosen,
-            selection="weighted" if self.answer_key else "best",
-            group_scores=groups,
-            usage=SearchUsage(
-                generation=Usage.sum([tree.generation for tree in trees]),
-                verification=Usage.sum([tree.verification for tree in trees]),
-            ),
         )
+        return [Tree.model_validate(tree) for tree in grown]
 
 
 def dvts(

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import math
 import re
+from abc import abstractmethod
 from collections.abc import Callable, Sequence
 from typing import Literal
 
@@ -17,9 +18,10 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from ttc_agent.models.protocol import ChatModel
 from ttc_agent.strategies import tasks
+from ttc_agent.strategies.node import StrategyNode
 from ttc_agent.strategies.progress import emit
 from ttc_agent.strategies.selection import select_best, select_weighted
-from ttc_agent.types import Candidate, Completion, Message, Score, Usage
+from ttc_agent.types import Candidate, Completion, Message, Score, SearchResult, SearchUsage, Usage
 from ttc_agent.verifiers.step_protocol import StepVerifier
 
 Aggregate = Literal["last", "min", "prod", "mean"]
@@ -240,6 +242,53 @@ async def _rollout(
     return extra, usage
 
 
+class StepSearchNode(StrategyNode):
+    """What beam_search and dvts share: grow trees, then choose among their final solutions."""
+
+    settings_type = StepSearchSettings
+
+    def __init__(
+        self,
+        model: ChatModel,
+        verifier: StepVerifier,
+        settings: StepSearchSettings,
+        *,
+        answer_key: Callable[[str], str | None] | None = None,
+        is_final: Callable[[str], bool] = has_final_answer,
+        messages_key: str = "messages",
+        result_key: str | None = None,
+    ) -> None:
+        super().__init__(settings, messages_key=messages_key, result_key=result_key)
+        self.model, self.verifier = model, verifier
+        self.answer_key, self.is_final = answer_key, is_final
+
+    @abstractmethod
+    async def trees(self, prompt: list[Message], settings: StepSearchSettings) -> list[Tree]:
+        """Grow this strategy's trees."""
+
+    async def search(self, prompt: list[Message], settings: StepSearchSettings) -> SearchResult:
+        trees = await self.trees(prompt, settings)
+        beams = [beam for tree in trees for beam in tree.beams]
+        candidates = candidates_from_beams(beams, settings, self.answer_key)
+        weighted = self.answer_key is not None
+        chosen, groups = select_weighted(candidates) if weighted else (select_best(candidates), {})
+        emit("selected", self.strategy, index=chosen, score=candidates[chosen].score.value)
+        return SearchResult(
+            strategy=self.strategy,
+            settings=settings.model_dump()
+            | {"verifier": self.verifier.name, "model": self.model.name}
+            | {"steps": [tree.steps for tree in trees]},
+            candidates=candidates,
+            chosen=chosen,
+            selection="weighted" if weighted else "best",
+            group_scores=groups,
+            usage=SearchUsage(
+                generation=Usage.sum([tree.generation for tree in trees]),
+                verification=Usage.sum([tree.verification for tree in trees]),
+            ),
+        )
+
+
 def candidates_from_beams(
     beams: Sequence[Beam],
     settings: StepSearchSettings,
@@ -263,10 +312,3 @@ def candidates_from_beams(
             )
         )
     return candidates
-
-
-def choose(candidates: list[Candidate], weighted: bool) -> tuple[int, dict[str, float]]:
-    """The best candidate, or the best answer group when answer keys are present."""
-    if weighted:
-        return select_weighted(candidates)
-    return select_best(candidates), {}

@@ -20,14 +20,11 @@ import asyncio
 from collections.abc import Sequence
 from typing import Any, Literal
 
-import openai
-
 from ttc_agent.errors import (
-    AuthenticationFailed,
     ConfigurationError,
-    EndpointUnreachable,
     ModelError,
 )
+from ttc_agent.models.endpoint import Endpoint
 from ttc_agent.models.retry import RetryPolicy
 from ttc_agent.types import Message, StepScores, Usage
 from ttc_agent.verifiers.transformers_prm import QWEN_PRM_SYSTEM, question_of
@@ -100,12 +97,13 @@ class VLLMPRM:
         self.reward_token_ids = reward_token_ids
         self.input_format: InputFormat = input_format
         self.system = system
-        self.max_concurrency = max_concurrency
-        self.timeout = timeout
-        self.retry = retry or RetryPolicy()
-        self._api_key = api_key
-        self._clients: dict[asyncio.AbstractEventLoop, tuple[openai.AsyncOpenAI, asyncio.Semaphore]]
-        self._clients = {}
+        self.endpoint = Endpoint(
+            self.base_url,
+            api_key,
+            timeout=timeout,
+            retry=retry,
+            max_concurrency=max_concurrency,
+        )
 
     def __repr__(self) -> str:  # never shows the key
         return f"VLLMPRM({self.name!r}, base_url={self.base_url!r})"
@@ -118,9 +116,7 @@ class VLLMPRM:
 
     async def aclose(self) -> None:
         """Close the HTTP connections held by this verifier."""
-        clients, self._clients = self._clients, {}
-        for client, _ in clients.values():
-            await client.close()
+        await self.endpoint.aclose()
 
     async def score_steps(
         self, prompt: Sequence[Message], solutions: Sequence[Sequence[str]]
@@ -180,28 +176,7 @@ class VLLMPRM:
         return [int(token) for token in tokens]
 
     async def _post(self, path: str, body: dict[str, Any]) -> Any:
-        client, slots = self._client()
-        response: Any = None
-        try:
-            async for attempt in self.retry.retrying():
-                with attempt:
-                    async with slots:
-                        response = await client.post(path, cast_to=object, body=body)
-        except openai.APIError as exc:
-            raise self._model_error(exc) from None
-        return response
-
-    def _client(self) -> tuple[openai.AsyncOpenAI, asyncio.Semaphore]:
-        loop = asyncio.get_running_loop()
-        if loop not in self._clients:
-            client = openai.AsyncOpenAI(
-                base_url=self.base_url,
-                api_key=self._api_key or "not-needed",
-                timeout=self.timeout,
-                max_retries=0,  # RetryPolicy is the one retry layer
-            )
-            self._clients[loop] = (client, asyncio.Semaphore(self.max_concurrency))
-        return self._clients[loop]
+        return await self.endpoint.call(lambda client: client.post(path, cast_to=object, body=body))
 
     def _mismatch(self, steps: int, rows: int) -> str:
         where = (
@@ -215,22 +190,6 @@ class VLLMPRM:
             "step. Start vLLM with STEP pooling at that token, or pass step_tag_id= for a server "
             "that pools ALL tokens"
         )
-
-    def _model_error(self, exc: openai.APIError) -> ModelError:
-        message = str(exc)
-        if self._api_key:
-            message = message.replace(self._api_key, "***")
-        if isinstance(exc, openai.APIConnectionError):
-            kind = "timed out" if isinstance(exc, openai.APITimeoutError) else "is unreachable"
-            return EndpointUnreachable(
-                f"{self.base_url} {kind} (after {self.retry.attempts} attempts)"
-            )
-        status = getattr(exc, "status_code", None)
-        if status in (401, 403):
-            return AuthenticationFailed(
-                f"{self.base_url} refused the API key ({status}): {message}", status_code=status
-            )
-        return ModelError(f"{self.base_url} answered {status}: {message}", status_code=status)
 
 
 def _root(base_url: str) -> str:

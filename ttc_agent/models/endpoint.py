@@ -1,0 +1,116 @@
+"""One HTTP endpoint as every caller needs it: a client per event loop, bounded concurrency,
+retries, and errors that name the endpoint and never the key."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+import openai
+
+from ttc_agent.errors import AuthenticationFailed, EndpointUnreachable, ModelError
+from ttc_agent.models.retry import EmptyResponse, RetryPolicy
+
+T = TypeVar("T")
+
+
+class Endpoint:
+    """Calls to one OpenAI-compatible server through the ``openai`` client.
+
+    Args:
+        base_url: the server (None: OpenAI's default, or ``locate``'s answer).
+        api_key: sent as a Bearer token; scrubbed from every error message.
+        locate: called once, in a worker thread, to find the base URL on first use (the
+            embedded model starts its server there).
+
+    Example:
+        >>> endpoint = Endpoint("http://127.0.0.1:9/v1", None)
+        >>> endpoint.where
+        'http://127.0.0.1:9/v1'
+    """
+
+    def __init__(
+        self,
+        base_url: str | None,
+        api_key: str | None,
+        *,
+        timeout: float = 600.0,
+        retry: RetryPolicy | None = None,
+        max_concurrency: int = 16,
+        locate: Callable[[], str] | None = None,
+    ) -> None:
+        self.base_url, self.timeout = base_url, timeout
+        self.retry = retry or RetryPolicy()
+        self.max_concurrency = max_concurrency
+        self._api_key, self._locate = api_key, locate
+        self._clients: dict[asyncio.AbstractEventLoop, tuple[openai.AsyncOpenAI, asyncio.Semaphore]]
+        self._clients = {}
+        self._lock: asyncio.Lock | None = None
+
+    @property
+    def where(self) -> str:
+        """The endpoint as error messages name it."""
+        return self.base_url or "the OpenAI API"
+
+    async def client(self) -> tuple[openai.AsyncOpenAI, asyncio.Semaphore]:
+        """This event loop's client and its concurrency slots (created on first use)."""
+        loop = asyncio.get_running_loop()
+        if loop in self._clients:
+            return self._clients[loop]
+        self._lock = self._lock or asyncio.Lock()
+        async with self._lock:
+            if loop not in self._clients:
+                if self.base_url is None and self._locate is not None:
+                    self.base_url = await asyncio.to_thread(self._locate)
+                client = openai.AsyncOpenAI(
+                    base_url=self.base_url,
+                    api_key=self._api_key or "not-needed",
+                    timeout=self.timeout,
+                    max_retries=0,  # the RetryPolicy is the one retry layer
+                )
+                self._clients[loop] = (client, asyncio.Semaphore(self.max_concurrency))
+        return self._clients[loop]
+
+    async def call(self, request: Callable[[openai.AsyncOpenAI], Awaitable[T]]) -> T:
+        """Run ``request(client)`` in a concurrency slot, retried by the policy.
+
+        ``request`` may raise ``EmptyResponse`` to have a useless answer retried.
+
+        Raises:
+            ModelError: (or a subclass) once retries are spent or the error is not retryable.
+        """
+        client, slots = await self.client()
+        try:
+            async for attempt in self.retry.retrying():
+                with attempt:
+                    async with slots:
+                        result = await request(client)
+        except openai.APIError as exc:
+            raise self.error(exc) from None
+        except EmptyResponse as exc:
+            raise ModelError(f"{self.where}: {exc} after {self.retry.attempts} attempts") from None
+        return result
+
+    def error(self, exc: openai.APIError) -> ModelError:
+        """Our error for an openai error: it names the endpoint, never the key."""
+        message = str(exc)
+        if self._api_key:
+            message = message.replace(self._api_key, "***")
+        if isinstance(exc, openai.APIConnectionError):
+            kind = "timed out" if isinstance(exc, openai.APITimeoutError) else "is unreachable"
+            return EndpointUnreachable(
+                f"{self.where} {kind} (after {self.retry.attempts} attempts)"
+            )
+        status = getattr(exc, "status_code", None)
+        if status in (401, 403):
+            return AuthenticationFailed(
+                f"{self.where} refused the API key ({status}): {message}", status_code=status
+            )
+        return ModelError(f"{self.where} answered {status}: {message}", status_code=status)
+
+    async def aclose(self) -> None:
+        """Close the HTTP connections."""
+        clients, self._clients = self._clients, {}
+        for client, _ in clients.values():
+            await client.close()
