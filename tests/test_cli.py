@@ -101,3 +101,51 @@ def test_drop_in_example_runs(loopback):
     assert "chose candidate 1 of 3" in done.stderr
     generation = [r for r in server.requests if fenced(r.last_user) is None]
     assert generation[0].messages[-1]["role"] == "system"  # the triage node ran before
+
+
+def test_majority_vote_from_the_command_line(loopback):
+    answers = iter(["It is 12.", "I get 13.", "So 12!", "12"])
+    server = loopback(lambda request: next(answers), honour_n=True)
+    done = ttc("run", "Q", "--strategy", "majority_vote", "-n", "4", "--answer", "number",
+               "--json", server=server)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    record = json.loads(done.stdout)
+    assert record["strategy"] == "majority_vote"
+    assert record["group_scores"] == {"12": 3.0, "13": 1.0}
+    assert record["candidates"][record["chosen"]]["text"] == "It is 12."
+
+
+def test_beam_search_from_the_command_line_uses_the_step_judge(loopback):
+    from ttc_agent.testing import Reply
+
+    def handler(request):
+        if fenced(request.last_user) is not None:  # the math_step judge: one digit
+            return Reply("1", alternatives={0: {"1": -0.2, "0": -1.7}})
+        depth = (request.prefix or "").count("\n\n")
+        return f"step {depth + 1}\n\nrest"
+
+    server = loopback(handler, honour_n=True)
+    done = ttc("run", "Q", "--strategy", "beam_search", "-n", "4", "--keep", "2",
+               "--max-steps", "2", "--json", server=server)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    record = json.loads(done.stdout)
+    assert record["settings"]["verifier"] == "math_step"
+    assert record["candidates"][record["chosen"]]["text"] == "step 1\n\nstep 2"
+    judged = [r for r in server.requests if fenced(r.last_user) is not None]
+    assert all(r.body["logprobs"] is True for r in judged)
+
+
+def test_refine_from_the_command_line(loopback):
+    quality = {"first": 2, "second": 4}
+
+    def handler(request):
+        candidate = fenced(request.last_user)
+        if candidate is not None:
+            return judge_reply(dict.fromkeys(HELPFULNESS, quality[candidate]))
+        return "second" if "A reviewer scored" in request.last_user else "first"
+
+    server = loopback(handler)
+    done = ttc("run", "Q", "--strategy", "refine", "--rounds", "1", server=server)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[0] == "second"
+    assert "refine: 2 candidates" in done.stdout

@@ -1,6 +1,8 @@
 """The ``ttc`` command line.
 
     ttc run "PROMPT" --strategy best_of_n -n 8 --judge writing_quality [--model M] [--base-url URL]
+    ttc run "PROMPT" --strategy majority_vote -n 8 --answer number
+    ttc run "PROMPT" --strategy beam_search -n 8 --keep 2 --judge math_step
 
 Progress goes to stderr; the chosen answer and a table of the candidates (or, with ``--json``,
 the whole search record) go to stdout. Errors are one line on stderr and a non-zero status.
@@ -16,16 +18,34 @@ from collections.abc import Sequence
 from langchain_core.messages import HumanMessage, SystemMessage
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+)
 from rich.table import Table
 
+from ttc_agent.answers import boxed_answer, last_number, normalize
 from ttc_agent.errors import ConfigurationError, SearchError, TTCError
 from ttc_agent.models import OpenAIChat, RetryPolicy
-from ttc_agent.strategies import best_of_n, search_result
+from ttc_agent.strategies import (
+    StrategyNode,
+    beam_search,
+    best_of_n,
+    dvts,
+    majority_vote,
+    refine,
+    search_result,
+)
 from ttc_agent.types import SearchResult
-from ttc_agent.verifiers import RubricJudge, available_cards
+from ttc_agent.verifiers import LLMStepJudge, RubricJudge, available_cards, load_card
 
-STRATEGIES = ("best_of_n",)
+STRATEGIES = ("best_of_n", "majority_vote", "beam_search", "dvts", "refine")
+ANSWER_KEYS = {"math": boxed_answer, "exact": normalize, "number": last_number}
+LABELS = {"sampled": "sampling", "scored": "judging", "step": "steps", "round": "revising"}
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -36,7 +56,15 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--strategy", default="best_of_n", help=f"one of: {', '.join(STRATEGIES)}")
     run.add_argument("-n", type=int, default=8, help="candidates to sample (default 8)")
     cards = ", ".join(available_cards())
-    run.add_argument("--judge", default="helpfulness", help=f"judge card: a path or one of {cards}")
+    run.add_argument("--judge", help=f"judge card: a path or one of {cards} (default: "
+                     "helpfulness; math_step for beam_search and dvts)")  # fmt: skip
+    run.add_argument("--answer", choices=sorted(ANSWER_KEYS),
+                     help="how answers are compared: majority_vote groups by it (default math); "
+                     "best_of_n, beam_search and dvts become weighted by answer")  # fmt: skip
+    run.add_argument("--keep", type=int, default=4, help="beam_search: survivors per step")
+    run.add_argument("--subtrees", type=int, default=4, help="dvts: independent subtrees")
+    run.add_argument("--max-steps", type=int, default=40, help="beam_search, dvts: most steps")
+    run.add_argument("--rounds", type=int, default=3, help="refine: revision rounds")
     run.add_argument("--model", help="model name (default: $TTC_MODEL, or the server's only one)")
     run.add_argument("--base-url", help="OpenAI-compatible endpoint (default: $OPENAI_BASE_URL, "
                      "else the embedded local model)")  # fmt: skip
@@ -80,13 +108,12 @@ async def _run(args: argparse.Namespace, err: Console) -> SearchResult:
     retry = RetryPolicy(attempts=args.retries)
     model = OpenAIChat(args.model, base_url=args.base_url, retry=retry)
     judge_model = model
-    if args.judge_model:
-        judge_model = OpenAIChat(args.judge_model, base_url=args.base_url, retry=retry)
-    try:
-        judge = RubricJudge(args.judge, judge_model)
-        node = best_of_n(
-            model, judge, n=args.n, temperature=args.temperature, max_tokens=args.max_tokens
+    if args.judge_model or args.strategy in ("beam_search", "dvts"):  # step judges need logprobs
+        judge_model = OpenAIChat(
+            args.judge_model or args.model, base_url=args.base_url, retry=retry, logprobs=True
         )
+    try:
+        node = _node(args, model, judge_model)
         messages = [SystemMessage(args.system)] if args.system else []
         messages.append(HumanMessage(args.prompt))
         with Progress(
@@ -97,18 +124,18 @@ async def _run(args: argparse.Namespace, err: Console) -> SearchResult:
             console=err,
             transient=True,
         ) as progress:
-            bars = {
-                "sampled": progress.add_task("sampling", total=args.n),
-                "scored": progress.add_task("judging", total=args.n),
-            }
+            bars: dict[str, TaskID] = {}
             final = None
             async for mode, chunk in node.graph.astream(
                 {"messages": messages}, stream_mode=["custom", "values"]
             ):
-                if mode == "custom" and chunk.get("ttc") in bars:
-                    progress.update(bars[chunk["ttc"]], completed=chunk["done"])
-                elif mode == "values":
+                if mode == "values":
                     final = chunk
+                elif (event := chunk.get("ttc")) in LABELS:
+                    if event not in bars:
+                        bars[event] = progress.add_task(LABELS[event], total=chunk.get("total"))
+                    done = chunk.get("done", chunk.get("step", chunk.get("round")))
+                    progress.update(bars[event], completed=done)
         return search_result(final)
     except SearchError as exc:
         raise exc.__cause__ if isinstance(exc.__cause__, TTCError) else exc from None
@@ -116,6 +143,31 @@ async def _run(args: argparse.Namespace, err: Console) -> SearchResult:
         await model.aclose()
         if judge_model is not model:
             await judge_model.aclose()
+
+
+def _node(args: argparse.Namespace, model: OpenAIChat, judge_model: OpenAIChat) -> StrategyNode:
+    """The strategy node the arguments ask for."""
+    common = {"temperature": args.temperature}
+    answer_key = ANSWER_KEYS[args.answer] if args.answer else None
+    if args.strategy == "majority_vote":
+        answer = {"math": "math", "exact": "exact", "number": last_number}[args.answer or "math"]
+        return majority_vote(model, n=args.n, answer=answer, max_tokens=args.max_tokens, **common)
+    if args.strategy in ("beam_search", "dvts"):
+        card = load_card(args.judge or "math_step")
+        if card.scale.points == [0, 1]:
+            verifier: object = LLMStepJudge(judge_model, card)
+        else:
+            verifier = RubricJudge(card, judge_model)
+        steps = {"max_steps": args.max_steps, "answer_key": answer_key, **common}
+        if args.strategy == "dvts":
+            return dvts(model, verifier, n=args.n, subtrees=args.subtrees, **steps)
+        return beam_search(model, verifier, n=args.n, keep=args.keep, **steps)
+    judge = RubricJudge(args.judge or "helpfulness", judge_model)
+    if args.strategy == "refine":
+        return refine(model, judge, rounds=args.rounds, max_tokens=args.max_tokens, **common)
+    return best_of_n(
+        model, judge, n=args.n, max_tokens=args.max_tokens, answer_key=answer_key, **common
+    )
 
 
 def _show(result: SearchResult, console: Console) -> None:
@@ -129,6 +181,9 @@ def _show(result: SearchResult, console: Console) -> None:
     table.add_column("score", justify="right")
     for name in criteria:
         table.add_column(name, justify="right")
+    keyed = any(c.key is not None for c in result.candidates)
+    if keyed:
+        table.add_column("answer", justify="right")
     table.add_column("tokens", justify="right")
     table.add_column("text", no_wrap=True, overflow="ellipsis", min_width=12)
     for candidate in result.candidates:
@@ -139,6 +194,7 @@ def _show(result: SearchResult, console: Console) -> None:
             f"{mark}{candidate.index}",
             f"{score.value:.2f}" if score else "-",
             *[f"{score.criteria.get(name, 0):.2f}" if score else "-" for name in criteria],
+            *([escape(str(candidate.key))] if keyed else []),
             str(candidate.usage.completion_tokens),
             escape(preview),
         )
