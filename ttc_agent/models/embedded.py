@@ -146,7 +146,7 @@ class EmbeddedServer:
             ) from None
         model_path = assemble(self.spec)
         self.port = _free_port()
-        log_path = cache_dir() / f"{self.spec.filename}.server.log"
+        log_path = cache_dir() / f"{self.spec.filename}.{self.port}.log"  # one per server
         command = [
             sys.executable, "-m", "llama_cpp.server",
             "--model", str(model_path),
