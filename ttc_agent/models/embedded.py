@@ -118,6 +118,7 @@ class EmbeddedServer:
         self.start_timeout = start_timeout
         self.port: int | None = None
         self._process: subprocess.Popen[bytes] | None = None
+        self._log: Path | None = None  # the server's output, removed when it stops
 
     @property
     def base_url(self) -> str:
@@ -146,7 +147,7 @@ class EmbeddedServer:
             ) from None
         model_path = assemble(self.spec)
         self.port = _free_port()
-        log_path = cache_dir() / f"{self.spec.filename}.{self.port}.log"  # one per server
+        log_path = self._log = cache_dir() / f"{self.spec.filename}.{self.port}.log"
         command = [
             sys.executable, "-m", "llama_cpp.server",
             "--model", str(model_path),
@@ -161,7 +162,7 @@ class EmbeddedServer:
         while time.monotonic() < deadline:
             if self._process.poll() is not None:
                 tail = log_path.read_text(errors="replace")[-2000:]
-                self._process = None
+                self.stop()
                 raise EmbeddedModelError(f"the embedded llama.cpp server exited:\n{tail}")
             try:
                 with urllib.request.urlopen(f"{self.base_url}/models", timeout=2) as reply:
@@ -169,15 +170,18 @@ class EmbeddedServer:
                         return
             except OSError:
                 time.sleep(0.25)
+        tail = log_path.read_text(errors="replace")[-2000:]
         self.stop()
         raise EmbeddedModelError(
-            f"the embedded llama.cpp server did not answer within {self.start_timeout:.0f} s "
-            f"(log: {log_path})"
+            f"the embedded llama.cpp server did not answer within {self.start_timeout:.0f} s:\n"
+            f"{tail}"
         )
 
     def stop(self) -> None:
         """Stop the server (waits for it to exit)."""
         process, self._process = self._process, None
+        if self._log is not None:
+            self._log.unlink(missing_ok=True)
         if process is None or process.poll() is not None:
             return
         process.terminate()
