@@ -8,6 +8,7 @@ Sample several candidate answers, score them with a verifier, keep the best:
     >>> # graph.add_node("answer", node)  or  result = await node.ainvoke("Hi")
 """
 
+from ttc_agent.budget import Budget, BudgetExhausted, Price
 from ttc_agent.errors import (
     AuthenticationFailed,
     ConfigurationError,
@@ -55,6 +56,8 @@ __version__ = "0.1.0"
 __all__ = [
     "VLLMPRM",
     "AuthenticationFailed",
+    "Budget",
+    "BudgetExhausted",
     "Candidate",
     "ChatModel",
     "Completion",
@@ -69,6 +72,7 @@ __all__ = [
     "LangChainChat",
     "ModelError",
     "OpenAIChat",
+    "Price",
     "RetryPolicy",
     "RubricJudge",
     "Score",

@@ -164,6 +164,8 @@ class SearchResult(BaseModel):
     """How the choice was made: best, weighted, majority, ..."""
     group_scores: dict[str, float] = Field(default_factory=dict)
     """Per answer group: summed scores (weighted) or votes (majority)."""
+    budget_limited: bool = False
+    """True when the budget ran out and this is the best result found before it did."""
     usage: SearchUsage = SearchUsage()
 
     @property

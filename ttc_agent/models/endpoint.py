@@ -5,14 +5,49 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from dataclasses import dataclass
+from typing import Any, TypeVar
 
 import openai
 
+from ttc_agent.budget import BudgetExhausted, Meter, current_meter
 from ttc_agent.errors import AuthenticationFailed, EndpointUnreachable, ModelError
 from ttc_agent.models.retry import EmptyResponse, RetryPolicy
+from ttc_agent.types import Usage
 
 T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Cost:
+    """What a call may cost at most, and how to read what it did cost."""
+
+    model: str
+    prompt_tokens: int
+    output_tokens: int
+    usage: Callable[[Any], Usage]
+
+
+async def _metered(meter: Meter, cost: Cost, start: Callable[[], Awaitable[T]]) -> T:
+    ticket = meter.reserve(
+        cost.model, prompt_tokens=cost.prompt_tokens, output_tokens=cost.output_tokens
+    )
+    left = meter.remaining_time()
+    try:
+        call = start()
+        result = await (call if left is None else asyncio.wait_for(call, max(left, 0.001)))
+    except TimeoutError:
+        meter.settle(ticket, cost.model, None)
+        meter.exhausted = True
+        raise BudgetExhausted("the deadline passed during a call") from None
+    except openai.APIStatusError:  # the server refused: one call, no tokens
+        meter.settle(ticket, cost.model, Usage(calls=1))
+        raise
+    except BaseException:  # it may have been billed in full: charge the reservation
+        meter.settle(ticket, cost.model, None)
+        raise
+    meter.settle(ticket, cost.model, cost.usage(result))
+    return result
 
 
 class Endpoint:
@@ -72,20 +107,32 @@ class Endpoint:
                 self._clients[loop] = (client, asyncio.Semaphore(self.max_concurrency))
         return self._clients[loop]
 
-    async def call(self, request: Callable[[openai.AsyncOpenAI], Awaitable[T]]) -> T:
+    async def call(
+        self,
+        request: Callable[[openai.AsyncOpenAI], Awaitable[T]],
+        *,
+        cost: Cost | None = None,
+    ) -> T:
         """Run ``request(client)`` in a concurrency slot, retried by the policy.
 
-        ``request`` may raise ``EmptyResponse`` to have a useless answer retried.
+        ``request`` may raise ``EmptyResponse`` to have a useless answer retried. With ``cost``
+        and a budget running (``ttc_agent.budget.metered``), every attempt reserves its worst
+        case before it is sent and settles to the billed usage after.
 
         Raises:
             ModelError: (or a subclass) once retries are spent or the error is not retryable.
+            BudgetExhausted: the next attempt would not fit in the budget; it was not sent.
         """
         client, slots = await self.client()
+        meter = current_meter() if cost is not None else None
         try:
             async for attempt in self.retry.retrying():
                 with attempt:
                     async with slots:
-                        result = await request(client)
+                        if meter is None:
+                            result = await request(client)
+                        else:
+                            result = await _metered(meter, cost, lambda: request(client))
         except openai.APIError as exc:
             raise self.error(exc) from None
         except EmptyResponse as exc:

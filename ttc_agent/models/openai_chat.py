@@ -9,8 +9,9 @@ from typing import Any, Literal
 
 import openai
 
+from ttc_agent.budget import BudgetExhausted, current_meter, prompt_token_bound, within_budget
 from ttc_agent.errors import ConfigurationError
-from ttc_agent.models.endpoint import Endpoint
+from ttc_agent.models.endpoint import Cost, Endpoint
 from ttc_agent.models.protocol import OnCompletion, split_tokens
 from ttc_agent.models.retry import EmptyResponse, RetryPolicy
 from ttc_agent.types import Completion, Message, TokenLogprob, Usage
@@ -184,14 +185,19 @@ class OpenAIChat:
             completions = deliver(await self._call(messages, n, params))
             if self._honours_n is None:
                 self._honours_n = len(completions) > 1
-        missing = n - len(completions)
 
         async def one() -> list[Completion]:
             return deliver(await self._call(messages, 1, params))
 
-        for batch in await asyncio.gather(*(one() for _ in range(missing))):
-            completions.extend(batch)
-        return completions[:n]
+        batches = await asyncio.gather(
+            *(one() for _ in range(n - len(completions))), return_exceptions=True
+        )
+        try:
+            batches = within_budget(batches)
+        except BudgetExhausted as exc:
+            arrived = [c for batch in exc.partial if batch for c in batch]
+            raise BudgetExhausted(str(exc), partial=completions + arrived) from None
+        return [*completions, *(c for batch in batches for c in batch)][:n]
 
     def _response_format(self, schema: dict[str, Any] | None) -> dict[str, Any] | None:
         if schema is None or self.json_mode == "off":
@@ -214,6 +220,7 @@ class OpenAIChat:
             request["messages"] = list(messages)
         if n > 1:
             request["n"] = n
+        cost = self._cost(model, request, n)
 
         async def create(client: openai.AsyncOpenAI) -> Any:
             endpoint = client.completions if text_completion else client.chat.completions
@@ -222,7 +229,21 @@ class OpenAIChat:
                 raise EmptyResponse("the server returned no choices")
             return response
 
-        return _completions(await self.endpoint.call(create))
+        return _completions(await self.endpoint.call(create, cost=cost))
+
+    def _cost(self, model: str, request: dict[str, Any], n: int) -> Cost | None:
+        """The worst case of a request under the running budget; caps its max_tokens to fit."""
+        meter = current_meter()
+        if meter is None:
+            return None
+        prompt = prompt_token_bound(request.get("prompt") or request["messages"])
+        room = meter.output_room(model, prompt, n)
+        if room is not None:
+            if room < 1:
+                meter.exhausted = True
+                raise BudgetExhausted("no output tokens left in the budget")
+            request["max_tokens"] = min(request.get("max_tokens") or room, room)
+        return Cost(model, prompt, (request.get("max_tokens") or 0) * n, usage=_billed)
 
     async def _model_name(self) -> str:
         """The model to name in requests; asks the endpoint when none was given."""
@@ -243,6 +264,15 @@ class OpenAIChat:
 
 async def _model_ids(pages: Any) -> list[str]:
     return [model.id async for model in pages]
+
+
+def _billed(response: Any) -> Usage:
+    usage = response.usage
+    if usage is None:
+        return Usage(calls=1)
+    return Usage(
+        prompt_tokens=usage.prompt_tokens, completion_tokens=usage.completion_tokens, calls=1
+    )
 
 
 def _embedded_base_url() -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from ttc_agent.budget import Budget
 from ttc_agent.models.protocol import ChatModel
 from ttc_agent.strategies.step_search import (
     Aggregate,
@@ -52,6 +53,7 @@ def beam_search(
     max_step_tokens: int | None = 256,
     answer_key: Callable[[str], str | None] | None = None,
     is_final: Callable[[str], bool] = has_final_answer,
+    budget: Budget | None = None,
     messages_key: str = "messages",
     result_key: str | None = None,
 ) -> BeamSearch:
@@ -81,5 +83,6 @@ def beam_search(
     )  # fmt: skip
     return BeamSearch(
         model, as_step_verifier(step_verifier, step_delimiter), settings,
-        answer_key=answer_key, is_final=is_final, messages_key=messages_key, result_key=result_key,
+        answer_key=answer_key, is_final=is_final, budget=budget,
+        messages_key=messages_key, result_key=result_key,
     )  # fmt: skip

@@ -11,6 +11,7 @@ from collections.abc import Callable
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from ttc_agent.budget import Budget
 from ttc_agent.errors import SearchError, TTCError
 from ttc_agent.models.protocol import ChatModel
 from ttc_agent.strategies import tasks
@@ -46,14 +47,17 @@ class BestOfN(StrategyNode):
         settings: BestOfNSettings,
         *,
         answer_key: AnswerKey | None = None,
+        budget: Budget | None = None,
         messages_key: str = "messages",
         result_key: str | None = None,
     ) -> None:
-        super().__init__(settings, messages_key=messages_key, result_key=result_key)
+        super().__init__(settings, budget=budget, messages_key=messages_key, result_key=result_key)
         self.model, self.verifier, self.answer_key = model, verifier, answer_key
 
     async def search(self, prompt: list[Message], settings: BestOfNSettings) -> SearchResult:
-        completions = await tasks.sample(self.model, prompt, settings.n, settings, self.strategy)
+        completions = await tasks.sample_some(
+            self.model, prompt, settings.n, settings, self.strategy
+        )
         candidates = tasks.candidates_from(completions, self.answer_key)
         record = {
             "strategy": self.strategy,
@@ -63,7 +67,7 @@ class BestOfN(StrategyNode):
         }
         generation = Usage.sum([c.usage for c in candidates])
         try:
-            scores = await tasks.score(
+            scores = await tasks.score_some(
                 self.verifier, prompt, [c.text for c in candidates], self.strategy
             )
         except TTCError as exc:
@@ -77,7 +81,8 @@ class BestOfN(StrategyNode):
             chosen, groups = select_weighted(candidates)
         else:
             chosen, groups = select_best(candidates), {}
-        emit("selected", self.strategy, index=chosen, score=candidates[chosen].score.value)
+        best = candidates[chosen].score
+        emit("selected", self.strategy, index=chosen, score=best.value if best else None)
         return SearchResult(
             **record,
             candidates=candidates,
@@ -85,7 +90,7 @@ class BestOfN(StrategyNode):
             group_scores=groups,
             usage=SearchUsage(
                 generation=generation,
-                verification=Usage.sum([s.usage for s in scores]),
+                verification=Usage.sum([s.usage for s in scores if s is not None]),
             ),
         )
 
@@ -98,6 +103,7 @@ def best_of_n(
     temperature: float = 0.8,
     max_tokens: int | None = None,
     answer_key: AnswerKey | None = None,
+    budget: Budget | None = None,
     messages_key: str = "messages",
     result_key: str | None = None,
 ) -> BestOfN:
@@ -128,6 +134,7 @@ def best_of_n(
         judge,
         settings,
         answer_key=answer_key,
+        budget=budget,
         messages_key=messages_key,
         result_key=result_key,
     )

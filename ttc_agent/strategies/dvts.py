@@ -12,6 +12,7 @@ from collections.abc import Callable
 
 from langgraph.func import task
 
+from ttc_agent.budget import Budget
 from ttc_agent.models.protocol import ChatModel
 from ttc_agent.strategies.step_search import (
     Aggregate,
@@ -76,6 +77,7 @@ def dvts(
     max_step_tokens: int | None = 256,
     answer_key: Callable[[str], str | None] | None = None,
     is_final: Callable[[str], bool] = has_final_answer,
+    budget: Budget | None = None,
     messages_key: str = "messages",
     result_key: str | None = None,
 ) -> DVTS:
@@ -95,5 +97,6 @@ def dvts(
     )  # fmt: skip
     return DVTS(
         model, as_step_verifier(step_verifier, step_delimiter), settings,
-        answer_key=answer_key, is_final=is_final, messages_key=messages_key, result_key=result_key,
+        answer_key=answer_key, is_final=is_final, budget=budget,
+        messages_key=messages_key, result_key=result_key,
     )  # fmt: skip

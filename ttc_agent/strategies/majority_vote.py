@@ -15,6 +15,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from ttc_agent.answers import Equivalence, equivalence
+from ttc_agent.budget import Budget, BudgetExhausted
 from ttc_agent.models.protocol import ChatModel
 from ttc_agent.strategies import tasks
 from ttc_agent.strategies.node import StrategyNode
@@ -57,10 +58,11 @@ class MajorityVote(StrategyNode):
         settings: MajorityVoteSettings,
         *,
         verifier: Verifier | None = None,
+        budget: Budget | None = None,
         messages_key: str = "messages",
         result_key: str | None = None,
     ) -> None:
-        super().__init__(settings, messages_key=messages_key, result_key=result_key)
+        super().__init__(settings, budget=budget, messages_key=messages_key, result_key=result_key)
         self.model, self.answer, self.verifier = model, answer, verifier
 
     async def search(self, prompt: list[Message], settings: MajorityVoteSettings) -> SearchResult:
@@ -68,36 +70,35 @@ class MajorityVote(StrategyNode):
         step = settings.round_size if settings.early_stop else settings.n
         while len(candidates) < settings.n:
             size = min(step, settings.n - len(candidates))
-            completions = await tasks.sample(
-                self.model,
-                prompt,
-                size,
-                settings,
-                self.strategy,
-                done=len(candidates),
-                total=settings.n,
-            )
+            try:
+                completions = await tasks.sample_some(
+                    self.model, prompt, size, settings, self.strategy,
+                    done=len(candidates), total=settings.n,
+                )  # fmt: skip
+            except BudgetExhausted:
+                if not candidates:
+                    raise
+                break
             candidates += tasks.candidates_from(completions, start=len(candidates))
             labels = self.answer.labels([c.text for c in candidates])
             votes = count_votes(labels)
-            if (
-                settings.early_stop
-                and votes
-                and max(votes.values()) >= settings.early_stop * len(candidates)
+            leading = max(votes.values(), default=0)
+            if len(completions) < size or (
+                settings.early_stop and leading >= settings.early_stop * len(candidates)
             ):
-                break
+                break  # the budget ran out, or one answer holds a supermajority
         candidates = [
             c.model_copy(update={"key": k}) for c, k in zip(candidates, labels, strict=True)
         ]
         verification = Usage()
         if self.verifier is not None:
-            scores = await tasks.score(
+            scores = await tasks.score_some(
                 self.verifier, prompt, [c.text for c in candidates], self.strategy
             )
             candidates = [
                 c.model_copy(update={"score": s}) for c, s in zip(candidates, scores, strict=True)
             ]
-            verification = Usage.sum([s.usage for s in scores])
+            verification = Usage.sum([s.usage for s in scores if s is not None])
         chosen, votes = select_majority(candidates)
         emit(
             "selected",
@@ -133,6 +134,7 @@ def majority_vote(
     max_tokens: int | None = None,
     early_stop: float | None = None,
     round_size: int = 4,
+    budget: Budget | None = None,
     messages_key: str = "messages",
     result_key: str | None = None,
 ) -> MajorityVote:
@@ -166,6 +168,7 @@ def majority_vote(
         equivalence(answer),
         settings,
         verifier=verifier,
+        budget=budget,
         messages_key=messages_key,
         result_key=result_key,
     )

@@ -32,6 +32,7 @@ from langgraph.graph.message import add_messages
 from langgraph.runtime import get_runtime
 from pydantic import BaseModel, ValidationError
 
+from ttc_agent.budget import Budget, metered
 from ttc_agent.errors import ConfigurationError
 from ttc_agent.types import Message, SearchResult
 
@@ -45,9 +46,15 @@ class StrategyNode(ABC):
     settings_type: ClassVar[type[BaseModel]]
 
     def __init__(
-        self, settings: BaseModel, *, messages_key: str = "messages", result_key: str | None = None
+        self,
+        settings: BaseModel,
+        *,
+        budget: Budget | None = None,
+        messages_key: str = "messages",
+        result_key: str | None = None,
     ) -> None:
         self.settings = settings
+        self.budget = budget
         self.messages_key = messages_key
         self.result_key = result_key
         self._graph: Any = None
@@ -71,7 +78,11 @@ class StrategyNode(ABC):
                 f"{self.strategy}: the state has no messages under {self.messages_key!r}"
             )
         prompt = convert_to_openai_messages(list(messages))
-        result = await self.search(prompt, self.settings_for(config))
+        settings, budget = self.settings_for(config), self.budget_for(config)
+        with metered(budget) as meter:
+            result = await self.search(prompt, settings)
+        if meter is not None and meter.exhausted:
+            result = result.model_copy(update={"budget_limited": True})
         total = result.usage.total
         reply = AIMessage(
             content=result.answer,
@@ -89,7 +100,7 @@ class StrategyNode(ABC):
 
     def settings_for(self, config: RunnableConfig | None) -> Any:
         """The construction settings with this invocation's overrides applied and validated."""
-        overrides = dict(_overrides(config))
+        overrides = {k: v for k, v in _overrides(config).items() if k != "budget"}
         if not overrides:
             return self.settings
         known = set(self.settings_type.model_fields)
@@ -101,6 +112,16 @@ class StrategyNode(ABC):
             return self.settings_type.model_validate(self.settings.model_dump() | overrides)
         except ValidationError as exc:
             raise ConfigurationError(f"{self.strategy}: {_problems(exc)}") from None
+
+    def budget_for(self, config: RunnableConfig | None) -> Budget | None:
+        """This invocation's budget: an override (``{"ttc": {"budget": {...}}}``) or the node's."""
+        override = _overrides(config).get("budget")
+        if override is None:
+            return self.budget
+        try:
+            return Budget.model_validate(override)
+        except ValidationError as exc:
+            raise ConfigurationError(f"{self.strategy}: budget: {_problems(exc)}") from None
 
     async def ainvoke(
         self,

@@ -15,11 +15,12 @@ import asyncio
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from ttc_agent.budget import Budget, BudgetExhausted
 from ttc_agent.models.protocol import ChatModel
 from ttc_agent.strategies import tasks
 from ttc_agent.strategies.node import StrategyNode
 from ttc_agent.strategies.progress import emit
-from ttc_agent.types import Candidate, Message, Score, SearchResult, SearchUsage, Usage
+from ttc_agent.types import Candidate, Completion, Message, Score, SearchResult, SearchUsage, Usage
 from ttc_agent.verifiers.protocol import Verifier
 
 REVISE = (
@@ -55,58 +56,44 @@ class Refine(StrategyNode):
         settings: RefineSettings,
         *,
         scale: tuple[float, float] = (0.0, 1.0),
+        budget: Budget | None = None,
         messages_key: str = "messages",
         result_key: str | None = None,
     ) -> None:
-        super().__init__(settings, messages_key=messages_key, result_key=result_key)
+        super().__init__(settings, budget=budget, messages_key=messages_key, result_key=result_key)
         self.model, self.verifier, self.scale = model, verifier, scale
 
     async def search(self, prompt: list[Message], settings: RefineSettings) -> SearchResult:
         first = settings.keep * settings.width
-        drafts = tasks.candidates_from(
-            await tasks.sample(self.model, prompt, first, settings, self.strategy)
-        )
-        drafts = [d.model_copy(update={"round": 0}) for d in drafts]
-        seen = await self._scored(prompt, drafts)
+        drafts = await tasks.sample_some(self.model, prompt, first, settings, self.strategy)
+        seen = await self._scored(prompt, tasks.candidates_from(drafts), round_=0)
         survivors = _best(seen, settings.keep)
         for round_ in range(1, settings.rounds + 1):
-            if (
-                settings.threshold is not None
-                and seen[survivors[0]].score.value >= settings.threshold
+            best = seen[survivors[0]].score
+            if best is None or (
+                settings.threshold is not None and best.value >= settings.threshold
             ):
-                break
-            batches = await asyncio.gather(
-                *(
-                    tasks.sample(
-                        self.model,
-                        self._revision_prompt(prompt, seen[i]),
-                        settings.width,
-                        settings,
-                        self.strategy,
-                    )
-                    for i in survivors
-                )
+                break  # reached the threshold, or the budget left nothing scored
+            results = await asyncio.gather(
+                *(self._revise(prompt, seen[i], settings) for i in survivors),
+                return_exceptions=True,
             )
+            batches = [_arrived(result) for result in results]
             revisions = [
-                Candidate(
-                    index=len(seen) + k,
-                    text=c.text,
-                    finish_reason=c.finish_reason,
-                    usage=c.usage,
-                    round=round_,
-                    parent=parent,
-                )
+                Candidate(index=len(seen) + k, text=c.text, finish_reason=c.finish_reason,
+                          usage=c.usage, parent=parent)
                 for k, (parent, c) in enumerate(
-                    (parent, c)
-                    for parent, batch in zip(survivors, batches, strict=True)
+                    (parent, c) for parent, batch in zip(survivors, batches, strict=True)
                     for c in batch
                 )
-            ]
-            seen += await self._scored(prompt, revisions)
+            ]  # fmt: skip
+            seen += await self._scored(prompt, revisions, round_=round_)
             survivors = _best(seen, settings.keep)
-            emit("round", self.strategy, round=round_, best=seen[survivors[0]].score.value)
+            emit("round", self.strategy, round=round_, best=_value(seen[survivors[0]]))
+            if len(revisions) < settings.keep * settings.width:
+                break  # the budget ran out
         chosen = survivors[0]
-        emit("selected", self.strategy, index=chosen, score=seen[chosen].score.value)
+        emit("selected", self.strategy, index=chosen, score=_value(seen[chosen]))
         return SearchResult(
             strategy=self.strategy,
             settings=settings.model_dump()
@@ -119,11 +106,28 @@ class Refine(StrategyNode):
             ),
         )
 
-    async def _scored(self, prompt: list[Message], drafts: list[Candidate]) -> list[Candidate]:
-        scores = await tasks.score(self.verifier, prompt, [d.text for d in drafts], self.strategy)
-        return [d.model_copy(update={"score": s}) for d, s in zip(drafts, scores, strict=True)]
+    async def _revise(
+        self, prompt: list[Message], draft: Candidate, settings: RefineSettings
+    ) -> list[Completion]:
+        revision_prompt = self._revision_prompt(prompt, draft)
+        return await tasks.sample(
+            self.model, revision_prompt, settings.width, settings, self.strategy
+        )
+
+    async def _scored(
+        self, prompt: list[Message], drafts: list[Candidate], round_: int
+    ) -> list[Candidate]:
+        if not drafts:
+            return []
+        texts = [d.text for d in drafts]
+        scores = await tasks.score_some(self.verifier, prompt, texts, self.strategy)
+        return [
+            d.model_copy(update={"score": s, "round": round_})
+            for d, s in zip(drafts, scores, strict=True)
+        ]
 
     def _revision_prompt(self, prompt: list[Message], draft: Candidate) -> list[Message]:
+        assert draft.score is not None  # only scored drafts survive to be revised
         feedback = REVISE.format(
             value=draft.score.value,
             low=self.scale[0],
@@ -145,9 +149,23 @@ def _details(score: Score) -> str:
 
 
 def _best(candidates: list[Candidate], keep: int) -> list[int]:
-    """Indices of the ``keep`` best-scored candidates, best first (earliest on ties)."""
-    order = sorted(range(len(candidates)), key=lambda i: (-candidates[i].score.value, i))
+    """Indices of the ``keep`` best-scored candidates, best first (earliest on ties; unscored
+    candidates, which the budget left unjudged, last)."""
+    order = sorted(range(len(candidates)), key=lambda i: (-_value(candidates[i]), i))
     return order[:keep]
+
+
+def _arrived(result: list[Completion] | BaseException) -> list[Completion]:
+    """The revisions of one draft, including those that arrived before the budget ran out."""
+    if isinstance(result, BudgetExhausted):
+        return [c for c in result.partial or [] if c is not None]
+    if isinstance(result, BaseException):
+        raise result
+    return result
+
+
+def _value(candidate: Candidate) -> float:
+    return candidate.score.value if candidate.score is not None else float("-inf")
 
 
 def refine(
@@ -160,6 +178,7 @@ def refine(
     *,
     temperature: float = 0.7,
     max_tokens: int | None = None,
+    budget: Budget | None = None,
     messages_key: str = "messages",
     result_key: str | None = None,
 ) -> Refine:
@@ -190,5 +209,6 @@ def refine(
     card = getattr(verifier, "card", None)
     scale = (float(card.scale.min), float(card.scale.max)) if card is not None else (0.0, 1.0)
     return Refine(
-        model, verifier, settings, scale=scale, messages_key=messages_key, result_key=result_key
-    )
+        model, verifier, settings, scale=scale, budget=budget,
+        messages_key=messages_key, result_key=result_key,
+    )  # fmt: skip

@@ -16,6 +16,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from ttc_agent.budget import Budget, BudgetExhausted, within_budget
 from ttc_agent.models.protocol import ChatModel
 from ttc_agent.strategies import tasks
 from ttc_agent.strategies.node import StrategyNode
@@ -124,43 +125,19 @@ async def grow(
     tree: int = 0,
 ) -> Tree:
     """Grow one tree with ``width`` live solutions per step, keeping ``keep`` each step."""
-    delimiter = settings.step_delimiter
     parents: list[tuple[Beam, int]] = [(Beam(tree=tree), width)]
     finished: list[Beam] = []
     live: list[Beam] = []
     generation = verification = Usage()
     step = 0
     for step in range(1, settings.max_steps + 1):
-        batches = await asyncio.gather(
-            *(
-                _extend(model, prompt, parent, count, settings, strategy)
-                for parent, count in parents
+        try:
+            children, spent = await _step(
+                model, verifier, prompt, parents, settings, strategy, is_final
             )
-        )
-        children = [
-            _child(parent, completion, delimiter, is_final)
-            for (parent, _), completions in zip(parents, batches, strict=True)
-            for completion in completions
-        ]
-        generation = generation + Usage.sum([c.usage for batch in batches for c in batch])
-        rollouts = await asyncio.gather(
-            *(_rollout(model, prompt, child, settings, strategy, is_final) for child in children)
-        )
-        to_score = [
-            child.steps + extra for child, (extra, _) in zip(children, rollouts, strict=True)
-        ]
-        scored = await tasks.score_steps(verifier, prompt, to_score)
-        verification = verification + Usage.sum([s.usage for s in scored])
-        generation = generation + Usage.sum([usage for _, usage in rollouts])
-        children = [
-            child.model_copy(
-                update={
-                    "scores": s.steps[: len(child.steps)],
-                    "rank": aggregate_scores(s.steps, settings.aggregate),
-                }
-            )
-            for child, s in zip(children, scored, strict=True)
-        ]
+        except BudgetExhausted:
+            break  # the budget ran out: what the last full step left is the result
+        generation, verification = generation + spent.generation, verification + spent.verification
         finished += [child for child in children if child.finished]
         live = [child for child in children if not child.finished]
         best = max((c.rank for c in children), default=0.0)
@@ -182,6 +159,55 @@ async def grow(
     )
     return Tree(
         beams=finished + unfinished, generation=generation, verification=verification, steps=step
+    )
+
+
+async def _step(
+    model: ChatModel,
+    verifier: StepVerifier,
+    prompt: list[Message],
+    parents: list[tuple[Beam, int]],
+    settings: StepSearchSettings,
+    strategy: str,
+    is_final: Callable[[str], bool],
+) -> tuple[list[Beam], SearchUsage]:
+    """One step: extend every parent ``count`` times, roll out lookahead, score the steps."""
+    delimiter = settings.step_delimiter
+    batches = within_budget(
+        await asyncio.gather(
+            *(
+                _extend(model, prompt, parent, count, settings, strategy)
+                for parent, count in parents
+            ),
+            return_exceptions=True,
+        )
+    )
+    children = [
+        _child(parent, completion, delimiter, is_final)
+        for (parent, _), completions in zip(parents, batches, strict=True)
+        for completion in completions
+    ]
+    rollouts = within_budget(
+        await asyncio.gather(
+            *(_rollout(model, prompt, child, settings, strategy, is_final) for child in children),
+            return_exceptions=True,
+        )
+    )
+    to_score = [child.steps + extra for child, (extra, _) in zip(children, rollouts, strict=True)]
+    scored = await tasks.score_steps(verifier, prompt, to_score)
+    children = [
+        child.model_copy(
+            update={
+                "scores": s.steps[: len(child.steps)],
+                "rank": aggregate_scores(s.steps, settings.aggregate),
+            }
+        )
+        for child, s in zip(children, scored, strict=True)
+    ]
+    generation = Usage.sum([c.usage for batch in batches for c in batch])
+    generation = generation + Usage.sum([usage for _, usage in rollouts])
+    return children, SearchUsage(
+        generation=generation, verification=Usage.sum([s.usage for s in scored])
     )
 
 
@@ -255,10 +281,11 @@ class StepSearchNode(StrategyNode):
         *,
         answer_key: Callable[[str], str | None] | None = None,
         is_final: Callable[[str], bool] = has_final_answer,
+        budget: Budget | None = None,
         messages_key: str = "messages",
         result_key: str | None = None,
     ) -> None:
-        super().__init__(settings, messages_key=messages_key, result_key=result_key)
+        super().__init__(settings, budget=budget, messages_key=messages_key, result_key=result_key)
         self.model, self.verifier = model, verifier
         self.answer_key, self.is_final = answer_key, is_final
 
@@ -269,6 +296,8 @@ class StepSearchNode(StrategyNode):
     async def search(self, prompt: list[Message], settings: StepSearchSettings) -> SearchResult:
         trees = await self.trees(prompt, settings)
         beams = [beam for tree in trees for beam in tree.beams]
+        if not beams:
+            raise BudgetExhausted("the budget ran out before a first step was scored")
         candidates = candidates_from_beams(beams, settings, self.answer_key)
         weighted = self.answer_key is not None
         chosen, groups = select_weighted(candidates) if weighted else (select_best(candidates), {})

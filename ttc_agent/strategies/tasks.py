@@ -12,6 +12,7 @@ from typing import Any
 from langgraph.func import task
 from pydantic import BaseModel
 
+from ttc_agent.budget import BudgetExhausted
 from ttc_agent.models.protocol import ChatModel
 from ttc_agent.strategies.progress import Counter
 from ttc_agent.types import Candidate, Completion, Message, Score, StepScores
@@ -110,3 +111,36 @@ def candidates_from(
         )
         for i, c in enumerate(completions)
     ]
+
+
+async def sample_some(
+    model: ChatModel,
+    prompt: list[Message],
+    n: int,
+    settings: BaseModel,
+    strategy: str,
+    **options: Any,
+) -> list[Completion]:
+    """Like ``sample``, but when the budget runs out part-way, the completions that arrived.
+
+    Raises:
+        BudgetExhausted: not even one completion fits in the budget.
+    """
+    try:
+        return await sample(model, prompt, n, settings, strategy, **options)
+    except BudgetExhausted as exc:
+        arrived = [c for c in exc.partial or [] if c is not None]
+        if not arrived:
+            raise
+        return arrived
+
+
+async def score_some(
+    verifier: Verifier, prompt: list[Message], texts: Sequence[str], strategy: str
+) -> list[Score | None]:
+    """Like ``score``, but None for the texts the budget left unscored."""
+    try:
+        return list(await score(verifier, prompt, texts, strategy))
+    except BudgetExhausted as exc:
+        partial = exc.partial or [None] * len(texts)
+        return [None if s is None else Score.model_validate(s) for s in partial]

@@ -25,6 +25,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field, ValidationError, create_model
 
+from ttc_agent.budget import within_budget
 from ttc_agent.errors import ConfigurationError, JudgeOutputError, ModelError
 from ttc_agent.models.protocol import ChatModel
 from ttc_agent.types import Completion, Message, Score, Usage
@@ -109,7 +110,10 @@ class RubricJudge:
                 on_score(index, score)
             return score
 
-        return list(await asyncio.gather(*(one(i, text) for i, text in enumerate(candidates))))
+        results = await asyncio.gather(
+            *(one(i, text) for i, text in enumerate(candidates)), return_exceptions=True
+        )
+        return within_budget(results)
 
     def messages(self, prompt: Sequence[Message], candidate: str) -> list[Message]:
         """The judge's chat messages for one candidate."""

@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from string import Template
 
+from ttc_agent.budget import within_budget
 from ttc_agent.errors import ConfigurationError, JudgeOutputError
 from ttc_agent.models.protocol import ChatModel
 from ttc_agent.types import Message, StepScores, Usage
@@ -80,8 +81,11 @@ class LLMStepJudge:
                 key = json.dumps([conversation, list(steps[: k + 1])])
                 if key not in self._cache:
                     pending.setdefault(key, (steps, k))
-        judged = await asyncio.gather(
-            *(self._judge(conversation, steps[: k + 1]) for steps, k in pending.values())
+        judged = within_budget(
+            await asyncio.gather(
+                *(self._judge(conversation, steps[: k + 1]) for steps, k in pending.values()),
+                return_exceptions=True,
+            )
         )
         usage_by_key = {}
         for key, (value, usage) in zip(pending, judged, strict=True):

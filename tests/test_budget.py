@@ -1,0 +1,182 @@
+"""Budgets are hard ceilings: what the server billed never exceeds them."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+from hypothesis import HealthCheck, event, given, settings
+from hypothesis import strategies as st
+
+from ttc_agent import (
+    Budget,
+    BudgetExhausted,
+    ConfigurationError,
+    OpenAIChat,
+    RetryPolicy,
+    RubricJudge,
+    TTCError,
+    beam_search,
+    best_of_n,
+    majority_vote,
+    refine,
+)
+from ttc_agent.budget import Meter, Price
+from ttc_agent.testing import Fault, LoopbackServer, Reply, fenced, judge_reply
+from ttc_agent.types import Usage
+
+CRITERIA = ["correctness", "completeness", "specificity", "clarity"]
+
+
+def handler(request):
+    candidate = fenced(request.last_user)
+    if candidate is not None and request.body.get("max_tokens") == 2:  # the step judge
+        return Reply("1", alternatives={0: {"1": -0.3, "0": -1.4}})
+    if candidate is not None:
+        return judge_reply(dict.fromkeys(CRITERIA, 1 + len(candidate) % 5))
+    depth = (request.prefix or "").count("\n\n")
+    return f"Step {depth + 1}: the answer might be {request.index % 3} here.\n\nmore text"
+
+
+def build(strategy: str, model: OpenAIChat, n: int):
+    judge = RubricJudge("helpfulness", model, mode="structured", max_tokens=120)
+    if strategy == "best_of_n":
+        return best_of_n(model, judge, n=n, max_tokens=40)
+    if strategy == "majority_vote":
+        return majority_vote(model, n=n, answer="exact", verifier=judge, max_tokens=40)
+    if strategy == "refine":
+        return refine(model, judge, rounds=2, width=n, max_tokens=40)
+    from ttc_agent import LLMStepJudge
+
+    return beam_search(model, LLMStepJudge(model), n=2 * n, keep=2, max_steps=3, max_step_tokens=20)
+
+
+def billed(server: LoopbackServer) -> Usage:
+    return Usage.sum(
+        [
+            Usage(
+                prompt_tokens=r.usage.get("prompt_tokens", 0),
+                completion_tokens=r.usage.get("completion_tokens", 0),
+                calls=1,
+            )
+            for r in server.requests
+        ]
+    )
+
+
+limits = st.one_of(st.none(), st.integers(min_value=0, max_value=4000))
+
+
+@settings(
+    max_examples=60,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    strategy=st.sampled_from(["best_of_n", "majority_vote", "refine", "beam_search"]),
+    calls=st.one_of(st.none(), st.integers(min_value=0, max_value=14)),
+    output_tokens=limits,
+    total_tokens=limits,
+    n=st.integers(min_value=1, max_value=4),
+    honour_n=st.booleans(),
+    concurrency=st.integers(min_value=1, max_value=4),
+    faults=st.lists(st.sampled_from(["429", "500", "drop", "none"]), min_size=0, max_size=4),
+)
+def test_spend_never_exceeds_the_budget(
+    strategy, calls, output_tokens, total_tokens, n, honour_n, concurrency, faults
+):
+    budget = Budget(calls=calls, output_tokens=output_tokens, total_tokens=total_tokens)
+    with LoopbackServer(handler, honour_n=honour_n) as server:
+        for fault in faults:
+            server.inject(
+                {
+                    "429": Fault.rate_limit(0.001),
+                    "500": Fault.server_error(500),
+                    "drop": Fault.dropped(),
+                    "none": Fault(200),
+                }[fault]
+            )
+
+        async def run():
+            retry = RetryPolicy(attempts=3, initial_wait=0.001, max_wait=0.01)
+            async with OpenAIChat(
+                "m", base_url=server.base_url, api_key="k", retry=retry,
+                max_concurrency=concurrency,
+            ) as model:  # fmt: skip
+                node = build(strategy, model, n)
+                try:
+                    return await node.ainvoke("Answer briefly.", budget=budget.model_dump())
+                except TTCError:  # nothing fitted, or faults outlasted the retries
+                    return None
+
+        result = asyncio.run(run())
+        spent = billed(server)
+    event("nothing fitted" if result is None else f"budget_limited={result.budget_limited}")
+    if calls is not None:
+        assert len(server.requests) <= calls
+    if output_tokens is not None:
+        assert spent.completion_tokens <= output_tokens
+    if total_tokens is not None:
+        assert spent.total_tokens <= total_tokens
+    if result is not None and not budget.limited:
+        assert not result.budget_limited
+
+
+async def test_exhausted_budget_returns_the_best_so_far(loopback):
+    server = loopback(handler, honour_n=False)
+    async with OpenAIChat("m", base_url=server.base_url, api_key="k") as model:
+        judge = RubricJudge("helpfulness", model, mode="structured")
+        node = best_of_n(model, judge, n=4, max_tokens=40, budget=Budget(calls=6))
+        result = await node.ainvoke("Q")
+    assert result.budget_limited
+    assert len(server.requests) == 6
+    assert len(result.candidates) == 4
+    assert sum(c.score is not None for c in result.candidates) == 2
+    assert result.best.score is not None  # chosen among the judged ones
+
+
+async def test_budget_per_invocation_and_unlimited_by_default(loopback):
+    server = loopback(handler)
+    async with OpenAIChat("m", base_url=server.base_url, api_key="k") as model:
+        node = majority_vote(model, n=4, answer="exact", max_tokens=30)
+        free = await node.ainvoke("Q")
+        assert not free.budget_limited and len(free.candidates) == 4
+        with pytest.raises(BudgetExhausted, match="calls"):
+            await node.ainvoke("Q", budget={"calls": 0})
+        with pytest.raises(ConfigurationError, match="budget"):
+            await node.ainvoke("Q", budget={"calls": -1})
+
+
+async def test_max_tokens_is_capped_to_what_is_left(loopback):
+    server = loopback(handler)
+    async with OpenAIChat("m", base_url=server.base_url, api_key="k") as model:
+        node = majority_vote(model, n=1, answer="exact", budget=Budget(output_tokens=5))
+        result = await node.ainvoke("Q")
+    assert server.requests[0].body["max_tokens"] == 5
+    assert result.usage.generation.completion_tokens <= 5
+
+
+async def test_deadline_stops_new_calls(loopback):
+    server = loopback(handler, latency=0.2, honour_n=False)
+    async with OpenAIChat("m", base_url=server.base_url, api_key="k", max_concurrency=1) as model:
+        node = majority_vote(model, n=8, answer="exact", max_tokens=20, budget=Budget(deadline=0.5))
+        start = time.monotonic()
+        result = await node.ainvoke("Q")
+        elapsed = time.monotonic() - start
+    assert result.budget_limited
+    assert 1 <= len(result.candidates) < 8
+    assert elapsed < 0.5 + 0.3  # no call outlives the deadline by more than its own latency
+
+
+def test_cost_budget_needs_prices_and_counts_money():
+    with pytest.raises(ValueError, match="needs prices"):
+        Budget(cost=1.0)
+    meter = Meter(Budget(cost=0.01, prices={"m": Price(input=1000, output=2000)}))
+    ticket = meter.reserve("m", prompt_tokens=4, output_tokens=2)  # 0.004 + 0.004
+    with pytest.raises(BudgetExhausted, match="cost"):
+        meter.reserve("m", prompt_tokens=4, output_tokens=2)
+    meter.settle(ticket, "m", Usage(prompt_tokens=1, completion_tokens=1, calls=1))
+    assert meter.spent.cost == pytest.approx(0.003)
+    with pytest.raises(BudgetExhausted, match="no price for model 'other'"):
+        meter.reserve("other", prompt_tokens=1, output_tokens=1)
