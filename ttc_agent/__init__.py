@@ -22,12 +22,16 @@ from ttc_agent.errors import (
 )
 from ttc_agent.models import ChatModel, LangChainChat, OpenAIChat, RetryPolicy
 from ttc_agent.strategies import (
+    Policy,
+    Preset,
+    adaptive,
     beam_search,
     best_of_n,
     dvts,
     majority_vote,
     refine,
     search_result,
+    think_harder,
 )
 from ttc_agent.types import (
     Candidate,
@@ -72,6 +76,8 @@ __all__ = [
     "LangChainChat",
     "ModelError",
     "OpenAIChat",
+    "Policy",
+    "Preset",
     "Price",
     "RetryPolicy",
     "RubricJudge",
@@ -85,6 +91,7 @@ __all__ = [
     "TransformersPRM",
     "Usage",
     "Verifier",
+    "adaptive",
     "available_cards",
     "beam_search",
     "best_of_n",
@@ -93,4 +100,5 @@ __all__ = [
     "majority_vote",
     "refine",
     "search_result",
+    "think_harder",
 ]

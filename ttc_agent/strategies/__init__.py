@@ -1,23 +1,32 @@
 """Strategies as LangGraph nodes."""
 
+from ttc_agent.strategies.adaptive import Adaptive, Choice, Policy, adaptive
 from ttc_agent.strategies.beam_search import BeamSearch, beam_search
 from ttc_agent.strategies.best_of_n import BestOfN, best_of_n
 from ttc_agent.strategies.dvts import DVTS, dvts
 from ttc_agent.strategies.majority_vote import MajorityVote, majority_vote
 from ttc_agent.strategies.node import StrategyNode, search_result
 from ttc_agent.strategies.refine import Refine, refine
+from ttc_agent.strategies.think_harder import Preset, ThinkHarder, think_harder
 
 __all__ = [
     "DVTS",
+    "Adaptive",
     "BeamSearch",
     "BestOfN",
+    "Choice",
     "MajorityVote",
+    "Policy",
+    "Preset",
     "Refine",
     "StrategyNode",
+    "ThinkHarder",
+    "adaptive",
     "beam_search",
     "best_of_n",
     "dvts",
     "majority_vote",
     "refine",
     "search_result",
+    "think_harder",
 ]

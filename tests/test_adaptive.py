@@ -1,0 +1,97 @@
+"""adaptive picks the policy's strategy for the probed difficulty and says why."""
+
+from __future__ import annotations
+
+import pytest
+
+from ttc_agent import Budget, OpenAIChat, Policy, RubricJudge, adaptive
+from ttc_agent.strategies.adaptive import Choice
+from ttc_agent.testing import Reply, fenced, judge_reply
+from ttc_agent.verifiers.step_judge import LLMStepJudge
+
+CRITERIA = ["correctness", "completeness", "specificity", "clarity"]
+
+
+def scripted(answers: list[str], step_judge: bool = False):
+    state = {"i": 0}
+
+    def handler(request):
+        candidate = fenced(request.last_user)
+        if candidate is not None and request.body.get("max_tokens") == 2:
+            return Reply("1", alternatives={0: {"1": -0.1, "0": -2.3}})
+        if candidate is not None:
+            return judge_reply(dict.fromkeys(CRITERIA, 3))
+        if request.prefix is not None or request.body.get("stop"):
+            return "So the answer is \\boxed{7}."
+        answer = answers[state["i"] % len(answers)]
+        state["i"] += 1
+        return answer
+
+    return handler
+
+
+@pytest.fixture
+async def model_for(loopback):
+    models = []
+
+    def make(handler):
+        server = loopback(handler, honour_n=True)
+        model = OpenAIChat("m", base_url=server.base_url, api_key="k")
+        models.append(model)
+        return server, model
+
+    yield make
+    for model in models:
+        await model.aclose()
+
+
+async def test_easy_questions_go_to_majority_voting(model_for):
+    _, model = model_for(scripted(["The answer is 7."]))
+    judge = RubricJudge("helpfulness", model, mode="structured")
+    result = await adaptive(model, judge).ainvoke("What is 3 + 4?")
+    decision = result.settings["decision"]
+    assert decision["difficulty"] == "easy" and decision["agreement"] == 1.0
+    assert result.settings["inner"] == "majority_vote"
+    assert "largest group 100%" in decision["reason"] and "majority_vote n=8" in decision["reason"]
+    assert result.strategy == "adaptive"
+    assert result.usage.generation.calls == 2  # the probe and the vote, one n-request each
+
+
+async def test_scattered_answers_go_to_weighted_best_of_n(model_for):
+    _, model = model_for(scripted(["It is 1.", "It is 2.", "It is 3.", "It is 4."]))
+    judge = RubricJudge("helpfulness", model, mode="structured")
+    result = await adaptive(model, judge, Budget(calls=40)).ainvoke("Hard question")
+    decision = result.settings["decision"]
+    assert decision["difficulty"] == "hard" and decision["agreement"] == 0.25
+    assert decision["strategy"] == "weighted_best_of_n"
+    assert result.selection == "weighted"
+    assert decision["calls_left"] == 40 - 1 - 4  # after the probe's sample and judge calls
+
+
+async def test_hardest_with_a_large_budget_go_to_beam_search(model_for):
+    _, model = model_for(scripted(["It is 1.", "It is 2.", "It is 3.", "It is 4."]))
+    judge = RubricJudge("helpfulness", model, mode="structured")
+    node = adaptive(model, judge, Budget(calls=400), step_verifier=LLMStepJudge(model))
+    result = await node.ainvoke("Hard question")
+    assert result.settings["decision"]["strategy"] == "beam_search"
+    assert result.settings["inner"] == "beam_search"
+    assert result.answer.endswith("\\boxed{7}.")
+
+
+async def test_the_policy_is_data_you_change(model_for):
+    _, model = model_for(scripted(["The answer is 7."]))
+    policy = Policy(table=[Choice(difficulty="easy", strategy="best_of_n", n=2)])
+    judge = RubricJudge("helpfulness", model, mode="structured")
+    result = await adaptive(model, judge, policy=policy).ainvoke("Q")
+    assert result.settings["decision"]["strategy"] == "best_of_n"
+    assert len(result.candidates) == 2
+
+
+def test_policy_thresholds():
+    policy = Policy()
+    assert policy.difficulty(agreement=1.0, spread=0.0) == "easy"
+    assert policy.difficulty(agreement=0.5, spread=0.1) == "medium"
+    assert policy.difficulty(agreement=0.5, spread=0.3) == "hard"
+    assert policy.difficulty(agreement=0.25, spread=0.0) == "hard"
+    assert policy.choose("medium", calls_left=10).n == 8
+    assert policy.choose("medium", calls_left=None).n == 16

@@ -1,0 +1,83 @@
+"""think_harder: effort levels that change per turn in one running chat graph."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import pytest
+from langchain_core.messages import AnyMessage, HumanMessage
+from langgraph.checkpoint.memory import InMemorySaver
+from langgraph.graph import START, StateGraph
+from langgraph.graph.message import add_messages
+from typing_extensions import TypedDict
+
+from ttc_agent import OpenAIChat, Preset, RubricJudge, search_result, think_harder
+from ttc_agent.testing import fenced, judge_reply
+
+CRITERIA = ["correctness", "completeness", "specificity", "clarity"]
+
+
+def handler(request):
+    candidate = fenced(request.last_user)
+    if candidate is not None:
+        return judge_reply(dict.fromkeys(CRITERIA, 2 + len(candidate) % 3))
+    if "A reviewer scored" in request.last_user:
+        return f"A revised reply {request.index}."
+    return f"Reply {request.index}.{request.choice}"
+
+
+class ChatState(TypedDict, total=False):
+    messages: Annotated[list[AnyMessage], add_messages]
+    effort: str
+
+
+@pytest.fixture
+async def chat(loopback):
+    server = loopback(handler, honour_n=True)
+    model = OpenAIChat("m", base_url=server.base_url, api_key="k")
+    judge = RubricJudge("helpfulness", model, mode="structured")
+    graph = StateGraph(ChatState)
+    graph.add_node("assistant", think_harder(model, judge, effort="none"))
+    graph.add_edge(START, "assistant")
+    yield server, graph.compile(checkpointer=InMemorySaver())
+    await model.aclose()
+
+
+async def test_effort_changes_turn_by_turn_through_the_state(chat):
+    server, app = chat
+    thread = {"configurable": {"thread_id": "t"}}
+    plan = [
+        ("none", "none", 1),
+        ("low", "best_of_n", 4),
+        ("high", "refine", 4 + 4 + 4),  # 4 drafts; each round revises the best 2 twice
+        ("none", "none", 1),
+    ]
+    for turn, (effort, strategy, candidates) in enumerate(plan):
+        state = await app.ainvoke(
+            {"messages": [HumanMessage(f"turn {turn}")], "effort": effort}, thread
+        )
+        result = search_result(state)
+        assert result.settings["effort"] == effort
+        assert result.strategy == strategy
+        assert len(result.candidates) == candidates
+    assert len(state["messages"]) == 8  # one question and one reply per turn, in one thread
+    last_turn = server.requests[-1]
+    assert next(m["content"] for m in last_turn.messages if m["role"] == "user") == "turn 0"
+
+
+async def test_effort_per_invocation_overrides_the_state(chat):
+    _, app = chat
+    thread = {"configurable": {"thread_id": "u", "ttc": {"effort": "low"}}}
+    state = await app.ainvoke({"messages": [HumanMessage("hi")], "effort": "none"}, thread)
+    assert search_result(state).settings["effort"] == "low"
+
+
+async def test_presets_are_yours_to_change(loopback):
+    server = loopback(handler, honour_n=True)
+    async with OpenAIChat("m", base_url=server.base_url, api_key="k") as model:
+        judge = RubricJudge("helpfulness", model, mode="structured")
+        node = think_harder(model, judge, presets={"high": Preset(strategy="best_of_n", n=3)})
+        result = await node.ainvoke("Q", effort="high")
+        assert result.strategy == "best_of_n" and len(result.candidates) == 3
+        with pytest.raises(Exception, match="effort"):
+            await node.ainvoke("Q", effort="extreme")
