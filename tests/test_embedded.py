@@ -19,6 +19,7 @@ from ttc_agent import (
     beam_search,
     best_of_n,
     majority_vote,
+    think_harder,
 )
 from ttc_agent.answers import last_number
 from ttc_agent.models.embedded import QWEN_CODER_0_5B, assemble, embedded_server
@@ -101,3 +102,14 @@ async def test_beam_search_with_the_logprob_step_judge_on_gsm8k():
                 # graded by logprobs, not a bare 0 or 1
                 assert any(0.0 < s < 1.0 for s in candidate.step_scores)
             assert result.usage.verification.calls >= 2
+
+
+async def test_one_chat_turn_at_effort_low_on_the_embedded_model():
+    async with OpenAIChat(timeout=300) as model:
+        judge = RubricJudge("instruction_following", model, max_tokens=200)
+        node = think_harder(model, judge, effort="low", max_tokens=24)
+        result = await node.ainvoke("Say hello in French, in one word.")
+    assert result.settings["effort"] == "low"
+    assert result.strategy == "best_of_n" and len(result.candidates) == 4
+    assert result.answer.strip()
+    assert all(c.score is not None for c in result.candidates)

@@ -4,37 +4,79 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import sys
 from pathlib import Path
 
+import pytest
 from langchain_core.messages import HumanMessage
 
 from ttc_agent import search_result
-from ttc_agent.testing import fenced, judge_reply
+from ttc_agent.testing import Reply, fenced, judge_reply
 
 ROOT = Path(__file__).resolve().parents[1]
+JUDGES = {
+    "helpfulness": ["correctness", "completeness", "specificity", "clarity"],
+    "writing_quality": ["clarity", "style", "engagement", "relevance"],
+}
+
+
+def handler(request):
+    candidate = fenced(request.last_user)
+    if candidate is not None and request.body.get("max_tokens") == 2:  # the step judge
+        return Reply("1", alternatives={0: {"1": -0.1, "0": -2.3}})
+    if candidate is not None:
+        criteria = JUDGES[
+            "writing_quality" if "writing editor" in request.system else "helpfulness"
+        ]
+        return judge_reply(dict.fromkeys(criteria, 4))
+    if request.prefix is not None:
+        return "So x = 1/2, and the answer is \\boxed{0.5}."
+    if request.body.get("stop"):
+        return "Halve both sides.\n\nmore"
+    return "Hello!"
 
 
 def load(spec: str):
     path, name = spec.split(":")
     module_spec = importlib.util.spec_from_file_location(Path(path).stem, ROOT / path)
     module = importlib.util.module_from_spec(module_spec)
+    sys.modules[module_spec.name] = module  # as langgraph's loader does
     module_spec.loader.exec_module(module)
-    return getattr(module, name)
+    return module, getattr(module, name)
 
 
-async def test_langgraph_json_graphs_run(loopback, monkeypatch):
-    criteria = ["correctness", "completeness", "specificity", "clarity"]
-    server = loopback(
-        lambda r: judge_reply(dict.fromkeys(criteria, 4)) if fenced(r.last_user) else "Hello!"
-    )
+@pytest.fixture
+def endpoint(loopback, monkeypatch):
+    server = loopback(handler, honour_n=True)
     monkeypatch.setenv("OPENAI_BASE_URL", server.base_url)
     monkeypatch.setenv("OPENAI_API_KEY", "k")
     monkeypatch.setenv("TTC_MODEL", "m")
     monkeypatch.setenv("TTC_N", "2")
+    return server
+
+
+async def test_langgraph_json_graphs_import_compile_and_run(endpoint):
     graphs = json.loads((ROOT / "langgraph.json").read_text())["graphs"]
-    assert graphs
-    for spec in graphs.values():
-        graph = load(spec)
-        state = await graph.ainvoke({"messages": [HumanMessage("Hi")]})
-        assert state["messages"][-1].content == "Hello!"
-        assert len(search_result(state).candidates) == 2
+    assert set(graphs) == {"think_harder_chat", "writing_assistant", "maths_solver"}
+    results = {}
+    for name, spec in graphs.items():
+        _, graph = load(spec)
+        state = await graph.ainvoke({"messages": [HumanMessage("Solve 2x = 1.")]})
+        results[name] = state
+    assert results["think_harder_chat"]["messages"][-1].content == "Hello!"
+    assert search_result(results["think_harder_chat"]).settings["effort"] == "low"
+    assert search_result(results["writing_assistant"]).settings["verifier"] == "writing_quality"
+    assert results["maths_solver"]["answer"] == "1/2"
+    assert search_result(results["maths_solver"]).strategy == "beam_search"
+
+
+async def test_chat_keeps_conversations_in_sqlite(endpoint, tmp_path):
+    module, _ = load("graphs/think_harder_chat.py:graph")
+    path = str(tmp_path / "chat.sqlite")
+    thread = {"configurable": {"thread_id": "alice"}}
+    async with module.sqlite_chat(path) as app:
+        await app.ainvoke({"messages": [HumanMessage("Hi")], "effort": "none"}, thread)
+    async with module.sqlite_chat(path) as app:  # a new process would see the same
+        state = await app.ainvoke({"messages": [HumanMessage("Again")], "effort": "low"}, thread)
+    assert [m.content for m in state["messages"]] == ["Hi", "Hello!", "Again", "Hello!"]
+    assert search_result(state).settings["effort"] == "low"

@@ -81,3 +81,25 @@ async def test_presets_are_yours_to_change(loopback):
         assert result.strategy == "best_of_n" and len(result.candidates) == 3
         with pytest.raises(Exception, match="effort"):
             await node.ainvoke("Q", effort="extreme")
+
+
+def test_terminal_chat_example_switches_effort(loopback):
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    server = loopback(handler, honour_n=True)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "TTC_"))}
+    env |= {"OPENAI_BASE_URL": server.base_url, "OPENAI_API_KEY": "k", "TTC_MODEL": "m"}
+    done = subprocess.run(
+        [sys.executable, "examples/think_harder_chat.py"],
+        input="Hello\n/effort low\nAnd again\n/effort extreme\n/quit\n",
+        capture_output=True, text=True, env=env, timeout=120,
+        cwd=Path(__file__).resolve().parents[1],
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "(none, 1 candidate(s)" in done.stdout
+    assert "effort: low" in done.stdout
+    assert "(best_of_n, 4 candidate(s)" in done.stdout
+    assert "unknown effort 'extreme'" in done.stdout

@@ -1,0 +1,59 @@
+"""A maths solver: step-level beam search guided by the logprob step judge (math_step card),
+then answer checking: the final answer is extracted, parsed with math-verify and written to the
+state's ``answer`` key. ``TTC_N`` sets n (default 8, keep 2).
+"""
+
+import os
+from typing import Annotated, Any
+
+from langchain_core.messages import AnyMessage, SystemMessage
+from langgraph.graph import END, START, StateGraph
+from langgraph.graph.message import add_messages
+from typing_extensions import TypedDict
+
+from ttc_agent import LLMStepJudge, OpenAIChat, beam_search
+from ttc_agent.answers import boxed_answer, last_number, parse_math
+
+INSTRUCTION = "Solve step by step, one step per paragraph, and put the final answer in \\boxed{}."
+
+
+class MathsState(TypedDict, total=False):
+    messages: Annotated[list[AnyMessage], add_messages]
+    answer: str | None
+
+
+def final_answer(text: str) -> str | None:
+    """The boxed answer, else the last number."""
+    return boxed_answer(text) or last_number(text)
+
+
+def instruct(state: MathsState) -> dict[str, Any]:
+    return {"messages": [SystemMessage(INSTRUCTION)]}
+
+
+def check_answer(state: MathsState) -> dict[str, Any]:
+    """Parse the chosen solution's final answer with math-verify (None if nothing parses)."""
+    answer = final_answer(str(state["messages"][-1].content))
+    parsed = parse_math(f"\\boxed{{{answer}}}") if answer else []
+    return {"answer": str(parsed[0]) if parsed else None}
+
+
+def build(
+    model: OpenAIChat | None = None, judge_model: OpenAIChat | None = None, checkpointer: Any = None
+) -> Any:
+    """The compiled maths graph; the step judge's model needs logprobs."""
+    model = model or OpenAIChat()
+    judge = LLMStepJudge(judge_model or OpenAIChat(logprobs=True))
+    n = int(os.environ.get("TTC_N", "8"))
+    builder = StateGraph(MathsState)
+    builder.add_node("instruct", instruct)
+    builder.add_node("solve", beam_search(model, judge, n=n, keep=2, answer_key=final_answer))
+    builder.add_node("check_answer", check_answer)
+    builder.add_edge(START, "instruct")
+    builder.add_edge("instruct", "solve")
+    builder.add_edge("solve", "check_answer")
+    builder.add_edge("check_answer", END)
+    return builder.compile(checkpointer=checkpointer)
+
+
+graph = build()

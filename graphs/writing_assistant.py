@@ -1,0 +1,31 @@
+"""A writing assistant: best-of-N drafts judged by the writing_quality card, or (with
+``TTC_WRITING=refine``) drafts revised with the judge's feedback. ``TTC_N`` sets n (default 4).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from langgraph.graph import END, START, MessagesState, StateGraph
+
+from ttc_agent import OpenAIChat, RubricJudge, best_of_n, refine
+
+
+def build(model: OpenAIChat | None = None, checkpointer: Any = None) -> Any:
+    """The compiled writing graph."""
+    model = model or OpenAIChat()
+    judge = RubricJudge("writing_quality", model)
+    n = int(os.environ.get("TTC_N", "4"))
+    if os.environ.get("TTC_WRITING", "best_of_n") == "refine":
+        writer = refine(model, judge, rounds=2, width=max(1, n // 2), keep=2)
+    else:
+        writer = best_of_n(model, judge, n=n)
+    builder = StateGraph(MessagesState)
+    builder.add_node("write", writer)
+    builder.add_edge(START, "write")
+    builder.add_edge("write", END)
+    return builder.compile(checkpointer=checkpointer)
+
+
+graph = build()
