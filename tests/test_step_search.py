@@ -122,7 +122,7 @@ async def test_stop_when_n_solutions_have_finished(model_for):
     ("aggregate", "expected"), [("last", 0.2), ("min", 0.1), ("prod", 0.02), ("mean", 0.15)]
 )
 def test_aggregates(aggregate, expected):
-    from ttc_agent.strategies.step_search import aggregate_scores
+    from ttc_agent.types import aggregate_scores
 
     assert aggregate_scores([0.1, 0.2], aggregate) == pytest.approx(expected)
 
@@ -240,3 +240,16 @@ def _log(p: float) -> float:
     import math
 
     return math.log(p)
+
+
+async def test_step_verifier_as_outcome_verifier_for_best_of_n(model_for):
+    from ttc_agent import StepsAsOutcome, best_of_n
+
+    answers = iter(["s1.1\n\ns2.9", "s1.5\n\ns2.2", "s1.8"])
+    _, model = model_for(lambda request: next(answers), honour_n=True)
+    verifier = NumberVerifier()
+    node = best_of_n(model, StepsAsOutcome(verifier, aggregate="min"), n=3)
+    result = await node.ainvoke("Q")
+    assert [c.score.value for c in result.candidates] == [0.1, 0.2, 0.8]
+    assert result.answer == "s1.8"
+    assert verifier.batches == [[["s1.1", "s2.9"], ["s1.5", "s2.2"], ["s1.8"]]]

@@ -6,7 +6,9 @@ These types know nothing of models, verifiers or graphs.
 
 from __future__ import annotations
 
-from typing import Any
+import math
+from collections.abc import Sequence
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -99,6 +101,28 @@ class Score(BaseModel):
     rationale: str = ""
     mode: str = ""
     usage: Usage = Usage()
+
+
+Aggregate = Literal["last", "min", "prod", "mean"]
+"""How step scores combine into one: the last step's, the lowest, the product or the mean."""
+
+
+def aggregate_scores(scores: Sequence[float], aggregate: Aggregate) -> float:
+    """Aggregate step scores into one (0 for no steps).
+
+    Example:
+        >>> aggregate_scores([0.9, 0.5], "min"), aggregate_scores([0.9, 0.5], "prod")
+        (0.5, 0.45)
+    """
+    if not scores:
+        return 0.0
+    if aggregate == "last":
+        return scores[-1]
+    if aggregate == "min":
+        return min(scores)
+    if aggregate == "prod":
+        return math.prod(scores)
+    return sum(scores) / len(scores)
 
 
 class StepScores(BaseModel):

@@ -8,11 +8,9 @@ aside, keeps the ``keep`` best live ones and expands each ``width // keep`` time
 from __future__ import annotations
 
 import asyncio
-import math
 import re
 from abc import abstractmethod
 from collections.abc import Callable, Sequence
-from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -22,10 +20,19 @@ from ttc_agent.strategies import tasks
 from ttc_agent.strategies.node import StrategyNode
 from ttc_agent.strategies.progress import emit
 from ttc_agent.strategies.selection import select_best, select_weighted
-from ttc_agent.types import Candidate, Completion, Message, Score, SearchResult, SearchUsage, Usage
+from ttc_agent.types import (
+    Aggregate,
+    Candidate,
+    Completion,
+    Message,
+    Score,
+    SearchResult,
+    SearchUsage,
+    Usage,
+    aggregate_scores,
+)
 from ttc_agent.verifiers.step_protocol import StepVerifier
 
-Aggregate = Literal["last", "min", "prod", "mean"]
 _FINAL = re.compile(r"\\boxed\{|answer is|final answer|^####", re.IGNORECASE | re.MULTILINE)
 
 
@@ -83,24 +90,6 @@ class Beam(BaseModel):
     def score(self, aggregate: Aggregate) -> float:
         """The aggregated score of this solution's own steps."""
         return aggregate_scores(self.scores, aggregate)
-
-
-def aggregate_scores(scores: Sequence[float], aggregate: Aggregate) -> float:
-    """Aggregate step scores into one (0 for no steps).
-
-    Example:
-        >>> aggregate_scores([0.9, 0.5], "min"), aggregate_scores([0.9, 0.5], "prod")
-        (0.5, 0.45)
-    """
-    if not scores:
-        return 0.0
-    if aggregate == "last":
-        return scores[-1]
-    if aggregate == "min":
-        return min(scores)
-    if aggregate == "prod":
-        return math.prod(scores)
-    return sum(scores) / len(scores)
 
 
 class Tree(BaseModel):

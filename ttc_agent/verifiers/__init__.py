@@ -9,6 +9,7 @@ from ttc_agent.verifiers.judge_card import JudgeCard, available_cards, load_card
 from ttc_agent.verifiers.protocol import Verifier
 from ttc_agent.verifiers.rubric_judge import RubricJudge
 from ttc_agent.verifiers.step_judge import LLMStepJudge
+from ttc_agent.verifiers.step_outcome import StepsAsOutcome
 from ttc_agent.verifiers.step_protocol import StepVerifier
 from ttc_agent.verifiers.transformers_prm import TransformersPRM
 from ttc_agent.verifiers.vllm_prm import VLLMPRM
@@ -20,6 +21,7 @@ __all__ = [
     "LLMStepJudge",
     "RubricJudge",
     "StepVerifier",
+    "StepsAsOutcome",
     "TransformersPRM",
     "Verifier",
     "available_cards",

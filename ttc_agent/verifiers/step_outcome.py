@@ -1,0 +1,52 @@
+"""A step verifier (a PRM or a step judge) used as an outcome verifier: a solution's score is
+the aggregate of its steps' scores, as in the Hugging Face study's best-of-N with a PRM."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from ttc_agent.types import Aggregate, Message, Score, aggregate_scores
+from ttc_agent.verifiers.protocol import OnScore
+from ttc_agent.verifiers.step_protocol import StepVerifier
+
+
+class StepsAsOutcome:
+    """Scores whole solutions with a step verifier: split into steps, score, aggregate.
+
+    Example:
+        >>> from ttc_agent import OpenAIChat, LLMStepJudge
+        >>> model = OpenAIChat("m", base_url="http://127.0.0.1:9/v1", api_key="k")
+        >>> StepsAsOutcome(LLMStepJudge(model), aggregate="min").name
+        'math_step:min'
+    """
+
+    def __init__(
+        self, verifier: StepVerifier, *, aggregate: Aggregate = "last", delimiter: str = "\n\n"
+    ) -> None:
+        self.verifier, self.aggregate, self.delimiter = verifier, aggregate, delimiter
+        self.name = f"{verifier.name}:{aggregate}"
+
+    async def score(
+        self,
+        prompt: Sequence[Message],
+        candidates: Sequence[str],
+        *,
+        on_score: OnScore | None = None,
+    ) -> list[Score]:
+        """One ``Score`` per candidate: the aggregated step score, in [0, 1]."""
+        solutions = [
+            [step for step in text.split(self.delimiter) if step.strip()] or [text]
+            for text in candidates
+        ]
+        step_scores = await self.verifier.score_steps(prompt, solutions)
+        scores = []
+        for i, steps in enumerate(step_scores):
+            value = aggregate_scores(steps.steps, self.aggregate)
+            score = Score(
+                value=value, normalized=value, criteria={}, mode=f"steps:{self.aggregate}",
+                usage=steps.usage,
+            )  # fmt: skip
+            if on_score is not None:
+                on_score(i, score)
+            scores.append(score)
+        return scores
