@@ -46,13 +46,16 @@ def correct(text: str, gold: str) -> bool:
 
 async def run(count: int, n: int, calls: int, max_tokens: int, out: Path) -> None:
     async with OpenAIChat(timeout=600) as model, OpenAIChat(timeout=600, logprobs=True) as judge:
-        verifier = StepsAsOutcome(LLMStepJudge(judge))
+
+        def verifier() -> StepsAsOutcome:  # one each: no strategy reuses another's judgements
+            return StepsAsOutcome(LLMStepJudge(judge))
+
         options = {"max_tokens": max_tokens}
         nodes = {
             f"majority@{n}": majority_vote(model, n=n, answer=last_number, **options),
-            f"best_of_n@{n}": best_of_n(model, verifier, n=n, **options),
-            f"weighted@{n}": best_of_n(model, verifier, n=n, answer_key=last_number, **options),
-            "adaptive": adaptive(model, verifier, answer_key=last_number, max_tokens=max_tokens),
+            f"best_of_n@{n}": best_of_n(model, verifier(), n=n, **options),
+            f"weighted@{n}": best_of_n(model, verifier(), n=n, answer_key=last_number, **options),
+            "adaptive": adaptive(model, verifier(), answer_key=last_number, max_tokens=max_tokens),
         }
         stats = {name: {"right": 0, "tokens": 0, "calls": 0, "limited": 0} for name in nodes}
         started = time.monotonic()
@@ -80,7 +83,7 @@ async def run(count: int, n: int, calls: int, max_tokens: int, out: Path) -> Non
                 done = number + 1
                 line = ", ".join(f"{k} {v['right'] / done:.0%}" for k, v in stats.items())
                 print(f"[{done}/{count}] {time.monotonic() - started:.0f} s  {line}", flush=True)
-    print(f"\nGSM8K, first {count} problems, embedded 0.5B, budget {calls} calls per problem")
+    print(f"\nGSM8K, first {count} problems, model {model.name}, budget {calls} calls per problem")
     print(f"{'strategy':<16} {'accuracy':>9} {'tokens':>8} {'calls':>6} {'limited':>8}")
     for name, row in stats.items():
         print(f"{name:<16} {row['right'] / count:9.1%} {row['tokens'] / count:8.0f} "
@@ -101,6 +104,7 @@ def plot(stats: dict[str, dict[str, int]], count: int, path: Path) -> None:
         axes.annotate(name, point, textcoords="offset points", xytext=(6, 4))
     axes.set_xlabel("tokens per problem")
     axes.set_ylabel("accuracy")
+    axes.set_ylim(0, 1)
     axes.set_title(f"GSM8K ({count} problems), same budget per problem")
     figure.tight_layout()
     figure.savefig(path, dpi=120)
