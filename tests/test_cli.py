@@ -149,3 +149,9 @@ def test_refine_from_the_command_line(loopback):
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines()[0] == "second"
     assert "refine: 2 candidates" in done.stdout
+
+
+def test_serve_needs_an_api_key_off_loopback():
+    done = ttc("serve", "--upstream", "http://127.0.0.1:9/v1", "--host", "0.0.0.0")
+    assert done.returncode == 2
+    assert done.stderr.strip() == "ttc: error: --api-key is required to serve on 0.0.0.0"

@@ -74,6 +74,13 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--max-tokens", type=int, default=None, help="longest candidate")
     run.add_argument("--retries", type=int, default=6, help="tries per call (default 6)")
     run.add_argument("--json", action="store_true", help="print the search record as JSON")
+    serve = commands.add_parser("serve", help="an OpenAI-compatible proxy that thinks harder")
+    serve.add_argument("--upstream", required=True, help="the OpenAI-compatible endpoint")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--api-key", help="clients must send this key (required off loopback)")
+    serve.add_argument("--upstream-key", help="the upstream's key (default: $OPENAI_API_KEY)")
+    serve.add_argument("--max-n", type=int, default=32, help="the most candidates per request")
     return parser
 
 
@@ -81,6 +88,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``ttc`` command."""
     args = _parser().parse_args(argv)
     err = Console(stderr=True)
+    if args.command == "serve":
+        return _serve(args, err)
     try:
         result = asyncio.run(_run(args, err))
     except KeyboardInterrupt:
@@ -143,6 +152,32 @@ async def _run(args: argparse.Namespace, err: Console) -> SearchResult:
         await model.aclose()
         if judge_model is not model:
             await judge_model.aclose()
+
+
+def _serve(args: argparse.Namespace, err: Console) -> int:
+    """Run the proxy until interrupted."""
+    import os
+
+    import uvicorn
+
+    from ttc_agent.serve import ProxyConfig, create_app
+
+    loopback = args.host in ("127.0.0.1", "localhost", "::1")
+    if not loopback and not args.api_key:
+        err.print(f"ttc: error: --api-key is required to serve on {args.host}", highlight=False)
+        return 2
+    if args.max_n < 1:
+        err.print(f"ttc: error: --max-n must be at least 1, got {args.max_n}", highlight=False)
+        return 2
+    config = ProxyConfig(
+        upstream=args.upstream,
+        upstream_key=args.upstream_key or os.environ.get("OPENAI_API_KEY"),
+        api_key=args.api_key,
+        max_n=args.max_n,
+    )
+    err.print(f"ttc serve: http://{args.host}:{args.port}/v1 -> {args.upstream}", highlight=False)
+    uvicorn.run(create_app(config), host=args.host, port=args.port, log_level="warning")
+    return 0
 
 
 def _node(args: argparse.Namespace, model: OpenAIChat, judge_model: OpenAIChat) -> StrategyNode:

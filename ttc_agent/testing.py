@@ -224,7 +224,25 @@ class LoopbackServer:
                     self.close_connection = True
                     self.connection.shutdown(2)
                     return
+                if status == 200 and body.get("stream"):
+                    self._stream(
+                        payload, bool((body.get("stream_options") or {}).get("include_usage"))
+                    )
+                    return
                 self._json(status, payload, headers)
+
+            def _stream(self, payload: dict[str, Any], include_usage: bool) -> None:
+                """Send a completion as server-sent chat.completion.chunk events."""
+                self.send_response(200)
+                self.send_header("Content-Type", "text/event-stream")
+                self.send_header("Cache-Control", "no-cache")
+                self.close_connection = True
+                self.end_headers()
+                for event in _chunks(payload, include_usage):
+                    self.wfile.write(f"data: {json.dumps(event)}\n\n".encode())
+                    self.wfile.flush()
+                self.wfile.write(b"data: [DONE]\n\n")
+                self.wfile.flush()
 
             def _authorised(self) -> bool:
                 if (
@@ -333,6 +351,22 @@ class LoopbackServer:
                 "total_tokens": prompt_tokens + completion_tokens,
             },
         }
+
+
+def _chunks(payload: dict[str, Any], include_usage: bool) -> list[dict[str, Any]]:
+    """A completion as the chunks a streaming server sends: role, one per token, finish."""
+    base = {k: payload[k] for k in ("id", "created", "model")} | {"object": "chat.completion.chunk"}
+    events = []
+    for choice in payload["choices"]:
+        index = choice["index"]
+        events.append(base | {"choices": [{"index": index, "delta": {"role": "assistant"}}]})
+        for token in _TOKEN.findall(choice["message"]["content"]):
+            events.append(base | {"choices": [{"index": index, "delta": {"content": token}}]})
+        finish = {"index": index, "delta": {}, "finish_reason": choice["finish_reason"]}
+        events.append(base | {"choices": [finish]})
+    if include_usage:
+        events.append(base | {"choices": [], "usage": payload["usage"]})
+    return events
 
 
 def _limit(reply: Reply, stop: Any, max_tokens: Any) -> tuple[Reply, str | None]:

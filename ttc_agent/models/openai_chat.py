@@ -47,7 +47,8 @@ class OpenAIChat:
     default).
 
     Keep one ``OpenAIChat`` per endpoint for the life of your program and close it with
-    ``await model.aclose()`` (or ``async with``).
+    ``await model.aclose()`` (or ``async with``); models served by one server can share its
+    connections with ``endpoint=other.endpoint``.
 
     Example:
         >>> model = OpenAIChat("gpt-4o-mini", base_url="http://127.0.0.1:8080/v1", api_key="k")
@@ -69,6 +70,7 @@ class OpenAIChat:
         logprobs: bool | None = None,
         continuation: Continuation | None = None,
         extra_body: dict[str, Any] | None = None,
+        endpoint: Endpoint | None = None,
     ) -> None:
         if max_concurrency < 1:
             raise ConfigurationError(f"max_concurrency must be at least 1, got {max_concurrency}")
@@ -91,7 +93,7 @@ class OpenAIChat:
         self.continuation: Continuation = continuation or (
             "chatml" if self._embedded else "prefill"
         )
-        self.endpoint = Endpoint(
+        self.endpoint = endpoint or Endpoint(
             base_url,
             api_key,
             timeout=timeout,

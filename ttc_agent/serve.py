@@ -1,0 +1,328 @@
+"""``ttc serve``: an OpenAI-compatible proxy that thinks harder when a client asks it to.
+
+A client picks the effort with the standard ``reasoning_effort`` field (or a model-name suffix,
+``MODEL:high``); the extension field ``"ttc": {"strategy": "best_of_n", "n": 8}`` picks the
+strategy and n. Without them a request passes through to the upstream unchanged.
+
+- Streaming is real: while searching, progress goes out as SSE comments
+  (``: ttc {"ttc": "sampled", "done": 3, "total": 8}``), then the answer as ordinary
+  ``chat.completion.chunk`` events and ``data: [DONE]``.
+- Usage is complete: ``usage`` adds up every internal call (sampling and judging); the
+  extension field ``ttc.usage`` splits it into generation and verification.
+- Conversations stay whole: system, user, assistant and tool messages reach the upstream as
+  messages.
+- Safe by default: it binds to 127.0.0.1; ``--api-key`` is required on any other host and
+  checked on every request; request size and n are limited; upstream errors map to 502/504
+  with a clear message; the upstream key never reaches a client or a log.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hmac
+import json
+import time
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.routing import Route
+
+from ttc_agent.errors import ConfigurationError, EndpointUnreachable, ModelError, TTCError
+from ttc_agent.models.endpoint import Endpoint
+from ttc_agent.models.openai_chat import OpenAIChat
+from ttc_agent.models.retry import RetryPolicy
+from ttc_agent.strategies.node import search_result
+from ttc_agent.strategies.think_harder import DEFAULT_PRESETS, Preset, think_harder
+from ttc_agent.types import SearchResult
+
+EFFORTS = ("none", "low", "medium", "high")
+STRATEGIES = ("plain", "best_of_n", "majority_vote", "refine")
+
+
+@dataclass
+class ProxyConfig:
+    """How the proxy runs.
+
+    Args:
+        upstream: the OpenAI-compatible endpoint, e.g. ``http://127.0.0.1:8000/v1``.
+        upstream_key: sent upstream; never sent to clients or logged.
+        api_key: when set, clients must send it as a Bearer token.
+        max_body_bytes: the largest request body accepted.
+        max_n: the most candidates a request may ask for.
+        presets: what each effort level runs (the think_harder defaults, unless given).
+    """
+
+    upstream: str
+    upstream_key: str | None = None
+    api_key: str | None = None
+    max_body_bytes: int = 1_000_000
+    max_n: int = 32
+    timeout: float = 600.0
+    retry: RetryPolicy | None = None
+    presets: dict[str, Preset] = field(default_factory=lambda: dict(DEFAULT_PRESETS))
+
+
+class BadRequest(Exception):
+    """A client error: the status and a message for the client."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def create_app(config: ProxyConfig) -> Starlette:
+    """The proxy as an ASGI application (serve it with uvicorn, or ``ttc serve``).
+
+    Example:
+        >>> app = create_app(ProxyConfig(upstream="http://127.0.0.1:8000/v1"))
+        >>> sorted(route.path for route in app.routes)
+        ['/v1/chat/completions', '/v1/models']
+    """
+    upstream = config.upstream.rstrip("/")
+    headers = {"Authorization": f"Bearer {config.upstream_key or 'not-needed'}"}
+    http = httpx.AsyncClient(timeout=config.timeout, headers=headers)
+    endpoint = Endpoint(upstream, config.upstream_key, timeout=config.timeout, retry=config.retry)
+    models: dict[str, OpenAIChat] = {}
+
+    def model_for(name: str) -> OpenAIChat:
+        if name not in models:
+            models[name] = OpenAIChat(name, base_url=upstream, endpoint=endpoint)
+        return models[name]
+
+    async def list_models(request: Request) -> Response:
+        _authorise(request, config)
+        reply = await http.get(f"{upstream}/models")
+        return Response(reply.content, reply.status_code, media_type="application/json")
+
+    async def chat_completions(request: Request) -> Response:
+        _authorise(request, config)
+        raw = await request.body()
+        if len(raw) > config.max_body_bytes:
+            raise BadRequest(413, f"request body over {config.max_body_bytes} bytes")
+        try:
+            body = json.loads(raw)
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            raise BadRequest(400, "the request body is not valid JSON") from None
+        if not isinstance(body, dict) or not isinstance(body.get("messages"), list):
+            raise BadRequest(400, "the request needs a JSON object with a 'messages' list")
+        plan = _plan(body, config)
+        if plan is None:
+            return await _pass_through(http, f"{upstream}/chat/completions", raw, body)
+        model_name, preset_name, preset = plan
+        node = think_harder(
+            model_for(model_name),
+            effort=preset_name,  # type: ignore[arg-type]
+            presets={preset_name: preset},
+            temperature=body.get("temperature", 0.8),
+            max_tokens=body.get("max_completion_tokens") or body.get("max_tokens"),
+        )
+        graph_input = {"messages": body["messages"]}
+        if body.get("stream"):
+            include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
+            events = _stream(node.graph, graph_input, body.get("model", model_name), include_usage)
+            return StreamingResponse(events, media_type="text/event-stream")
+        final = await node.graph.ainvoke(graph_input)
+        return JSONResponse(_completion(search_result(final), body.get("model", model_name)))
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        yield
+        await http.aclose()
+        await endpoint.aclose()
+
+    return Starlette(
+        routes=[
+            Route("/v1/models", _guarded(list_models), methods=["GET"]),
+            Route("/v1/chat/completions", _guarded(chat_completions), methods=["POST"]),
+        ],
+        lifespan=lifespan,
+    )
+
+
+def _guarded(handler: Any) -> Any:
+    """Map every failure to an OpenAI-style error response with the right status."""
+
+    async def guarded(request: Request) -> Response:
+        try:
+            return await handler(request)
+        except BadRequest as exc:
+            return _error(exc.status, str(exc))
+        except ConfigurationError as exc:
+            return _error(400, str(exc))
+        except TTCError as exc:
+            return _error(*_upstream_status(exc))
+        except httpx.TransportError as exc:
+            return _error(502, f"the upstream is unreachable: {type(exc).__name__}")
+
+    return guarded
+
+
+def _upstream_status(exc: TTCError) -> tuple[int, str]:
+    if isinstance(exc, EndpointUnreachable):
+        return (504 if "timed out" in str(exc) else 502), f"upstream: {exc}"
+    if isinstance(exc, ModelError) and exc.status_code is not None and exc.status_code < 500:
+        status = 429 if exc.status_code == 429 else 502
+        return status, f"upstream: {exc}"
+    return 502, f"upstream: {exc}"
+
+
+def _authorise(request: Request, config: ProxyConfig) -> None:
+    if config.api_key is None:
+        return
+    given = request.headers.get("authorization", "")
+    if not hmac.compare_digest(given.encode(), f"Bearer {config.api_key}".encode()):
+        raise BadRequest(401, "missing or wrong API key")
+
+
+def _plan(body: dict[str, Any], config: ProxyConfig) -> tuple[str, str, Preset] | None:
+    """(upstream model, effort, preset) for a test-time-compute request; None: pass through."""
+    model = str(body.get("model") or "")
+    effort = body.get("reasoning_effort")
+    if ":" in model and model.rsplit(":", 1)[1] in EFFORTS:
+        model, effort = model.rsplit(":", 1)[0], effort or model.rsplit(":", 1)[1]
+    extension = body.get("ttc")
+    if effort is None and extension is None:
+        return None
+    if effort is not None and effort not in EFFORTS:
+        raise BadRequest(
+            400, f"unknown reasoning_effort {effort!r}; use one of {', '.join(EFFORTS)}"
+        )
+    if int(body.get("n") or 1) != 1:
+        raise BadRequest(400, "n must be 1 when thinking harder; ask for candidates with ttc.n")
+    preset = config.presets[effort or "medium"]
+    if extension is not None:
+        if not isinstance(extension, dict):
+            raise BadRequest(400, 'ttc must be an object, e.g. {"strategy": "best_of_n", "n": 8}')
+        strategy = extension.get("strategy", preset.strategy)
+        if strategy not in STRATEGIES:
+            raise BadRequest(
+                400, f"unknown ttc.strategy {strategy!r}; use one of {', '.join(STRATEGIES)}"
+            )
+        n = extension.get("n", preset.n)
+        if not isinstance(n, int) or not 1 <= n <= config.max_n:
+            raise BadRequest(400, f"ttc.n must be an integer from 1 to {config.max_n}, got {n!r}")
+        preset = preset.model_copy(update={"strategy": strategy, "n": n})
+    if preset.n > config.max_n:
+        raise BadRequest(400, f"n {preset.n} is over this proxy's limit of {config.max_n}")
+    return model, effort or "medium", preset
+
+
+async def _pass_through(
+    http: httpx.AsyncClient, url: str, raw: bytes, body: dict[str, Any]
+) -> Response:
+    headers = {"Content-Type": "application/json"}
+    if not body.get("stream"):
+        reply = await http.post(url, content=raw, headers=headers)
+        return Response(
+            reply.content, _pass_status(reply.status_code), media_type="application/json"
+        )
+    upstream = await http.send(
+        http.build_request("POST", url, content=raw, headers=headers), stream=True
+    )
+    if upstream.status_code != 200:
+        content = await upstream.aread()
+        await upstream.aclose()
+        return Response(content, _pass_status(upstream.status_code), media_type="application/json")
+
+    async def relay() -> AsyncIterator[bytes]:
+        try:
+            async for chunk in upstream.aiter_raw():
+                yield chunk
+        finally:
+            await upstream.aclose()
+
+    return StreamingResponse(relay(), media_type="text/event-stream")
+
+
+def _pass_status(status: int) -> int:
+    """Upstream 5xx is the proxy's bad gateway; client errors pass through as they are."""
+    return 502 if status >= 500 else status
+
+
+async def _stream(
+    graph: Any, graph_input: dict[str, Any], model: str, include_usage: bool
+) -> AsyncIterator[str]:
+    """Progress as SSE comments while searching, then the answer as chunks, then [DONE]."""
+    final = None
+    try:
+        async for mode, chunk in graph.astream(graph_input, stream_mode=["custom", "values"]):
+            if mode == "values":
+                final = chunk
+            elif isinstance(chunk, dict) and "ttc" in chunk:
+                yield f": ttc {json.dumps(chunk, default=str)}\n\n"
+        result = search_result(final)
+    except TTCError as exc:
+        status, message = (
+            _upstream_status(exc) if not isinstance(exc, ConfigurationError) else (400, str(exc))
+        )
+        yield f"data: {json.dumps({'error': {'message': message, 'code': status}})}\n\n"
+        yield "data: [DONE]\n\n"
+        return
+    body = _completion(result, model)
+    base = {
+        "id": body["id"],
+        "object": "chat.completion.chunk",
+        "created": body["created"],
+        "model": model,
+    }
+    yield _event(base | {"choices": [{"index": 0, "delta": {"role": "assistant"}}]})
+    text = result.answer
+    for start in range(0, len(text), 32):
+        yield _event(
+            base | {"choices": [{"index": 0, "delta": {"content": text[start : start + 32]}}]}
+        )
+    finish = body["choices"][0]["finish_reason"]
+    yield _event(base | {"choices": [{"index": 0, "delta": {}, "finish_reason": finish}]})
+    if include_usage:
+        yield _event(base | {"choices": [], "usage": body["usage"], "ttc": body["ttc"]})
+    yield "data: [DONE]\n\n"
+
+
+def _event(payload: dict[str, Any]) -> str:
+    return f"data: {json.dumps(payload)}\n\n"
+
+
+def _completion(result: SearchResult, model: str) -> dict[str, Any]:
+    total = result.usage.total
+    best = result.best
+    return {
+        "id": f"chatcmpl-ttc-{uuid.uuid4().hex[:24]}",
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": model,
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": result.answer},
+                "finish_reason": (best.finish_reason if best else None) or "stop",
+            }
+        ],
+        "usage": {
+            "prompt_tokens": total.prompt_tokens,
+            "completion_tokens": total.completion_tokens,
+            "total_tokens": total.total_tokens,
+        },
+        "ttc": {
+            "effort": result.settings.get("effort"),
+            "strategy": result.strategy,
+            "candidates": len(result.candidates),
+            "budget_limited": result.budget_limited,
+            "usage": {
+                "generation": result.usage.generation.model_dump()
+                | {"total_tokens": result.usage.generation.total_tokens},
+                "verification": result.usage.verification.model_dump()
+                | {"total_tokens": result.usage.verification.total_tokens},
+            },
+        },
+    }
+
+
+def _error(status: int, message: str) -> JSONResponse:
+    kind = "invalid_request_error" if status < 500 else "upstream_error"
+    return JSONResponse({"error": {"message": message, "type": kind, "code": status}}, status)
