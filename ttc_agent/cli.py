@@ -81,6 +81,7 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--api-key", help="clients must send this key (required off loopback)")
     serve.add_argument("--upstream-key", help="the upstream's key (default: $OPENAI_API_KEY)")
     serve.add_argument("--max-n", type=int, default=32, help="the most candidates per request")
+    serve.add_argument("--judge", default="helpfulness", help="judge card for the candidates")
     return parser
 
 
@@ -166,6 +167,7 @@ def _serve(args: argparse.Namespace, err: Console) -> int:
     if not loopback and not args.api_key:
         err.print(f"ttc: error: --api-key is required to serve on {args.host}", highlight=False)
         return 2
+    load_card(args.judge)  # an unknown card is an error now, not on the first request
     if args.max_n < 1:
         err.print(f"ttc: error: --max-n must be at least 1, got {args.max_n}", highlight=False)
         return 2
@@ -174,6 +176,7 @@ def _serve(args: argparse.Namespace, err: Console) -> int:
         upstream_key=args.upstream_key or os.environ.get("OPENAI_API_KEY"),
         api_key=args.api_key,
         max_n=args.max_n,
+        judge=args.judge,
     )
     err.print(f"ttc serve: http://{args.host}:{args.port}/v1 -> {args.upstream}", highlight=False)
     uvicorn.run(create_app(config), host=args.host, port=args.port, log_level="warning")

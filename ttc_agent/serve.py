@@ -40,6 +40,7 @@ from ttc_agent.models.retry import RetryPolicy
 from ttc_agent.strategies.node import search_result
 from ttc_agent.strategies.think_harder import DEFAULT_PRESETS, Preset, think_harder
 from ttc_agent.types import SearchResult
+from ttc_agent.verifiers.rubric_judge import RubricJudge
 
 EFFORTS = ("none", "low", "medium", "high")
 STRATEGIES = ("plain", "best_of_n", "majority_vote", "refine")
@@ -55,6 +56,7 @@ class ProxyConfig:
         api_key: when set, clients must send it as a Bearer token.
         max_body_bytes: the largest request body accepted.
         max_n: the most candidates a request may ask for.
+        judge: the judge card that scores candidates.
         presets: what each effort level runs (the think_harder defaults, unless given).
     """
 
@@ -65,6 +67,7 @@ class ProxyConfig:
     max_n: int = 32
     timeout: float = 600.0
     retry: RetryPolicy | None = None
+    judge: str = "helpfulness"
     presets: dict[str, Preset] = field(default_factory=lambda: dict(DEFAULT_PRESETS))
 
 
@@ -88,11 +91,12 @@ def create_app(config: ProxyConfig) -> Starlette:
     headers = {"Authorization": f"Bearer {config.upstream_key or 'not-needed'}"}
     http = httpx.AsyncClient(timeout=config.timeout, headers=headers)
     endpoint = Endpoint(upstream, config.upstream_key, timeout=config.timeout, retry=config.retry)
-    models: dict[str, OpenAIChat] = {}
+    models: dict[str, tuple[OpenAIChat, RubricJudge]] = {}
 
-    def model_for(name: str) -> OpenAIChat:
+    def model_for(name: str) -> tuple[OpenAIChat, RubricJudge]:
         if name not in models:
-            models[name] = OpenAIChat(name, base_url=upstream, endpoint=endpoint)
+            model = OpenAIChat(name, base_url=upstream, endpoint=endpoint)
+            models[name] = (model, RubricJudge(config.judge, model))
         return models[name]
 
     async def list_models(request: Request) -> Response:
@@ -115,11 +119,14 @@ def create_app(config: ProxyConfig) -> Starlette:
         if plan is None:
             return await _pass_through(http, f"{upstream}/chat/completions", raw, body)
         model_name, preset_name, preset = plan
+        model, judge = model_for(model_name)
+        temperature = body.get("temperature")
         node = think_harder(
-            model_for(model_name),
+            model,
+            judge,
             effort=preset_name,  # type: ignore[arg-type]
             presets={preset_name: preset},
-            temperature=body.get("temperature", 0.8),
+            temperature=0.8 if temperature is None else temperature,
             max_tokens=body.get("max_completion_tokens") or body.get("max_tokens"),
         )
         graph_input = {"messages": body["messages"]}
