@@ -167,7 +167,11 @@ def _serve(args: argparse.Namespace, err: Console) -> int:
     if not loopback and not args.api_key:
         err.print(f"ttc: error: --api-key is required to serve on {args.host}", highlight=False)
         return 2
-    load_card(args.judge)  # an unknown card is an error now, not on the first request
+    try:
+        load_card(args.judge)  # an unknown card is an error now, not on the first request
+    except TTCError as exc:
+        err.print(f"ttc: error: {escape(str(exc))}", highlight=False, soft_wrap=True)
+        return 2
     if args.max_n < 1:
         err.print(f"ttc: error: --max-n must be at least 1, got {args.max_n}", highlight=False)
         return 2
