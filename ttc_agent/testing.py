@@ -76,7 +76,7 @@ class ChatRequest:
 
     index: int
     body: dict[str, Any]
-    headers: dict[str, str]
+    headers: dict[str, str]  # names in lower case
     choice: int = 0  # which of the n choices a handler call is for
     usage: dict[str, int] = field(default_factory=dict)  # what the reply billed (200 only)
 
@@ -215,7 +215,9 @@ class LoopbackServer:
                     self._json(400, _error("invalid JSON body", 400))
                     return
                 try:
-                    status, payload, headers, drop = server._respond(body, dict(self.headers))
+                    status, payload, headers, drop = server._respond(
+                        body, {k.lower(): v for k, v in self.headers.items()}
+                    )
                 except Exception as exc:  # a broken test script: say so instead of hanging up
                     server.errors.append(exc)
                     payload = _error(f"handler failed: {exc!r}", 599)
