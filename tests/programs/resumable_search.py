@@ -1,0 +1,35 @@
+"""A search in its own process, checkpointed to SQLite, for the kill-and-resume test.
+
+python resumable_search.py DB BASE_URL best_of_n|beam_search start|resume
+"""
+
+import asyncio
+import sys
+
+from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
+from langgraph.graph import START, MessagesState, StateGraph
+
+from ttc_agent import LLMStepJudge, OpenAIChat, RubricJudge, beam_search, best_of_n
+
+
+async def main(db: str, base_url: str, strategy: str, mode: str) -> None:
+    async with (
+        AsyncSqliteSaver.from_conn_string(db) as saver,
+        OpenAIChat("m", base_url=base_url, api_key="k") as model,
+    ):
+        if strategy == "best_of_n":
+            node = best_of_n(model, RubricJudge("helpfulness", model, mode="structured"), n=4)
+        else:
+            node = beam_search(model, LLMStepJudge(model), n=4, keep=2, max_steps=3)
+        graph = StateGraph(MessagesState)
+        graph.add_node("answer", node)
+        graph.add_edge(START, "answer")
+        app = graph.compile(checkpointer=saver)
+        config = {"configurable": {"thread_id": "resumable"}}
+        start = {"messages": [("user", "Solve it.")]}
+        state = await app.ainvoke(start if mode == "start" else None, config)
+        print(state["messages"][-1].content, flush=True)
+
+
+if __name__ == "__main__":
+    asyncio.run(main(*sys.argv[1:5]))

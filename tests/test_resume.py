@@ -1,0 +1,71 @@
+"""Kill a search (SIGKILL, a real subprocess) and resume its thread from SQLite: nothing that
+was already generated and scored is requested again."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from ttc_agent.testing import Reply, fenced, judge_reply
+
+PROGRAM = Path(__file__).parent / "programs" / "resumable_search.py"
+CRITERIA = ["correctness", "completeness", "specificity", "clarity"]
+
+
+def handler(request):
+    candidate = fenced(request.last_user)
+    if candidate is not None and request.body.get("max_tokens") == 2:  # the step judge
+        time.sleep(0.4)
+        return Reply("1", alternatives={0: {"1": -0.2, "0": -1.7}})
+    if candidate is not None:
+        time.sleep(0.4)
+        return judge_reply(dict.fromkeys(CRITERIA, 3))
+    depth = (request.prefix or "").count("\n\n")
+    return f"step {depth + 1} of {request.index}\n\nmore"
+
+
+def run(db: Path, base_url: str, strategy: str, mode: str) -> subprocess.Popen:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "TTC_"))}
+    return subprocess.Popen(
+        [sys.executable, str(PROGRAM), str(db), base_url, strategy, mode],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+    )  # fmt: skip
+
+
+def wait_for(condition, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out waiting for the search"
+        time.sleep(0.02)
+
+
+@pytest.mark.parametrize("strategy", ["best_of_n", "beam_search"])
+def test_killed_search_resumes_without_paying_twice(loopback, tmp_path, strategy):
+    server = loopback(handler, honour_n=False)
+    db = tmp_path / "checkpoints.sqlite"
+
+    def judged() -> list:
+        return [r for r in server.requests if fenced(r.last_user) is not None]
+
+    def first_step() -> list:
+        return [r for r in server.requests if fenced(r.last_user) is None and r.prefix is None]
+
+    child = run(db, server.base_url, strategy, "start")
+    # best_of_n: killed while judging; beam_search: killed while judging step 2
+    wait_for(lambda: len(judged()) >= (1 if strategy == "best_of_n" else 5))
+    child.send_signal(signal.SIGKILL)
+    child.wait(10)
+    sampled_before = len(first_step())
+    assert sampled_before == 4
+
+    child = run(db, server.base_url, strategy, "resume")
+    out, err = child.communicate(timeout=120)
+    assert child.returncode == 0, err
+    assert out.strip()  # it finished with an answer
+    assert len(first_step()) == sampled_before  # the first step was not sampled again
