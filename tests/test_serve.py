@@ -244,3 +244,13 @@ def test_upstream_5xx_becomes_502_without_the_upstream_key(stack):
 def test_models_pass_through(stack):
     _, proxy = stack
     assert [m.id for m in client(proxy).models.list()] == ["loopback"]
+
+
+def test_oversized_requests_are_refused(stack):
+    _, proxy = stack
+    huge = {"model": "m", "messages": [{"role": "user", "content": "x" * 1_100_000}]}
+    reply = httpx.post(
+        f"{proxy.url}/chat/completions", json=huge, headers={"Authorization": "Bearer client-key"}
+    )
+    assert reply.status_code == 413
+    assert "over 1000000 bytes" in reply.json()["error"]["message"]
