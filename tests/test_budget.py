@@ -179,3 +179,26 @@ def test_cost_budget_needs_prices_and_counts_money():
     assert meter.spent.cost == pytest.approx(0.003)
     with pytest.raises(BudgetExhausted, match="no price for model 'other'"):
         meter.reserve("other", prompt_tokens=1, output_tokens=1)
+
+
+async def test_max_tokens_shrinks_to_fit_and_marks_the_result(loopback):
+    server = loopback(handler, honour_n=True)
+    async with OpenAIChat("m", base_url=server.base_url, api_key="k") as model:
+        node = majority_vote(
+            model, n=4, answer="exact", max_tokens=10, budget=Budget(output_tokens=25)
+        )
+        result = await node.ainvoke("Q")
+    assert result.budget_limited
+    assert [(r.body.get("n"), r.body["max_tokens"]) for r in server.requests] == [(4, 6)]
+
+
+async def test_when_n_at_once_does_not_fit_single_requests_take_what_does(loopback):
+    server = loopback(handler, honour_n=True)
+    async with OpenAIChat("m", base_url=server.base_url, api_key="k") as model:
+        node = majority_vote(
+            model, n=4, answer="exact", max_tokens=10, budget=Budget(output_tokens=3)
+        )
+        result = await node.ainvoke("Q")
+    assert result.budget_limited
+    assert len(result.candidates) == 1  # 4 choices cannot share 3 tokens; one request of 3 can
+    assert [(r.body.get("n", 1), r.body["max_tokens"]) for r in server.requests] == [(1, 3)]

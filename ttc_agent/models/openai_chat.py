@@ -184,9 +184,13 @@ class OpenAIChat:
 
         completions: list[Completion] = []
         if n > 1 and self._honours_n is not False:
-            completions = deliver(await self._call(messages, n, params))
-            if self._honours_n is None:
-                self._honours_n = len(completions) > 1
+            try:
+                completions = deliver(await self._call(messages, n, params))
+            except BudgetExhausted:
+                pass  # n at once does not fit: single requests below take what does
+            else:
+                if self._honours_n is None:
+                    self._honours_n = len(completions) > 1
 
         async def one() -> list[Completion]:
             return deliver(await self._call(messages, 1, params))
@@ -244,7 +248,10 @@ class OpenAIChat:
             if room < 1:
                 meter.exhausted = True
                 raise BudgetExhausted("no output tokens left in the budget")
-            request["max_tokens"] = min(request.get("max_tokens") or room, room)
+            wanted = request.get("max_tokens")
+            if wanted is not None and wanted > room:
+                meter.exhausted = True  # the budget shortens this reply: the result is limited
+            request["max_tokens"] = min(wanted or room, room)
         return Cost(model, prompt, (request.get("max_tokens") or 0) * n, usage=_billed)
 
     async def _model_name(self) -> str:
