@@ -468,7 +468,7 @@ async def test_vllm_step_tag_the_server_does_not_pool_at_is_named(
     pooling_server: type[PoolingStub],
 ) -> None:
     server = pooling_server(pooling="STEP")
-    prm = VLLMPRM("qwen-prm", base_url=server.url)  # default "\n\n", but the server pools at TAG
+    prm = VLLMPRM("qwen-prm", base_url=server.url, step_tag="\n\n")  # the server pools at TAG
     with pytest.raises(ConfigurationError, match=r"scored 0 step tags for 3 steps.*step_tag_id"):
         await prm.score_steps(PROMPT, STEPS[:1])
     await prm.aclose()

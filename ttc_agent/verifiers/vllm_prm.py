@@ -58,8 +58,7 @@ class VLLMPRM:
         retry: when to retry (429, 5xx, timeouts, dropped connections; never other 4xx).
 
     Example:
-        >>> prm = VLLMPRM("Qwen/Qwen2.5-Math-PRM-7B", base_url="http://127.0.0.1:8000/v1",
-        ...               step_tag="<extra_0>")
+        >>> prm = VLLMPRM("Qwen/Qwen2.5-Math-PRM-7B", base_url="http://127.0.0.1:8000/v1")
         >>> prm.base_url
         'http://127.0.0.1:8000'
         >>> # [scores] = await prm.score_steps(prompt, [["3 * 4 = 12.", "2 + 12 = 14."]])
@@ -71,7 +70,7 @@ class VLLMPRM:
         *,
         base_url: str,
         api_key: str | None = None,
-        step_tag: str = "\n\n",
+        step_tag: str = "<extra_0>",
         step_tag_id: int | None = None,
         reward_token_ids: tuple[int, int] | None = None,
         input_format: InputFormat = "chat",
