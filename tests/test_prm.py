@@ -363,7 +363,7 @@ class PoolingStub:
                 self.wfile.write(data)
 
             def log_message(self, *args: object) -> None:
-                pass
+                """Quiet."""
 
         return Handler
 

@@ -189,8 +189,8 @@ class LoopbackServer:
         class RequestHandler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
 
-            def log_message(self, *args: Any) -> None:  # quiet
-                pass
+            def log_message(self, *args: Any) -> None:
+                """Quiet: tests read what happened from ``requests``."""
 
             def do_GET(self) -> None:
                 if not self._authorised():

@@ -7,6 +7,7 @@ and every other client error, which a retry cannot fix.
 
 from __future__ import annotations
 
+import contextlib
 import email.utils
 import time
 from dataclasses import dataclass
@@ -48,10 +49,8 @@ def retry_after_seconds(exc: BaseException | None) -> float | None:
         return None
     headers = response.headers
     if (ms := headers.get("retry-after-ms")) is not None:
-        try:
+        with contextlib.suppress(ValueError):  # malformed: fall back to Retry-After
             return max(0.0, float(ms) / 1000)
-        except ValueError:
-            pass
     value = headers.get("retry-after")
     if value is None:
         return None
