@@ -4,6 +4,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from ttc_agent import OpenAIChat
 from ttc_agent.testing import LoopbackServer
 
 
@@ -21,3 +22,21 @@ def loopback() -> Iterator[type[LoopbackServer]]:
     yield Managed
     for server in started:
         server.stop()
+
+
+@pytest.fixture
+async def model_for(loopback):
+    """``make(handler, **server_options) -> (server, model)``: a loopback server (honouring n
+    unless told otherwise, so choices come in script order) and an ``OpenAIChat`` on it, closed
+    at the end of the test."""
+    models: list[OpenAIChat] = []
+
+    def make(handler, **server_options):
+        server = loopback(handler, **server_options)
+        model = OpenAIChat("m", base_url=server.base_url, api_key="k")
+        models.append(model)
+        return server, model
+
+    yield make
+    for model in models:
+        await model.aclose()

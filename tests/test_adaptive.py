@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import pytest
-
-from ttc_agent import Budget, OpenAIChat, Policy, RubricJudge, adaptive
+from ttc_agent import Budget, Policy, RubricJudge, adaptive
 from ttc_agent.strategies.adaptive import Choice
 from ttc_agent.testing import Reply, fenced, judge_reply
 from ttc_agent.verifiers.step_judge import LLMStepJudge
@@ -28,21 +26,6 @@ def scripted(answers: list[str], step_judge: bool = False):
         return answer
 
     return handler
-
-
-@pytest.fixture
-async def model_for(loopback):
-    models = []
-
-    def make(handler):
-        server = loopback(handler, honour_n=True)
-        model = OpenAIChat("m", base_url=server.base_url, api_key="k")
-        models.append(model)
-        return server, model
-
-    yield make
-    for model in models:
-        await model.aclose()
 
 
 async def test_easy_questions_go_to_majority_voting(model_for):

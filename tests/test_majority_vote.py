@@ -26,21 +26,6 @@ def sequence(answers, quality=None):
     return handler
 
 
-@pytest.fixture
-async def model_for(loopback):
-    models = []
-
-    def make(handler, honour_n=True):  # one request: choices come in script order
-        server = loopback(handler, honour_n=honour_n)
-        model = OpenAIChat("m", base_url=server.base_url, api_key="k")
-        models.append(model)
-        return server, model
-
-    yield make
-    for model in models:
-        await model.aclose()
-
-
 def test_math_equivalence_groups_forms_of_one_half():
     texts = [
         r"\boxed{1/2}",

@@ -54,21 +54,6 @@ def _value(step: str) -> float:
     return int(re.match(r"s\d+\.(\d+)", step).group(1)) % 10 / 10
 
 
-@pytest.fixture
-async def model_for(loopback):
-    models = []
-
-    def make(handler, **server_options):
-        server = loopback(handler, **server_options)
-        model = OpenAIChat("m", base_url=server.base_url, api_key="k")
-        models.append(model)
-        return server, model
-
-    yield make
-    for model in models:
-        await model.aclose()
-
-
 def generation(server):
     return [r for r in server.requests if fenced(r.last_user) is None]
 
