@@ -16,6 +16,8 @@ import json
 import time
 from pathlib import Path
 
+from gsm8k_data import INSTRUCTION, problems, same
+
 from ttc_agent import (
     LLMStepJudge,
     OpenAIChat,
@@ -26,22 +28,6 @@ from ttc_agent import (
     majority_vote,
 )
 from ttc_agent.answers import last_number
-
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "gsm8k_test.jsonl"
-INSTRUCTION = "\nSolve step by step and end with 'The answer is N.'"
-
-
-def problems(count: int) -> list[tuple[str, str]]:
-    rows = [json.loads(line) for line in DATA.read_text().splitlines()[:count]]
-    return [(r["question"], r["answer"].split("####")[-1].strip().replace(",", "")) for r in rows]
-
-
-def correct(text: str, gold: str) -> bool:
-    answer = last_number(text)
-    try:
-        return answer is not None and abs(float(answer) - float(gold)) < 1e-6
-    except ValueError:
-        return False
 
 
 async def run(count: int, n: int, calls: int, max_tokens: int, out: Path) -> None:
@@ -72,7 +58,7 @@ async def run(count: int, n: int, calls: int, max_tokens: int, out: Path) -> Non
                         continue
                     usage = result.usage.total
                     row = stats[name]
-                    row["right"] += correct(result.answer, gold)
+                    row["right"] += same(last_number(result.answer), gold)
                     row["tokens"] += usage.total_tokens
                     row["calls"] += usage.calls
                     row["limited"] += result.budget_limited

@@ -18,25 +18,12 @@ import json
 import time
 from pathlib import Path
 
+from gsm8k_data import INSTRUCTION, problems, same
+
 from ttc_agent import LLMStepJudge, OpenAIChat
 from ttc_agent.answers import last_number
 from ttc_agent.strategies.selection import select_best, select_majority, select_weighted
 from ttc_agent.types import Candidate, Score
-
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "gsm8k_test.jsonl"
-INSTRUCTION = "\nSolve step by step and end with 'The answer is N.'"
-
-
-def problems(count: int) -> list[tuple[str, str]]:
-    rows = [json.loads(line) for line in DATA.read_text().splitlines()[:count]]
-    return [(r["question"], r["answer"].split("####")[-1].strip().replace(",", "")) for r in rows]
-
-
-def same(answer: str | None, gold: str) -> bool:
-    try:
-        return answer is not None and abs(float(answer) - float(gold)) < 1e-6
-    except ValueError:
-        return False
 
 
 async def run(count: int, n: int, max_tokens: int, out: Path) -> None:

@@ -187,7 +187,7 @@ class OpenAIChat:
             try:
                 completions = deliver(await self._call(messages, n, params))
             except BudgetExhausted:
-                pass  # n at once does not fit: single requests below take what does
+                completions = []  # n at once does not fit: single requests below take what does
             else:
                 if self._honours_n is None:
                     self._honours_n = len(completions) > 1
