@@ -5,7 +5,8 @@ samples shared by three selections (so they are compared on the same candidates)
 vote over the extracted numbers, best-of-N by a verifier, and weighted best-of-N (the
 verifier's scores summed per answer). The verifier is the logprob step judge (``math_step``
 card) scoring each complete solution as one step. Prints accuracy and tokens per problem and
-writes every candidate to a JSONL file.
+writes every candidate to a JSONL file; rerunning with the same file resumes, keeping every
+problem already generated and scored.
 
     python benchmarks/gsm8k.py [--problems 50] [--n 8] [--max-tokens 320] [--out FILE]
 """
@@ -16,6 +17,7 @@ import argparse
 import asyncio
 import json
 import time
+from collections import defaultdict
 from pathlib import Path
 
 from gsm8k_data import INSTRUCTION, problems, same
@@ -23,7 +25,23 @@ from gsm8k_data import INSTRUCTION, problems, same
 from ttc_agent import LLMStepJudge, OpenAIChat
 from ttc_agent.answers import last_number
 from ttc_agent.strategies.selection import select_best, select_majority, select_weighted
-from ttc_agent.types import Candidate, Score
+from ttc_agent.types import Candidate, Completion, Score
+
+
+def finished_work(out: Path, n: int) -> dict[int, dict[str, list[dict]]]:
+    """Rows already written, by problem; a problem's partial sample set is dropped."""
+    if not out.exists():
+        return {}
+    work: dict[int, dict[str, list[dict]]] = defaultdict(lambda: {"greedy": [], "sample": []})
+    for line in out.read_text().splitlines():
+        row = json.loads(line)
+        work[row["problem"]][row.get("kind", "sample")].append(row)
+    for rows in work.values():
+        if len(rows["sample"]) != n:
+            rows["sample"] = []
+    kept = [row for rows in work.values() for kind in rows.values() for row in kind]
+    out.write_text("".join(json.dumps(row) + "\n" for row in kept))
+    return dict(work)
 
 
 async def run(count: int, n: int, max_tokens: int, out: Path) -> None:
@@ -36,27 +54,34 @@ async def run(count: int, n: int, max_tokens: int, out: Path) -> None:
     }
     tokens = {"greedy": 0, "samples": 0, "judging": 0}
     started = time.monotonic()
+    done_before = finished_work(out, n)
     async with (
         OpenAIChat(timeout=600) as model,
         OpenAIChat(timeout=600, logprobs=True) as judge_model,
     ):
         judge = LLMStepJudge(judge_model)
-        with out.open("w") as log:
+        with out.open("a") as log:
             for number, (question, gold) in enumerate(problems(count)):
                 prompt = [{"role": "user", "content": question + INSTRUCTION}]
-                [greedy] = await model.sample(prompt, 1, temperature=0.0, max_tokens=max_tokens)
-                samples = await model.sample(prompt, n, temperature=0.8, max_tokens=max_tokens)
-                verdicts = await judge.score_steps(prompt, [[s.text] for s in samples])
-                candidates = [
-                    Candidate(
-                        index=i,
-                        text=s.text,
-                        usage=s.usage,
-                        key=last_number(s.text),
-                        score=Score(value=v.steps[-1], normalized=v.steps[-1], usage=v.usage),
-                    )
-                    for i, (s, v) in enumerate(zip(samples, verdicts, strict=True))
-                ]
+                rows = done_before.get(number, {"greedy": [], "sample": []})
+                if rows["greedy"]:
+                    greedy = Completion.model_validate(rows["greedy"][0]["completion"])
+                else:
+                    [greedy] = await model.sample(prompt, 1, temperature=0.0, max_tokens=max_tokens)
+                    row = {"problem": number, "gold": gold, "kind": "greedy"}
+                    log.write(json.dumps({**row, "completion": greedy.model_dump()}) + "\n")
+                if rows["sample"]:
+                    fields = Candidate.model_fields
+                    candidates = [
+                        Candidate.model_validate({k: v for k, v in r.items() if k in fields})
+                        for r in rows["sample"]
+                    ]
+                else:
+                    candidates = await sample_and_judge(model, judge, prompt, n, max_tokens)
+                    for candidate in candidates:
+                        row = {"problem": number, "gold": gold, "kind": "sample"}
+                        log.write(json.dumps({**row, **candidate.model_dump(mode="json")}) + "\n")
+                log.flush()
                 picks = {
                     "greedy": last_number(greedy.text),
                     f"majority@{n}": candidates[select_majority(candidates)[0]].key,
@@ -68,10 +93,7 @@ async def run(count: int, n: int, max_tokens: int, out: Path) -> None:
                 tally[f"pass@{n}"] += any(same(c.key, gold) for c in candidates)
                 tokens["greedy"] += greedy.usage.total_tokens
                 tokens["samples"] += sum(c.usage.total_tokens for c in candidates)
-                tokens["judging"] += sum(v.usage.total_tokens for v in verdicts)
-                for candidate in candidates:
-                    row = {"problem": number, "gold": gold, **candidate.model_dump(mode="json")}
-                    log.write(json.dumps(row) + "\n")
+                tokens["judging"] += sum(c.score.usage.total_tokens for c in candidates if c.score)
                 done = number + 1
                 summary = ", ".join(f"{k} {v / done:.0%}" for k, v in tally.items())
                 print(f"[{done}/{count}] {time.monotonic() - started:.0f} s  {summary}", flush=True)
@@ -83,6 +105,25 @@ async def run(count: int, n: int, max_tokens: int, out: Path) -> None:
         f"{tokens['samples'] / count:.0f}, judging {tokens['judging'] / count:.0f}"
     )
     print(f"  candidates written to {out}")
+
+
+async def sample_and_judge(
+    model: OpenAIChat, judge: LLMStepJudge, prompt: list[dict], n: int, max_tokens: int
+) -> list[Candidate]:
+    """``n`` samples, each scored as one step by the logprob judge."""
+    samples = await model.sample(prompt, n, temperature=0.8, max_tokens=max_tokens)
+    verdicts = await judge.score_steps(prompt, [[s.text] for s in samples])
+    return [
+        Candidate(
+            index=i,
+            text=s.text,
+            finish_reason=s.finish_reason,
+            usage=s.usage,
+            key=last_number(s.text),
+            score=Score(value=v.steps[-1], normalized=v.steps[-1], usage=v.usage),
+        )
+        for i, (s, v) in enumerate(zip(samples, verdicts, strict=True))
+    ]
 
 
 if __name__ == "__main__":
