@@ -17,6 +17,7 @@ from ttc_agent.errors import (
     JudgeCardError,
     JudgeOutputError,
     ModelError,
+    SamplesFailed,
     SearchError,
     TTCError,
 )
@@ -82,6 +83,7 @@ __all__ = [
     "Price",
     "RetryPolicy",
     "RubricJudge",
+    "SamplesFailed",
     "Score",
     "SearchError",
     "SearchResult",

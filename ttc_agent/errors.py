@@ -4,6 +4,7 @@
     ├── ConfigurationError      bad arguments: n < 1, an unknown option, no model named
     │   └── JudgeCardError      a judge card that is missing or invalid
     ├── ModelError              a model endpoint failed for good (after any retries)
+    │   ├── SamplesFailed       some of n samples failed for good; ``partial`` holds the rest
     │   ├── EndpointUnreachable no connection could be made
     │   ├── AuthenticationFailed 401 / 403
     │   └── EmbeddedModelError  the embedded local model could not be assembled or started
@@ -41,6 +42,29 @@ class ModelError(TTCError):
         super().__init__(message)
         self.status_code = status_code
 
+    @property
+    def fails_every_request(self) -> bool:
+        """Whether every request would meet this failure alike (a refused key, a request the
+        server rejects), rather than this request being unlucky (5xx, timeouts, 429)."""
+        status = self.status_code
+        return status is not None and 400 <= status < 500 and status not in (408, 409, 429)
+
+
+class SamplesFailed(ModelError):
+    """Some of the samples of one ``sample`` call failed for good; the others arrived.
+
+    Strategies catch it, go on with ``partial`` and report ``failed`` in their result.
+
+    Attributes:
+        partial: the completions that arrived.
+        failed: how many samples failed for good.
+    """
+
+    def __init__(self, message: str, *, partial: list[Any], failed: int) -> None:
+        super().__init__(message)
+        self.partial = partial
+        self.failed = failed
+
 
 class EndpointUnreachable(ModelError):
     """No connection to the endpoint could be made (after retries)."""
@@ -48,6 +72,10 @@ class EndpointUnreachable(ModelError):
 
 class AuthenticationFailed(ModelError):
     """The endpoint refused the credentials (401 or 403)."""
+
+    @property
+    def fails_every_request(self) -> bool:
+        return True
 
 
 class EmbeddedModelError(ModelError):

@@ -13,10 +13,11 @@ Example:
 from __future__ import annotations
 
 import json
+import random
 import re
 import threading
 import time
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -68,6 +69,52 @@ class Fault:
     def hang(cls, seconds: float) -> Fault:
         """Answer 200 only after ``seconds`` (longer than a client's timeout: a timeout)."""
         return cls(200, delay=seconds)
+
+
+FAULT_KINDS = (
+    "rate_limit",
+    "server_error",
+    "unavailable",
+    "timeout",
+    "reset",
+    "empty",
+    "truncated",
+    "malformed",
+)
+"""What a ``FaultPlan`` can inject; the last two only into judge requests (see ``FaultPlan``)."""
+
+
+@dataclass(frozen=True)
+class FaultPlan:
+    """Faults injected into a share of requests, drawn from a seeded generator.
+
+    Args:
+        rate: the share of requests answered with a fault (0.2: one in five).
+        seed: seeds the draws, so that a run is repeatable.
+        kinds: which faults (see ``FAULT_KINDS``): 429 with Retry-After, 500, 503, a hang past
+            the client's timeout, a reset connection, a 200 without choices, and, for judge
+            requests only (those whose prompt fences a candidate), a reply cut short with
+            ``finish_reason="length"`` and a reply that is not a verdict. A generator's reply
+            cut short is indistinguishable from a legitimate stop at ``max_tokens``, so it is
+            not a fault a client could recover from: it is kept, marked ``length``.
+        hang: seconds a ``timeout`` fault waits before answering (longer than the client's
+            timeout).
+
+    Example:
+        >>> FaultPlan(rate=0.2, seed=7).kinds[0]
+        'rate_limit'
+    """
+
+    rate: float
+    seed: int = 0
+    kinds: tuple[str, ...] = FAULT_KINDS
+    hang: float = 2.0
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.rate <= 1.0:
+            raise ValueError(f"rate must be between 0 and 1, got {self.rate}")
+        if unknown := set(self.kinds) - set(FAULT_KINDS):
+            raise ValueError(f"unknown fault kinds {sorted(unknown)}; known: {FAULT_KINDS}")
 
 
 @dataclass
@@ -133,6 +180,7 @@ class LoopbackServer:
     at ``max_tokens`` tokens (finish_reason ``length``), as real servers do. Both
     ``/chat/completions`` and ``/completions`` are served.
         latency: seconds every request takes before answering.
+        faults: inject faults into a share of requests (``injected`` counts them by kind).
         api_key: when set, requests must carry it as a Bearer token.
         model: the one model name ``/v1/models`` lists.
     """
@@ -143,6 +191,7 @@ class LoopbackServer:
         *,
         honour_n: bool = True,
         latency: float = 0.0,
+        faults: FaultPlan | None = None,
         api_key: str | None = None,
         model: str = "loopback",
         stop_reason: bool = False,
@@ -156,6 +205,9 @@ class LoopbackServer:
         self.requests: list[ChatRequest] = []
         self.errors: list[Exception] = []  # exceptions raised by the handler
         self._faults: deque[Fault] = deque()
+        self.fault_plan = faults
+        self.injected: Counter[str] = Counter()
+        self._draws = random.Random(faults.seed if faults else 0)
         self._lock = threading.Lock()
         self._httpd: ThreadingHTTPServer | None = None
 
@@ -287,8 +339,14 @@ class LoopbackServer:
             request = ChatRequest(index=len(self.requests), body=body, headers=headers)
             self.requests.append(request)
             fault = self._faults.popleft() if self._faults else None
+            planned = self._draw_fault(request) if fault is None else None
         if self.latency:
             time.sleep(self.latency)
+        if planned in ("empty", "truncated", "malformed"):
+            return 200, self._damaged(body, request, planned), {}, False
+        fault = fault or _PLANNED.get(planned or "")
+        if planned == "timeout" and self.fault_plan is not None:
+            fault = Fault.hang(self.fault_plan.hang)
         if fault is not None:
             time.sleep(fault.delay)
             if fault.drop:
@@ -313,6 +371,34 @@ class LoopbackServer:
         payload = self._completion(body, request.index, replies)
         request.usage = payload["usage"]
         return 200, payload, {}, False
+
+    def _draw_fault(self, request: ChatRequest) -> str | None:
+        """The planned fault for this request, if the draw says so (under the lock)."""
+        plan = self.fault_plan
+        if plan is None or self._draws.random() >= plan.rate:
+            return None
+        judging = fenced(request.last_user) is not None
+        kinds = [k for k in plan.kinds if judging or k not in ("truncated", "malformed")]
+        if not kinds:
+            return None
+        kind = self._draws.choice(kinds)
+        self.injected[kind] += 1
+        return kind
+
+    def _damaged(self, body: dict[str, Any], request: ChatRequest, kind: str) -> dict[str, Any]:
+        """A 200 reply without choices, cut short, or not a verdict."""
+        if kind == "empty":
+            payload = self._completion(body, request.index, [])
+        elif kind == "truncated":
+            reply = self.handler(ChatRequest(request.index, body, request.headers))
+            text = reply.text if isinstance(reply, Reply) else str(reply)
+            payload = self._completion(
+                body, request.index, [Reply(text[: len(text) // 2], "length")]
+            )
+        else:
+            payload = self._completion(body, request.index, [Reply("Great answer! 10/10 :)")])
+        request.usage = payload["usage"]
+        return payload
 
     def _completion(self, body: dict[str, Any], index: int, replies: list[Reply]) -> dict[str, Any]:
         chat = "prompt" not in body
@@ -353,6 +439,14 @@ class LoopbackServer:
                 "total_tokens": prompt_tokens + completion_tokens,
             },
         }
+
+
+_PLANNED = {
+    "rate_limit": Fault.rate_limit(0.01),
+    "server_error": Fault.server_error(500),
+    "unavailable": Fault.server_error(503),
+    "reset": Fault.dropped(),
+}
 
 
 def _chunks(payload: dict[str, Any], include_usage: bool) -> list[dict[str, Any]]:

@@ -190,6 +190,8 @@ class SearchResult(BaseModel):
     """Per answer group: summed scores (weighted) or votes (majority)."""
     budget_limited: bool = False
     """True when the budget ran out and this is the best result found before it did."""
+    failed: int = 0
+    """Samples that failed for good (after retries) and were left out of the search."""
     usage: SearchUsage = SearchUsage()
 
     @property

@@ -10,7 +10,7 @@ from typing import Any, Literal
 import openai
 
 from ttc_agent.budget import BudgetExhausted, current_meter, prompt_token_bound, within_budget
-from ttc_agent.errors import ConfigurationError
+from ttc_agent.errors import ConfigurationError, ModelError, SamplesFailed
 from ttc_agent.models.endpoint import Cost, Endpoint
 from ttc_agent.models.protocol import OnCompletion, split_tokens
 from ttc_agent.models.retry import EmptyResponse, RetryPolicy
@@ -198,6 +198,7 @@ class OpenAIChat:
         batches = await asyncio.gather(
             *(one() for _ in range(n - len(completions))), return_exceptions=True
         )
+        batches = _without_lost_samples(batches, completions)
         try:
             batches = within_budget(batches)
         except BudgetExhausted as exc:
@@ -269,6 +270,27 @@ class OpenAIChat:
                     )
                 self._model = models[0]
         return self._model
+
+
+def _without_lost_samples(batches: list[Any], arrived: list[Completion]) -> list[Any]:
+    """The batches of single-sample requests, or ``SamplesFailed`` when some failed for good.
+
+    Failures that would fail every request alike (a refused key, a bad request) and budget
+    stops are left for the caller; when every sample failed, the first failure is raised.
+    """
+    lost = [b for b in batches if isinstance(b, ModelError) and not b.fails_every_request]
+    if not lost:
+        return batches
+    if any(isinstance(b, BaseException) and b not in lost for b in batches):
+        return batches  # a budget stop or a failure of every request decides
+    kept = [c for b in batches if not isinstance(b, BaseException) for c in b]
+    if not (arrived or kept):
+        raise lost[0]
+    raise SamplesFailed(
+        f"{len(lost)} of {len(batches) + len(arrived)} samples failed for good: {lost[0]}",
+        partial=arrived + kept,
+        failed=len(lost),
+    )
 
 
 async def _model_ids(pages: Any) -> list[str]:

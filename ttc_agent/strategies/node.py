@@ -34,6 +34,7 @@ from pydantic import BaseModel, ValidationError
 
 from ttc_agent.budget import Budget, metered
 from ttc_agent.errors import ConfigurationError
+from ttc_agent.strategies.tasks import counting_failures
 from ttc_agent.types import Message, SearchResult
 
 METADATA_KEY = "ttc"
@@ -49,12 +50,12 @@ class StrategyNode(ABC):
         self,
         settings: BaseModel,
         *,
-        budget: Budget | None = None,
+        budget: Budget | Mapping[str, Any] | None = None,
         messages_key: str = "messages",
         result_key: str | None = None,
     ) -> None:
         self.settings = settings
-        self.budget = budget
+        self.budget = _as_budget(budget, self.strategy)
         self.messages_key = messages_key
         self.result_key = result_key
         self._graph: Any = None
@@ -79,10 +80,12 @@ class StrategyNode(ABC):
             )
         prompt = convert_to_openai_messages(list(messages))
         settings, budget = self.settings_for(config), self.budget_for(config)
-        with metered(budget) as meter:
+        with metered(budget) as meter, counting_failures() as failures:
             result = await self.search(prompt, settings)
         if meter is not None and meter.exhausted:
             result = result.model_copy(update={"budget_limited": True})
+        if failures:
+            result = result.model_copy(update={"failed": result.failed + sum(failures)})
         total = result.usage.total
         reply = AIMessage(
             content=result.answer,
@@ -118,10 +121,7 @@ class StrategyNode(ABC):
         override = _overrides(config).get("budget")
         if override is None:
             return self.budget
-        try:
-            return Budget.model_validate(override)
-        except ValidationError as exc:
-            raise ConfigurationError(f"{self.strategy}: budget: {_problems(exc)}") from None
+        return _as_budget(override, self.strategy)
 
     async def ainvoke(
         self,
@@ -194,6 +194,16 @@ def _overrides(config: RunnableConfig | None) -> Mapping[str, Any]:
     if isinstance(context, Mapping):
         return context.get(METADATA_KEY) or {}
     return getattr(context, METADATA_KEY, None) or {}
+
+
+def _as_budget(value: Budget | Mapping[str, Any] | None, strategy: str) -> Budget | None:
+    """A budget from a ``Budget`` or its fields as a mapping; a clear error otherwise."""
+    if value is None or isinstance(value, Budget):
+        return value
+    try:
+        return Budget.model_validate(value)
+    except ValidationError as exc:
+        raise ConfigurationError(f"{strategy}: budget: {_problems(exc)}") from None
 
 
 def _problems(exc: ValidationError) -> str:

@@ -162,15 +162,11 @@ async def _step(
 ) -> tuple[list[Beam], SearchUsage]:
     """One step: extend every parent ``count`` times, roll out lookahead, score the steps."""
     delimiter = settings.step_delimiter
-    batches = within_budget(
-        await asyncio.gather(
-            *(
-                _extend(model, prompt, parent, count, settings, strategy)
-                for parent, count in parents
-            ),
-            return_exceptions=True,
-        )
+    extended = await asyncio.gather(
+        *(_extend(model, prompt, parent, count, settings, strategy) for parent, count in parents),
+        return_exceptions=True,
     )
+    batches = within_budget(tasks.lost_as_empty(extended, [count for _, count in parents]))
     children = [
         _child(parent, completion, delimiter, is_final)
         for (parent, _), completions in zip(parents, batches, strict=True)

@@ -6,18 +6,23 @@ not pay again for samples or scores it already has. Task results are plain JSON.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
 
 from langgraph.func import task
 from pydantic import BaseModel
 
 from ttc_agent.budget import BudgetExhausted
+from ttc_agent.errors import ModelError, SamplesFailed
 from ttc_agent.models.protocol import ChatModel
 from ttc_agent.strategies.progress import Counter
 from ttc_agent.types import Candidate, Completion, Message, Score, StepScores
 from ttc_agent.verifiers.protocol import Verifier
 from ttc_agent.verifiers.step_protocol import StepVerifier
+
+_failures: ContextVar[list[int] | None] = ContextVar("ttc_failures", default=None)
 
 
 @task(name="ttc_sample")
@@ -27,12 +32,22 @@ async def sample_task(
     n: int,
     options: dict[str, Any],
     progress: tuple[str, str, int, int],
-) -> list[dict[str, Any]]:
-    """Sample n completions; ``progress`` = (event, strategy, done so far, total)."""
+) -> dict[str, Any]:
+    """Sample n completions; ``progress`` = (event, strategy, done so far, total).
+
+    Samples that fail for good (after retries) while others arrive are counted, not raised.
+    """
     event, strategy, done, total = progress
     counter = Counter(event, strategy, total, done=done)
-    completions = await model.sample(prompt, n, **options, on_completion=lambda _: counter.tick())
-    return [completion.model_dump(mode="json", exclude={"logprobs"}) for completion in completions]
+    failed = 0
+    try:
+        completions = await model.sample(
+            prompt, n, **options, on_completion=lambda _: counter.tick()
+        )
+    except SamplesFailed as exc:  # go on with those that arrived; the node reports the rest
+        completions, failed = exc.partial, exc.failed
+    rows = [completion.model_dump(mode="json", exclude={"logprobs"}) for completion in completions]
+    return {"completions": rows, "failed": failed}
 
 
 @task(name="ttc_score")
@@ -73,10 +88,53 @@ async def sample(
         "max_tokens": getattr(settings, "max_tokens", None),
     }
     options = defaults | options
-    rows = await sample_task(
+    result = await sample_task(
         model, prompt, n, options, ("sampled", strategy, done, total if total is not None else n)
     )
-    return [Completion.model_validate(row) for row in rows]
+    if result["failed"] and (tally := _failures.get()) is not None:
+        tally.append(result["failed"])
+    return [Completion.model_validate(row) for row in result["completions"]]
+
+
+def lost_as_empty(results: list[Any], counts: Sequence[int]) -> list[Any]:
+    """Results of concurrent ``sample`` calls (``gather(..., return_exceptions=True)``) with
+    each call whose samples all failed for good counted as failed and replaced by no samples.
+
+    Failures that every request would meet (a refused key) pass through, and so does the
+    first failure when every call failed: then there is nothing to go on with.
+
+    Example:
+        >>> lost_as_empty([[1], [2]], [1, 1])
+        [[1], [2]]
+    """
+    lost = [
+        i for i, r in enumerate(results) if isinstance(r, ModelError) and not r.fails_every_request
+    ]
+    if not lost:
+        return results
+    if len(lost) == len(results):
+        raise results[lost[0]]
+    if (tally := _failures.get()) is not None:
+        tally.append(sum(counts[i] for i in lost))
+    return [[] if i in lost else r for i, r in enumerate(results)]
+
+
+@contextmanager
+def counting_failures() -> Iterator[list[int]]:
+    """Collect the counts of samples that failed for good within this block.
+
+    Example:
+        >>> with counting_failures() as failures:
+        ...     pass
+        >>> sum(failures)
+        0
+    """
+    tally: list[int] = []
+    token = _failures.set(tally)
+    try:
+        yield tally
+    finally:
+        _failures.reset(token)
 
 
 async def score(
