@@ -12,17 +12,26 @@ from ttc_agent import (
     Budget,
     BudgetExhausted,
     ConfigurationError,
+    LLMStepJudge,
     OpenAIChat,
     RetryPolicy,
     RubricJudge,
     TTCError,
     beam_search,
     best_of_n,
+    dvts,
     majority_vote,
     refine,
 )
 from ttc_agent.budget import Meter, Price
-from ttc_agent.testing import Fault, LoopbackServer, Reply, fenced, judge_reply
+from ttc_agent.testing import (
+    FAULT_KINDS,
+    FaultPlan,
+    LoopbackServer,
+    Reply,
+    fenced,
+    judge_reply,
+)
 from ttc_agent.types import Usage
 
 CRITERIA = ["correctness", "completeness", "specificity", "clarity"]
@@ -46,8 +55,10 @@ def build(strategy: str, model: OpenAIChat, n: int):
         return majority_vote(model, n=n, answer="exact", verifier=judge, max_tokens=40)
     if strategy == "refine":
         return refine(model, judge, rounds=2, width=n, max_tokens=40)
-    from ttc_agent import LLMStepJudge
-
+    if strategy == "dvts":
+        return dvts(
+            model, LLMStepJudge(model), n=2 * n, subtrees=2, max_steps=3, max_step_tokens=20
+        )
     return beam_search(model, LLMStepJudge(model), n=2 * n, keep=2, max_steps=3, max_step_tokens=20)
 
 
@@ -67,35 +78,35 @@ def billed(server: LoopbackServer) -> Usage:
 limits = st.one_of(st.none(), st.integers(min_value=0, max_value=4000))
 
 
+fault_plans = st.builds(
+    FaultPlan,
+    rate=st.sampled_from([0.0, 0.1, 0.3]),
+    seed=st.integers(min_value=0, max_value=10_000),
+    kinds=st.just(tuple(kind for kind in FAULT_KINDS if kind != "timeout")),  # no slow hangs
+)
+
+
 @settings(
-    max_examples=60,
+    max_examples=1000,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 @given(
-    strategy=st.sampled_from(["best_of_n", "majority_vote", "refine", "beam_search"]),
+    strategy=st.sampled_from(["best_of_n", "majority_vote", "refine", "beam_search", "dvts"]),
     calls=st.one_of(st.none(), st.integers(min_value=0, max_value=14)),
     output_tokens=limits,
     total_tokens=limits,
     n=st.integers(min_value=1, max_value=4),
     honour_n=st.booleans(),
     concurrency=st.integers(min_value=1, max_value=4),
-    faults=st.lists(st.sampled_from(["429", "500", "drop", "none"]), min_size=0, max_size=4),
+    faults=fault_plans,
 )
 def test_spend_never_exceeds_the_budget(
     strategy, calls, output_tokens, total_tokens, n, honour_n, concurrency, faults
 ):
+    """1,000 random budgets, sizes, fault patterns and concurrency limits."""
     budget = Budget(calls=calls, output_tokens=output_tokens, total_tokens=total_tokens)
-    with LoopbackServer(handler, honour_n=honour_n) as server:
-        for fault in faults:
-            server.inject(
-                {
-                    "429": Fault.rate_limit(0.001),
-                    "500": Fault.server_error(500),
-                    "drop": Fault.dropped(),
-                    "none": Fault(200),
-                }[fault]
-            )
+    with LoopbackServer(handler, honour_n=honour_n, faults=faults) as server:
 
         async def run():
             retry = RetryPolicy(attempts=3, initial_wait=0.001, max_wait=0.01)
