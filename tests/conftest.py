@@ -40,3 +40,20 @@ async def model_for(loopback):
     yield make
     for model in models:
         await model.aclose()
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A PostgreSQL server of the tests' own for this session (see tests/postgres_server.py)."""
+    import shutil
+    import tempfile
+    from pathlib import Path
+
+    from postgres_server import postgres_server
+
+    folder = Path(tempfile.mkdtemp(prefix="ttc-postgres-"))  # not under pytest's private tmp
+    try:
+        with postgres_server(folder) as url:
+            yield url
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)

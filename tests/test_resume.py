@@ -30,10 +30,19 @@ def handler(request):
     return f"step {depth + 1} of {request.index}\n\nmore"
 
 
-def run(db: Path, base_url: str, strategy: str, mode: str) -> subprocess.Popen:
+def fresh_database(url: str, name: str) -> str:
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as connection:
+        connection.execute(f"DROP DATABASE IF EXISTS {name}")
+        connection.execute(f"CREATE DATABASE {name}")
+    return url.rsplit("/", 1)[0] + f"/{name}"
+
+
+def run(db: str, base_url: str, strategy: str, mode: str) -> subprocess.Popen:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "TTC_"))}
     return subprocess.Popen(
-        [sys.executable, str(PROGRAM), str(db), base_url, strategy, mode],
+        [sys.executable, str(PROGRAM), db, base_url, strategy, mode],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
     )  # fmt: skip
 
@@ -45,10 +54,14 @@ def wait_for(condition, timeout: float = 60.0) -> None:
         time.sleep(0.02)
 
 
+@pytest.mark.parametrize("store", ["sqlite", "postgres"])
 @pytest.mark.parametrize("strategy", ["best_of_n", "beam_search"])
-def test_killed_search_resumes_without_paying_twice(loopback, tmp_path, strategy):
+def test_killed_search_resumes_without_paying_twice(loopback, tmp_path, request, strategy, store):
     server = loopback(handler, honour_n=False)
-    db = tmp_path / "checkpoints.sqlite"
+    if store == "sqlite":
+        db = str(tmp_path / "checkpoints.sqlite")
+    else:  # a database of its own on the session's server, so threads never collide
+        db = fresh_database(request.getfixturevalue("postgres_url"), f"resume_{strategy}")
 
     def judged() -> list:
         return [r for r in server.requests if fenced(r.last_user) is not None]

@@ -3,6 +3,7 @@
     ttc run "PROMPT" --strategy best_of_n -n 8 --judge writing_quality [--model M] [--base-url URL]
     ttc run "PROMPT" --strategy majority_vote -n 8 --answer number
     ttc run "PROMPT" --strategy beam_search -n 8 --keep 2 --judge math_step
+    ttc run "PROMPT" --out result.json      # also save the search record
 
 Progress goes to stderr; the chosen answer and a table of the candidates (or, with ``--json``,
 the whole search record) go to stdout. Errors are one line on stderr and a non-zero status.
@@ -30,6 +31,7 @@ from rich.table import Table
 
 from ttc_agent.answers import boxed_answer, last_number, normalize
 from ttc_agent.errors import ConfigurationError, SearchError, TTCError
+from ttc_agent.files import write_atomically
 from ttc_agent.models import OpenAIChat, RetryPolicy
 from ttc_agent.strategies import (
     StrategyNode,
@@ -74,6 +76,8 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--max-tokens", type=int, default=None, help="longest candidate")
     run.add_argument("--retries", type=int, default=6, help="tries per call (default 6)")
     run.add_argument("--json", action="store_true", help="print the search record as JSON")
+    run.add_argument("--out", help="also save the search record as JSON to this file (written "
+                     "whole when the run ends; nothing is written when it fails)")  # fmt: skip
     serve = commands.add_parser("serve", help="an OpenAI-compatible proxy that thinks harder")
     serve.add_argument("--upstream", required=True, help="the OpenAI-compatible endpoint")
     serve.add_argument("--host", default="127.0.0.1")
@@ -100,6 +104,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         err.print(f"ttc: error: {escape(first_line)}", highlight=False, soft_wrap=True)
         return 2 if isinstance(exc, ConfigurationError) else 1
+    if args.out:
+        write_atomically(args.out, result.model_dump_json(indent=2) + "\n")
     out = Console(soft_wrap=True)
     if args.json:
         print(result.model_dump_json(indent=2))

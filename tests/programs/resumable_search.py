@@ -1,20 +1,34 @@
-"""A search in its own process, checkpointed to SQLite, for the kill-and-resume test.
+"""A search in its own process, checkpointed to SQLite or PostgreSQL, for the kill-and-resume
+test. STORE is a SQLite file or a postgresql:// URL.
 
-python resumable_search.py DB BASE_URL best_of_n|beam_search start|resume
+python resumable_search.py STORE BASE_URL best_of_n|beam_search start|resume
 """
 
 import asyncio
 import sys
+from contextlib import asynccontextmanager
 
+from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
 from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 from langgraph.graph import START, MessagesState, StateGraph
 
 from ttc_agent import LLMStepJudge, OpenAIChat, RubricJudge, beam_search, best_of_n
 
 
-async def main(db: str, base_url: str, strategy: str, mode: str) -> None:
+@asynccontextmanager
+async def checkpointer(store: str):
+    if not store.startswith("postgresql://"):
+        async with AsyncSqliteSaver.from_conn_string(store) as saver:
+            yield saver
+        return
+    async with AsyncPostgresSaver.from_conn_string(store) as saver:
+        await saver.setup()  # creates the tables on first use
+        yield saver
+
+
+async def main(store: str, base_url: str, strategy: str, mode: str) -> None:
     async with (
-        AsyncSqliteSaver.from_conn_string(db) as saver,
+        checkpointer(store) as saver,
         OpenAIChat("m", base_url=base_url, api_key="k") as model,
     ):
         if strategy == "best_of_n":

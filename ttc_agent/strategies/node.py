@@ -207,4 +207,10 @@ def _as_budget(value: Budget | Mapping[str, Any] | None, strategy: str) -> Budge
 
 
 def _problems(exc: ValidationError) -> str:
-    return "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+    """Pydantic's errors as one line: ``field: message`` (no field for whole-model checks)."""
+    problems = []
+    for error in exc.errors():
+        message = error["msg"].removeprefix("Value error, ")
+        where = ".".join(map(str, error["loc"]))
+        problems.append(f"{where}: {message}" if where else message)
+    return "; ".join(problems)
