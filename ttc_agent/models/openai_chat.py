@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 from collections.abc import Sequence
+from functools import partial
 from typing import Any, Literal
 
 import openai
@@ -46,6 +47,9 @@ class OpenAIChat:
     template and uses ``/completions`` (Qwen and other ChatML models; the embedded model's
     default).
 
+    ``embedded`` picks an embedded model by name (``"0.5b"``, the default generator, or
+    ``"1.5b"``, a stronger judge; extra ``local-verifier``), whatever the environment says.
+
     Keep one ``OpenAIChat`` per endpoint for the life of your program and close it with
     ``await model.aclose()`` (or ``async with``); models served by one server can share its
     connections with ``endpoint=other.endpoint``.
@@ -71,6 +75,7 @@ class OpenAIChat:
         continuation: Continuation | None = None,
         extra_body: dict[str, Any] | None = None,
         endpoint: Endpoint | None = None,
+        embedded: str | None = None,
     ) -> None:
         if max_concurrency < 1:
             raise ConfigurationError(f"max_concurrency must be at least 1, got {max_concurrency}")
@@ -80,10 +85,22 @@ class OpenAIChat:
             raise ConfigurationError(
                 f"json_mode must be json_schema, json_object or off, got {json_mode!r}"
             )
-        self._model = model or os.environ.get("TTC_MODEL") or None
-        base_url = base_url or os.environ.get("OPENAI_BASE_URL") or None
-        api_key = api_key or os.environ.get("OPENAI_API_KEY") or None
+        if embedded is not None:
+            from ttc_agent.models.embedded import EMBEDDED_MODELS
+
+            if embedded not in EMBEDDED_MODELS:
+                raise ConfigurationError(
+                    f"unknown embedded model {embedded!r}; available: {', '.join(EMBEDDED_MODELS)}"
+                )
+            if base_url is not None or api_key is not None:
+                raise ConfigurationError("give base_url and api_key, or embedded, not both")
+            self._model = model
+        else:
+            self._model = model or os.environ.get("TTC_MODEL") or None
+            base_url = base_url or os.environ.get("OPENAI_BASE_URL") or None
+            api_key = api_key or os.environ.get("OPENAI_API_KEY") or None
         self._embedded = base_url is None and api_key is None
+        self._embedded_name = embedded or "0.5b"
         self.json_mode: JSONMode = json_mode or ("json_object" if self._embedded else "json_schema")
         self.logprobs = (not self._embedded) if logprobs is None else logprobs
         if continuation not in (None, "prefill", "vllm", "chatml"):
@@ -99,7 +116,7 @@ class OpenAIChat:
             timeout=timeout,
             retry=retry,
             max_concurrency=max_concurrency,
-            locate=_embedded_base_url if self._embedded else None,
+            locate=partial(_embedded_base_url, self._embedded_name) if self._embedded else None,
         )
         self.extra_body = dict(extra_body or {})
         self._honours_n: bool | None = {"auto": None, "native": True, "parallel": False}[n_mode]
@@ -306,10 +323,10 @@ def _billed(response: Any) -> Usage:
     )
 
 
-def _embedded_base_url() -> str:
-    from ttc_agent.models.embedded import embedded_server
+def _embedded_base_url(name: str) -> str:
+    from ttc_agent.models.embedded import EMBEDDED_MODELS, embedded_server
 
-    return embedded_server().base_url
+    return embedded_server(EMBEDDED_MODELS[name]).base_url
 
 
 def chatml(messages: Sequence[Message]) -> str:
