@@ -4,6 +4,7 @@
     ttc run "PROMPT" --strategy majority_vote -n 8 --answer number
     ttc run "PROMPT" --strategy beam_search -n 8 --keep 2 --judge math_step
     ttc run "PROMPT" --out result.json      # also save the search record
+    ttc eval ../shared/data/gsm8k_test.jsonl --limit 50 -n 16 --out runs/gsm8k
 
 Progress goes to stderr; the chosen answer and a table of the candidates (or, with ``--json``,
 the whole search record) go to stdout. Errors are one line on stderr and a non-zero status.
@@ -31,6 +32,9 @@ from rich.table import Table
 
 from ttc_agent.answers import boxed_answer, last_number, normalize
 from ttc_agent.errors import ConfigurationError, SearchError, TTCError
+from ttc_agent.evaluation.command import add_arguments as add_eval_arguments
+from ttc_agent.evaluation.command import report as eval_report
+from ttc_agent.evaluation.command import run as run_eval
 from ttc_agent.files import write_atomically
 from ttc_agent.models import OpenAIChat, RetryPolicy
 from ttc_agent.strategies import (
@@ -78,6 +82,10 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--json", action="store_true", help="print the search record as JSON")
     run.add_argument("--out", help="also save the search record as JSON to this file (written "
                      "whole when the run ends; nothing is written when it fails)")  # fmt: skip
+    evaluation = commands.add_parser(
+        "eval", help="accuracy against budget on a maths data set, from one run at the largest n"
+    )
+    add_eval_arguments(evaluation)
     serve = commands.add_parser("serve", help="an OpenAI-compatible proxy that thinks harder")
     serve.add_argument("--upstream", required=True, help="the OpenAI-compatible endpoint")
     serve.add_argument("--host", default="127.0.0.1")
@@ -96,6 +104,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "serve":
         return _serve(args, err)
     try:
+        if args.command == "eval":
+            summary = asyncio.run(run_eval(args, err))
+            print(eval_report(summary, args.out))
+            return 0
         result = asyncio.run(_run(args, err))
     except KeyboardInterrupt:
         err.print("ttc: interrupted")

@@ -1,0 +1,68 @@
+"""Plots of a sweep: accuracy against n (log2 axis) and against tokens (needs matplotlib)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from ttc_agent.errors import ConfigurationError
+from ttc_agent.evaluation.metrics import Point
+
+LABELS = {
+    "naive": "best-of-N",
+    "weighted": "weighted best-of-N",
+    "majority": "majority vote",
+    "pass": "pass@n (perfect verifier)",
+}
+
+
+def plot_sweep(
+    points: Sequence[Point],
+    path: str | Path,
+    *,
+    title: str = "",
+    baselines: dict[str, float] | None = None,
+) -> Path:
+    """Save a PNG: accuracy against n per method (log2 axis), and against tokens per problem.
+
+    ``baselines`` draws horizontal lines, e.g. ``{"1.5B greedy": 0.33}``.
+
+    Example:
+        >>> # plot_sweep(summary.points, "runs/gsm8k/accuracy.png", title="GSM8K")
+    """
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        raise ConfigurationError("plots need matplotlib: pip install matplotlib") from None
+    figure, (by_n, by_tokens) = plt.subplots(1, 2, figsize=(11, 4.2))
+    for method in dict.fromkeys(p.method for p in points):
+        mine = sorted((p for p in points if p.method == method), key=lambda p: p.n)
+        style = "--" if method == "pass" else "-"
+        label = LABELS.get(method, method)
+        by_n.plot([p.n for p in mine], [p.accuracy for p in mine], style, marker="o", label=label)
+        by_tokens.plot(
+            [p.tokens for p in mine], [p.accuracy for p in mine], style, marker="o", label=label
+        )
+    for name, accuracy in (baselines or {}).items():
+        for axes in (by_n, by_tokens):
+            axes.axhline(accuracy, color="grey", linestyle=":", label=name)
+    by_n.set_xscale("log", base=2)
+    by_n.set_xlabel("n (candidates per problem)")
+    by_tokens.set_xscale("log")
+    by_tokens.set_xlabel("tokens per problem")
+    for axes in (by_n, by_tokens):
+        axes.set_ylabel("accuracy")
+        axes.set_ylim(0, 1)
+        axes.grid(alpha=0.3)
+    by_n.legend(fontsize=8)
+    if title:
+        figure.suptitle(title)
+    figure.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+    return path

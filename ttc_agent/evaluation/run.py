@@ -1,0 +1,259 @@
+"""An evaluation run: sample ``n`` candidates per problem once, score and grade them, and
+compute every budget's metrics from prefixes (see ``metrics``).
+
+Every candidate is one JSONL row in ``OUT/candidates.jsonl``, a problem's rows written together
+once it is sampled, scored and graded; a rerun with the same folder skips the problems already
+there, so an interrupted sweep loses at most the problems in flight. ``OUT/summary.json`` (the
+metrics) and ``OUT/accuracy.png`` (the plot) are rewritten whole at the end of each run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ttc_agent.answers import Equivalence, equivalence
+from ttc_agent.errors import ConfigurationError, TTCError
+from ttc_agent.evaluation.datasets import MATH_INSTRUCTION, Problem
+from ttc_agent.evaluation.grading import gold_answer, is_correct
+from ttc_agent.evaluation.metrics import METHODS, SCORED, Point, Sample, sweep
+from ttc_agent.files import write_atomically
+from ttc_agent.models.protocol import ChatModel
+from ttc_agent.verifiers.protocol import Verifier
+
+OnProblem = Callable[[str, int, int], None]
+"""Called after each problem with (its id, problems done, problems in all)."""
+
+
+@dataclass(frozen=True)
+class Summary:
+    """What an evaluation run measured."""
+
+    settings: dict[str, Any]
+    problems: int
+    points: list[Point]
+    failed: dict[str, str] = field(default_factory=dict)  # problem id -> error, to rerun
+
+    def accuracy(self, method: str, n: int) -> float:
+        """One method's accuracy at one budget.
+
+        Example:
+            >>> Summary({}, 1, [Point("pass", 2, 0.5, 10.0)]).accuracy("pass", 2)
+            0.5
+        """
+        for point in self.points:
+            if point.method == method and point.n == n:
+                return point.accuracy
+        raise KeyError(f"no {method} at n={n}")
+
+    def table(self) -> str:
+        """The metrics as a plain-text table: one row per budget, one column per method.
+
+        Example:
+            >>> print(Summary({}, 1, [Point("pass", 1, 0.5, 10.0)]).table())
+               n       pass  tokens
+               1      50.0%      10
+        """
+        methods = list(dict.fromkeys(p.method for p in self.points))
+        sizes = sorted({p.n for p in self.points})
+        by = {(p.method, p.n): p for p in self.points}
+        lines = [f"{'n':>4} " + "".join(f"{m:>10} " for m in methods) + " tokens"]
+        for n in sizes:
+            cells = "".join(
+                f"{by[(m, n)].accuracy:>10.1%} " if (m, n) in by else f"{'':>10} " for m in methods
+            )
+            tokens = max(by[(m, n)].tokens for m in methods if (m, n) in by)
+            lines.append(f"{n:>4} {cells}{tokens:>7.0f}")
+        return "\n".join(lines)
+
+
+async def evaluate(
+    problems: Sequence[Problem],
+    model: ChatModel,
+    *,
+    n: int,
+    out: str | Path,
+    verifier: Verifier | None = None,
+    answer: str | Callable[[str], Any] | Equivalence = "math",
+    instruction: str = MATH_INSTRUCTION,
+    temperature: float = 0.8,
+    max_tokens: int | None = None,
+    concurrency: int = 4,
+    on_problem: OnProblem | None = None,
+    plot: bool = True,
+) -> Summary:
+    """Sample ``n`` candidates per problem, score them with ``verifier`` (if any), grade them
+    with math-verify, and measure naive, weighted and majority selection and pass@k at every
+    power of two up to ``n``.
+
+    Args:
+        problems: from ``load_problems``.
+        model: samples the candidates.
+        n: the largest budget; smaller ones come from prefixes.
+        out: the run's folder (candidates.jsonl, summary.json, accuracy.png); reuse it to
+            resume.
+        verifier: scores candidates for naive and weighted selection; without one, only
+            majority and pass@k are measured.
+        answer: how answers are grouped for majority and weighted selection.
+        instruction: appended to each question.
+        concurrency: problems in flight at once.
+
+    Example:
+        >>> # problems = load_problems("../shared/data/gsm8k_test.jsonl", limit=20)
+        >>> # summary = await evaluate(problems, model, n=8, out="runs/gsm8k", verifier=judge)
+        >>> # print(summary.table())
+    """
+    if n < 1:
+        raise ConfigurationError(f"n must be at least 1, got {n}")
+    if concurrency < 1:
+        raise ConfigurationError(f"concurrency must be at least 1, got {concurrency}")
+    groups = equivalence(answer)
+    folder = Path(out)
+    settings = {
+        "model": model.name,
+        "verifier": verifier.name if verifier else None,
+        "n": n,
+        "answer": groups.name,
+        "instruction": instruction,
+        "temperature": temperature,
+        "max_tokens": max_tokens,
+    }
+    rows_path = folder / "candidates.jsonl"
+    _check_settings(folder / "run.json", settings)
+    done = _finished(rows_path, n)
+    todo = [p for p in problems if p.id not in done]
+    failed: dict[str, str] = {}
+    lock, gate = asyncio.Lock(), asyncio.Semaphore(concurrency)
+    progress = {"done": len(problems) - len(todo)}
+
+    async def one(problem: Problem) -> None:
+        async with gate:
+            try:
+                rows = await _candidates(problem, model, verifier, groups, n, settings)
+            except TTCError as exc:  # kept out of the file: a rerun tries it again
+                failed[problem.id] = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+                rows = []
+        async with lock:
+            if rows:
+                with rows_path.open("a", encoding="utf-8") as file:
+                    file.write("".join(json.dumps(row) + "\n" for row in rows))
+            progress["done"] += 1
+            if on_problem is not None:
+                on_problem(problem.id, progress["done"], len(problems))
+
+    await asyncio.gather(*(one(problem) for problem in todo))
+    wanted = {p.id for p in problems}
+    samples = {pid: s for pid, s in _samples(rows_path).items() if pid in wanted}
+    methods = METHODS if verifier else tuple(m for m in METHODS if m not in SCORED)
+    summary = Summary(settings, len(samples), sweep(samples, n, methods), failed)
+    write_atomically(folder / "summary.json", json.dumps(_as_json(summary), indent=2) + "\n")
+    if plot and summary.points:
+        from ttc_agent.evaluation.plots import plot_sweep
+
+        plot_sweep(summary.points, folder / "accuracy.png", title=_title(settings, len(samples)))
+    return summary
+
+
+async def _candidates(
+    problem: Problem,
+    model: ChatModel,
+    verifier: Verifier | None,
+    groups: Equivalence,
+    n: int,
+    settings: dict[str, Any],
+) -> list[dict[str, Any]]:
+    """One problem's rows: sampled, labelled, graded and scored."""
+    prompt = [{"role": "user", "content": problem.question + settings["instruction"]}]
+    started = time.monotonic()
+    completions = await model.sample(
+        prompt, n, temperature=settings["temperature"], max_tokens=settings["max_tokens"]
+    )
+    latency = time.monotonic() - started
+    texts = [c.text for c in completions]
+    scores = await verifier.score(prompt, texts) if verifier else [None] * len(texts)
+    labels = await asyncio.to_thread(groups.labels, texts)
+    gold = await asyncio.to_thread(gold_answer, problem.gold)
+    right = [await asyncio.to_thread(is_correct, text, gold) for text in texts]
+    return [
+        {
+            "problem": problem.id,
+            "index": i,
+            "n": n,
+            "gold": problem.gold,
+            "text": completion.text,
+            "finish_reason": completion.finish_reason,
+            "answer": label,
+            "correct": correct,
+            "score": score.normalized if score else None,
+            "criteria": score.criteria if score else {},
+            "tokens": completion.usage.total_tokens,
+            "verification_tokens": score.usage.total_tokens if score else 0,
+            "latency": round(latency, 3),
+            "model": settings["model"],
+            "verifier": settings["verifier"],
+        }
+        for i, (completion, label, correct, score) in enumerate(
+            zip(completions, labels, right, scores, strict=True)
+        )
+    ]
+
+
+def _check_settings(path: Path, settings: dict[str, Any]) -> None:
+    """Record the run's settings; refuse to mix candidates of different settings in one folder."""
+    if path.is_file():
+        before = json.loads(path.read_text())
+        changed = sorted(k for k in settings if k in before and before[k] != settings[k])
+        if changed:
+            raise ConfigurationError(
+                f"{path.parent} holds a run with other settings ({', '.join(changed)}: "
+                f"{', '.join(repr(before[k]) for k in changed)}); use another folder"
+            )
+        return
+    write_atomically(path, json.dumps(settings, indent=2) + "\n")
+
+
+def _rows(path: Path) -> list[dict[str, Any]]:
+    if not path.is_file():
+        return []
+    rows = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            rows.append(json.loads(line))
+        except json.JSONDecodeError:  # a line cut by a crash: its problem is redone
+            continue
+    return rows
+
+
+def _finished(path: Path, n: int) -> set[str]:
+    counts: dict[str, int] = {}
+    for row in _rows(path):
+        counts[row["problem"]] = counts.get(row["problem"], 0) + 1
+    return {problem for problem, count in counts.items() if count >= n}
+
+
+def _samples(path: Path) -> dict[str, list[Sample]]:
+    samples: dict[str, dict[int, Sample]] = {}
+    for row in _rows(path):
+        samples.setdefault(row["problem"], {})[row["index"]] = Sample(
+            row["answer"], row["score"], row["correct"], row["tokens"], row["verification_tokens"]
+        )
+    return {pid: [by[i] for i in sorted(by)] for pid, by in samples.items()}
+
+
+def _as_json(summary: Summary) -> dict[str, Any]:
+    return {
+        "settings": summary.settings,
+        "problems": summary.problems,
+        "failed": summary.failed,
+        "points": [asdict(point) for point in summary.points],
+    }
+
+
+def _title(settings: dict[str, Any], problems: int) -> str:
+    verifier = f", verifier {settings['verifier']}" if settings["verifier"] else ""
+    return f"{settings['model']}{verifier}, {problems} problems"
