@@ -6,6 +6,7 @@ package imports without them.
 
 from ttc_agent.verifiers.draft_steps import DraftStepVerifier
 from ttc_agent.verifiers.judge_card import JudgeCard, available_cards, load_card
+from ttc_agent.verifiers.pairwise_judge import Comparison, PairwiseJudge, Verdict
 from ttc_agent.verifiers.protocol import Verifier
 from ttc_agent.verifiers.rubric_judge import RubricJudge
 from ttc_agent.verifiers.step_judge import LLMStepJudge
@@ -16,13 +17,16 @@ from ttc_agent.verifiers.vllm_prm import VLLMPRM
 
 __all__ = [
     "VLLMPRM",
+    "Comparison",
     "DraftStepVerifier",
     "JudgeCard",
     "LLMStepJudge",
+    "PairwiseJudge",
     "RubricJudge",
     "StepVerifier",
     "StepsAsOutcome",
     "TransformersPRM",
+    "Verdict",
     "Verifier",
     "available_cards",
     "load_card",
