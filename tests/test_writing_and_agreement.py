@@ -180,3 +180,25 @@ def test_agreement_on_the_shared_pairs_files():
     assert (len(natural), len(mt)) == (100, 200)
     assert {p.label for p in natural} == {1, 2}
     assert measure("x", []).pairs == 0
+
+
+def test_writing_and_agreement_from_the_command_line(loopback, tmp_path):
+    from test_cli import ttc
+
+    server = loopback(world)
+    prompts = tmp_path / "prompts.jsonl"
+    prompts.write_text(json.dumps({"prompt": "Write a poem."}) + "\n")
+    done = ttc("writing", str(prompts), "-n", "2", "--out", str(tmp_path / "w"), server=server)
+    assert done.returncode == 0, done.stderr
+    assert "best_of_n    2    100.0%" in done.stdout
+    assert (tmp_path / "w" / "report.md").is_file()
+
+    server.handler = judges_world
+    pairs = tmp_path / "pairs.json"
+    pairs.write_text(json.dumps(PAIRS))
+    done = ttc("agreement", str(pairs), "--judge", "instruction_following", "--model", "fair",
+               server=server)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "| instruction_following@fair | 3 | 100.0% | 100.0% | 50.0% |" in done.stdout
+    bad = ttc("agreement", str(tmp_path / "none.json"), server=server)
+    assert bad.returncode == 2 and "no pairs file at" in bad.stderr

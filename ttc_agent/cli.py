@@ -5,6 +5,8 @@
     ttc run "PROMPT" --strategy beam_search -n 8 --keep 2 --judge math_step
     ttc run "PROMPT" --out result.json      # also save the search record
     ttc eval ../shared/data/gsm8k_test.jsonl --limit 50 -n 16 --out runs/gsm8k
+    ttc writing ../shared/data/mt_bench_questions.jsonl -n 8 --out runs/writing
+    ttc agreement ../shared/data/llmbar_natural.json --judge instruction_following
 
 Progress goes to stderr; the chosen answer and a table of the candidates (or, with ``--json``,
 the whole search record) go to stdout. Errors are one line on stderr and a non-zero status.
@@ -32,6 +34,14 @@ from rich.table import Table
 
 from ttc_agent.answers import boxed_answer, last_number, normalize
 from ttc_agent.errors import ConfigurationError, SearchError, TTCError
+from ttc_agent.evaluation.command import (
+    add_agreement_arguments,
+    add_writing_arguments,
+    agreement_report,
+    run_agreement,
+    run_writing,
+    writing_report,
+)
 from ttc_agent.evaluation.command import add_arguments as add_eval_arguments
 from ttc_agent.evaluation.command import report as eval_report
 from ttc_agent.evaluation.command import run as run_eval
@@ -86,6 +96,14 @@ def _parser() -> argparse.ArgumentParser:
         "eval", help="accuracy against budget on a maths data set, from one run at the largest n"
     )
     add_eval_arguments(evaluation)
+    writing = commands.add_parser(
+        "writing", help="writing-quality experiment: win rate of best-of-N/refine against n = 1"
+    )
+    add_writing_arguments(writing)
+    agreement = commands.add_parser(
+        "agreement", help="a judge's agreement with human-labelled answer pairs"
+    )
+    add_agreement_arguments(agreement)
     serve = commands.add_parser("serve", help="an OpenAI-compatible proxy that thinks harder")
     serve.add_argument("--upstream", required=True, help="the OpenAI-compatible endpoint")
     serve.add_argument("--host", default="127.0.0.1")
@@ -105,8 +123,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _serve(args, err)
     try:
         if args.command == "eval":
-            summary = asyncio.run(run_eval(args, err))
-            print(eval_report(summary, args.out))
+            print(eval_report(asyncio.run(run_eval(args, err)), args.out))
+            return 0
+        if args.command == "writing":
+            print(writing_report(asyncio.run(run_writing(args, err)), args.out))
+            return 0
+        if args.command == "agreement":
+            print(agreement_report(asyncio.run(run_agreement(args, err))))
             return 0
         result = asyncio.run(_run(args, err))
     except KeyboardInterrupt:

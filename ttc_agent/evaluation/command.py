@@ -8,6 +8,7 @@ ttc eval ../shared/data/math500.jsonl -n 8 --judge-embedded 1.5b --out runs/math
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 from pathlib import Path
 
 from rich.console import Console
@@ -15,10 +16,23 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from ttc_agent.answers import last_number
 from ttc_agent.errors import ConfigurationError
+from ttc_agent.evaluation.agreement import (
+    Agreement,
+    agreement_table,
+    judge_agreement,
+    load_pairs,
+)
 from ttc_agent.evaluation.datasets import MATH_INSTRUCTION, load_problems
 from ttc_agent.evaluation.run import Summary, evaluate
+from ttc_agent.evaluation.writing import STRATEGIES, WinRate, load_prompts, writing_experiment
 from ttc_agent.models import OpenAIChat, RetryPolicy
-from ttc_agent.verifiers import LLMStepJudge, RubricJudge, StepsAsOutcome, load_card
+from ttc_agent.verifiers import (
+    LLMStepJudge,
+    PairwiseJudge,
+    RubricJudge,
+    StepsAsOutcome,
+    load_card,
+)
 from ttc_agent.verifiers.protocol import Verifier
 
 
@@ -39,19 +53,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-judge", action="store_true", help="no verifier: majority, pass@n")
     parser.add_argument("--answer", choices=["math", "number"], default="math",
                         help="how answers are grouped (default: math-verify)")  # fmt: skip
-    parser.add_argument("--model", help="model name (default: $TTC_MODEL, or the server's only)")
-    parser.add_argument("--base-url", help="OpenAI-compatible endpoint (default: "
-                        "$OPENAI_BASE_URL, else the embedded model)")  # fmt: skip
-    parser.add_argument("--embedded", choices=["0.5b", "1.5b"], help="generate with this "
-                        "embedded model")  # fmt: skip
-    parser.add_argument("--judge-model", help="a different judge model on the same endpoint")
-    parser.add_argument("--judge-embedded", choices=["0.5b", "1.5b"], help="judge with this "
-                        "embedded model (e.g. 1.5b beside a 0.5b generator)")  # fmt: skip
-    parser.add_argument("--temperature", type=float, default=0.8)
-    parser.add_argument("--max-tokens", type=int, help="longest candidate")
+    _model_arguments(parser)
     parser.add_argument("--concurrency", type=int, default=4, help="problems in flight")
     parser.add_argument("--instruction", default=MATH_INSTRUCTION, help="appended to questions")
-    parser.add_argument("--retries", type=int, default=6, help="tries per call (default 6)")
 
 
 async def run(args: argparse.Namespace, err: Console) -> Summary:
@@ -127,3 +131,134 @@ def _verifier(card_name: str, model: OpenAIChat) -> Verifier:
     if card.scale.points == [0, 1]:  # a step card: the logprob step judge on whole solutions
         return StepsAsOutcome(LLMStepJudge(model, card))
     return RubricJudge(card, model)
+
+
+def add_writing_arguments(parser: argparse.ArgumentParser) -> None:
+    """The ``ttc writing`` arguments."""
+    parser.add_argument("prompts", help="Arena-Hard, MT-Bench or a JSONL with a prompt field")
+    parser.add_argument("--format", default="auto", help="arena_hard, mt_bench or jsonl")
+    parser.add_argument("--field", default="prompt", help="the prompt's field in your JSONL")
+    parser.add_argument("--limit", type=int, help="only the first LIMIT prompts")
+    parser.add_argument("-n", type=int, default=8, help="the largest number of drafts")
+    parser.add_argument("--strategy", action="append", choices=STRATEGIES,
+                        help="best_of_n (default) and/or refine; repeat for both")  # fmt: skip
+    parser.add_argument("--selection-judge", default="writing_quality",
+                        help="card of the judge that picks drafts")  # fmt: skip
+    parser.add_argument("--evaluation-judge", default="writing_quality",
+                        help="card of the pairwise judge that compares with n = 1")  # fmt: skip
+    parser.add_argument("--out", required=True, help="the run's folder; rerun to resume")
+    _model_arguments(parser)
+    parser.add_argument("--concurrency", type=int, default=2, help="prompts in flight")
+
+
+def add_agreement_arguments(parser: argparse.ArgumentParser) -> None:
+    """The ``ttc agreement`` arguments."""
+    parser.add_argument("pairs", help="JSON or JSONL pairs: input, output_1, output_2, label")
+    parser.add_argument("--judge", action="append", help="a judge card; repeat for several "
+                        "(default: writing_quality)")  # fmt: skip
+    parser.add_argument("--judge-embedded", action="append", choices=["0.5b", "1.5b"],
+                        help="judge with this embedded model; repeat for several")  # fmt: skip
+    parser.add_argument("--model", help="judge model on --base-url (default: $TTC_MODEL)")
+    parser.add_argument("--base-url", help="OpenAI-compatible endpoint (default: "
+                        "$OPENAI_BASE_URL, else the embedded model)")  # fmt: skip
+    parser.add_argument("--limit", type=int, help="only the first LIMIT pairs")
+    parser.add_argument("--out", help="save verdicts and the table here; rerun to resume")
+    parser.add_argument("--concurrency", type=int, default=4, help="pairs in flight")
+
+
+def _model_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", help="model name (default: $TTC_MODEL, or the server's only)")
+    parser.add_argument("--base-url", help="OpenAI-compatible endpoint (default: "
+                        "$OPENAI_BASE_URL, else the embedded model)")  # fmt: skip
+    parser.add_argument("--embedded", choices=["0.5b", "1.5b"], help="generate with this "
+                        "embedded model")  # fmt: skip
+    parser.add_argument("--judge-model", help="a different judge model on the same endpoint")
+    parser.add_argument("--judge-embedded", choices=["0.5b", "1.5b"], help="judge with this "
+                        "embedded model")  # fmt: skip
+    parser.add_argument("--temperature", type=float, default=0.8)
+    parser.add_argument("--max-tokens", type=int, help="longest draft")
+    parser.add_argument("--retries", type=int, default=6, help="tries per call (default 6)")
+
+
+async def run_writing(args: argparse.Namespace, err: Console) -> list[WinRate]:
+    """Run the writing experiment the arguments describe."""
+    prompts = load_prompts(args.prompts, args.format, field=args.field, limit=args.limit)
+    if not prompts:
+        raise ConfigurationError(f"{args.prompts} holds no prompts")
+    retry = RetryPolicy(attempts=max(1, args.retries))
+    model = _model(args.model, args.base_url, args.embedded, retry)
+    judge_model = _model(args.judge_model or args.model, args.base_url, args.judge_embedded,
+                         retry)  # fmt: skip
+    try:
+        with _bar(err, "prompts", len(prompts)) as update:
+            return await writing_experiment(
+                prompts,
+                model,
+                selection=RubricJudge(args.selection_judge, judge_model),
+                evaluation=PairwiseJudge(args.evaluation_judge, judge_model),
+                n=args.n,
+                out=Path(args.out),
+                strategies=args.strategy or ["best_of_n"],
+                temperature=args.temperature,
+                max_tokens=args.max_tokens,
+                concurrency=args.concurrency,
+                on_prompt=update,
+            )
+    finally:
+        await model.aclose()
+        await judge_model.aclose()
+
+
+async def run_agreement(args: argparse.Namespace, err: Console) -> list[Agreement]:
+    """Measure the judges' agreement with the human labels."""
+    pairs = load_pairs(args.pairs, limit=args.limit)
+    if not pairs:
+        raise ConfigurationError(f"{args.pairs} holds no pairs")
+    retry = RetryPolicy(attempts=6)
+    models = [
+        _model(args.model, args.base_url, embedded, retry)
+        for embedded in (args.judge_embedded or [None])
+    ]
+    try:
+        judges = [PairwiseJudge(card, m) for card in args.judge or ["writing_quality"]
+                  for m in models]  # fmt: skip
+        with _bar(err, "pairs", len(pairs)) as update:
+            return await judge_agreement(
+                pairs, judges, out=args.out, concurrency=args.concurrency, on_pair=update
+            )
+    finally:
+        for m in models:
+            await m.aclose()
+
+
+def writing_report(rates: list[WinRate], out: str) -> str:
+    """What ``ttc writing`` prints when done."""
+    lines = [f"{'strategy':<10} {'n':>3} {'win rate':>9} {'95% interval':>16} {'LC':>7}"]
+    for r in rates:
+        interval = f"{r.low:.0%} to {r.high:.0%}"
+        lines.append(f"{r.strategy:<10} {r.n:>3} {r.win_rate:>9.1%} {interval:>16} "
+                     f"{r.length_controlled:>7.1%}")  # fmt: skip
+    return "\n".join(lines) + f"\nreport: {out}/report.md"
+
+
+def agreement_report(results: list[Agreement]) -> str:
+    """What ``ttc agreement`` prints when done."""
+    return agreement_table(results)
+
+
+class _bar:
+    """A progress bar on stderr; the context value is an ``(done, total)`` callback."""
+
+    def __init__(self, err: Console, label: str, total: int) -> None:
+        self.progress = Progress(
+            TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+            console=err, transient=True,
+        )  # fmt: skip
+        self.task = self.progress.add_task(label, total=total)
+
+    def __enter__(self) -> Callable[[int, int], None]:
+        self.progress.__enter__()
+        return lambda done, total: self.progress.update(self.task, completed=done)
+
+    def __exit__(self, *exc: object) -> None:
+        self.progress.__exit__(*exc)
