@@ -4,9 +4,10 @@ For each of the first ``--problems`` GSM8K test problems: one greedy answer, the
 samples shared by three selections (so they are compared on the same candidates): majority
 vote over the extracted numbers, best-of-N by a verifier, and weighted best-of-N (the
 verifier's scores summed per answer). The verifier is the logprob step judge (``math_step``
-card) scoring each complete solution as one step. Prints accuracy and tokens per problem and
-writes every candidate to a JSONL file; rerunning with the same file resumes, keeping every
-problem already generated and scored.
+card) scoring each complete solution as one step. Prints accuracy and tokens per problem,
+writes every candidate to a JSONL file (rerunning with the same file resumes, keeping every
+problem already generated and scored), and plots accuracy against n from prefixes of the same
+candidates (``ttc_agent.evaluation``) beside the greedy line.
 
     python benchmarks/gsm8k.py [--problems 50] [--n 8] [--max-tokens 320] [--out FILE]
 """
@@ -24,6 +25,7 @@ from gsm8k_data import INSTRUCTION, problems, same
 
 from ttc_agent import LLMStepJudge, OpenAIChat
 from ttc_agent.answers import last_number
+from ttc_agent.evaluation import Sample, Summary, budgets, plot_sweep, sweep
 from ttc_agent.strategies.selection import select_best, select_majority, select_weighted
 from ttc_agent.types import Candidate, Completion, Score
 
@@ -53,6 +55,7 @@ async def run(count: int, n: int, max_tokens: int, out: Path) -> None:
         f"pass@{n}": 0,
     }
     tokens = {"greedy": 0, "samples": 0, "judging": 0}
+    sweeps: dict[str, list[Sample]] = {}
     started = time.monotonic()
     done_before = finished_work(out, n)
     async with (
@@ -94,6 +97,11 @@ async def run(count: int, n: int, max_tokens: int, out: Path) -> None:
                 tokens["greedy"] += greedy.usage.total_tokens
                 tokens["samples"] += sum(c.usage.total_tokens for c in candidates)
                 tokens["judging"] += sum(c.score.usage.total_tokens for c in candidates if c.score)
+                sweeps[str(number)] = [
+                    Sample(c.key, c.score.normalized if c.score else None, same(c.key, gold),
+                           c.usage.total_tokens, c.score.usage.total_tokens if c.score else 0)
+                    for c in candidates
+                ]  # fmt: skip
                 done = number + 1
                 summary = ", ".join(f"{k} {v / done:.0%}" for k, v in tally.items())
                 print(f"[{done}/{count}] {time.monotonic() - started:.0f} s  {summary}", flush=True)
@@ -105,6 +113,14 @@ async def run(count: int, n: int, max_tokens: int, out: Path) -> None:
         f"{tokens['samples'] / count:.0f}, judging {tokens['judging'] / count:.0f}"
     )
     print(f"  candidates written to {out}")
+    points = sweep(sweeps, n)
+    print(f"\nFrom prefixes of the same candidates (n = {', '.join(map(str, budgets(n)))}):")
+    print(Summary({}, count, points).table())
+    path = plot_sweep(
+        points, out.with_suffix(".png"), baselines={"greedy": tally["greedy"] / count},
+        title=f"GSM8K, first {count} problems: Qwen2.5-Coder-0.5B (embedded), logprob judge",
+    )  # fmt: skip
+    print(f"plot saved to {path}")
 
 
 async def sample_and_judge(

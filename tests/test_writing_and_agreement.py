@@ -202,3 +202,16 @@ def test_writing_and_agreement_from_the_command_line(loopback, tmp_path):
     assert "| instruction_following@fair | 3 | 100.0% | 100.0% | 50.0% |" in done.stdout
     bad = ttc("agreement", str(tmp_path / "none.json"), server=server)
     assert bad.returncode == 2 and "no pairs file at" in bad.stderr
+
+
+def test_the_writing_example_writes_its_report(loopback, tmp_path):
+    import sys
+
+    from test_cli import ROOT, run
+
+    server = loopback(world)
+    out = tmp_path / "example"
+    done = run([sys.executable, str(ROOT / "examples" / "writing_quality_experiment.py"),
+                str(out), "--prompts", "2", "--n", "2"], server)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "refine" in done.stdout and (out / "report.md").is_file()
