@@ -35,6 +35,7 @@ def plot_sweep(
 
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
+        from matplotlib.ticker import NullFormatter
     except ImportError:
         raise ConfigurationError("plots need matplotlib: pip install matplotlib") from None
     figure, (by_n, by_tokens) = plt.subplots(1, 2, figsize=(11, 4.2))
@@ -52,6 +53,7 @@ def plot_sweep(
     by_n.set_xscale("log", base=2)
     by_n.set_xlabel("n (candidates per problem)")
     by_tokens.set_xscale("log")
+    by_tokens.xaxis.set_minor_formatter(NullFormatter())  # minor labels crowd each other
     by_tokens.set_xlabel("tokens per problem")
     for axes in (by_n, by_tokens):
         axes.set_ylabel("accuracy")
