@@ -38,6 +38,10 @@ async def test_easy_questions_go_to_majority_voting(model_for):
     assert "largest group 100%" in decision["reason"] and "majority_vote n=8" in decision["reason"]
     assert result.strategy == "adaptive"
     assert result.usage.generation.calls == 2  # the probe and the vote, one n-request each
+    # the 4 probe answers are 4 of the vote's 8: 4 more sampled, 8 judged in all
+    assert len(result.candidates) == 8
+    assert result.usage.verification.calls == 8
+    assert result.usage.generation.completion_tokens == 8 * 8  # "The answer is 7." is 8 tokens
 
 
 async def test_scattered_answers_go_to_weighted_best_of_n(model_for):
@@ -67,7 +71,9 @@ async def test_the_policy_is_data_you_change(model_for):
     judge = RubricJudge("helpfulness", model, mode="structured")
     result = await adaptive(model, judge, policy=policy).ainvoke("Q")
     assert result.settings["decision"]["strategy"] == "best_of_n"
-    assert len(result.candidates) == 2
+    # n=2 is below the probe's 4: the probe answers, already paid for, are all candidates
+    assert len(result.candidates) == 4
+    assert result.usage.generation.calls == 1
 
 
 def test_policy_thresholds():

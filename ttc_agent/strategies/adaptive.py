@@ -5,8 +5,9 @@ answers agree (the share of the largest answer group) and how much the verifier'
 A ``Policy`` (plain data you can change) maps the difficulty and what is left of the budget to
 a strategy and n, after the seed's findings: easy questions are settled by majority voting,
 harder ones by weighted best-of-N, the hardest at large budgets by beam search. The chosen
-strategy then spends the rest of the budget. The decision and its reasons are recorded in
-``settings["decision"]`` of the result.
+strategy then spends the rest of the budget; for majority voting and (weighted) best-of-N the
+probe answers count among its n, so the probe costs nothing extra. The decision and its
+reasons are recorded in ``settings["decision"]`` of the result.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from ttc_agent.answers import last_number
-from ttc_agent.budget import Budget, current_meter
+from ttc_agent.budget import Budget, BudgetExhausted, current_meter
 from ttc_agent.models.protocol import ChatModel
 from ttc_agent.strategies import tasks
 from ttc_agent.strategies.beam_search import beam_search
@@ -26,8 +27,13 @@ from ttc_agent.strategies.best_of_n import best_of_n
 from ttc_agent.strategies.majority_vote import majority_vote
 from ttc_agent.strategies.node import StrategyNode
 from ttc_agent.strategies.progress import emit
-from ttc_agent.strategies.selection import count_votes
-from ttc_agent.types import Message, SearchResult, SearchUsage, Usage
+from ttc_agent.strategies.selection import (
+    count_votes,
+    select_best,
+    select_majority,
+    select_weighted,
+)
+from ttc_agent.types import Completion, Message, Score, SearchResult, SearchUsage, Usage
 from ttc_agent.verifiers.protocol import Verifier
 from ttc_agent.verifiers.step_protocol import StepVerifier
 
@@ -152,6 +158,8 @@ class Adaptive(StrategyNode):
             + f" -> {choice.strategy} n={choice.n}",
         }
         emit("decided", self.strategy, decision=decision)
+        if choice.strategy != "beam_search":  # the probes are the first of the n samples
+            return await self._complete(prompt, settings, choice, probes, scores, decision)
         inner = self._node(choice, settings)
         result = await inner.search(prompt, inner.settings)
         probe_usage = SearchUsage(
@@ -167,6 +175,63 @@ class Adaptive(StrategyNode):
                     verification=probe_usage.verification + result.usage.verification,
                 ),
             }
+        )
+
+    async def _complete(
+        self,
+        prompt: list[Message],
+        settings: AdaptiveSettings,
+        choice: Choice,
+        probes: list[Completion],
+        probe_scores: list[Score | None],
+        decision: dict[str, Any],
+    ) -> SearchResult:
+        """Sample and score the rest of the chosen n, then select with the chosen rule: the
+        probe answers are samples like any other, so none is paid for twice."""
+        more: list[Completion] = []
+        if choice.n > len(probes):
+            try:
+                more = await tasks.sample_some(
+                    self.model, prompt, choice.n - len(probes), settings, self.strategy,
+                    done=len(probes), total=choice.n,
+                )  # fmt: skip
+            except BudgetExhausted:
+                more = []  # nothing more fits: choose among the probes
+        more_scores = (
+            await tasks.score_some(self.verifier, prompt, [c.text for c in more], self.strategy)
+            if more
+            else []
+        )
+        candidates = [
+            candidate.model_copy(update={"score": score})
+            for candidate, score in zip(
+                tasks.candidates_from([*probes, *more], self.answer_key),
+                [*probe_scores, *more_scores],
+                strict=True,
+            )
+        ]
+        groups: dict[str, float] = {}
+        if choice.strategy == "majority_vote":
+            chosen, votes = select_majority(candidates)
+            selection, groups = "majority", {k: float(v) for k, v in votes.items()}
+        elif choice.strategy == "weighted_best_of_n":
+            (chosen, groups), selection = select_weighted(candidates), "weighted"
+        else:
+            chosen, selection = select_best(candidates), "best"
+        best = candidates[chosen].score
+        emit("selected", self.strategy, index=chosen, score=best.value if best else None)
+        return SearchResult(
+            strategy=self.strategy,
+            settings={"decision": decision, "inner": choice.strategy, "n": choice.n}
+            | {"verifier": self.verifier.name, "model": self.model.name},
+            candidates=candidates,
+            chosen=chosen,
+            selection=selection,
+            group_scores=groups,
+            usage=SearchUsage(
+                generation=Usage.sum([c.usage for c in candidates]),
+                verification=Usage.sum([c.score.usage for c in candidates if c.score]),
+            ),
         )
 
     def _node(self, choice: Choice, settings: AdaptiveSettings) -> StrategyNode:
