@@ -238,3 +238,14 @@ async def test_step_verifier_as_outcome_verifier_for_best_of_n(model_for):
     assert [c.score.value for c in result.candidates] == [0.1, 0.2, 0.8]
     assert result.answer == "s1.8"
     assert verifier.batches == [[["s1.1", "s2.9"], ["s1.5", "s2.2"], ["s1.8"]]]
+
+
+async def test_whole_solutions_as_one_step(model_for):
+    from ttc_agent import StepsAsOutcome
+
+    verifier = NumberVerifier()
+    scores = await StepsAsOutcome(verifier, delimiter=None).score(
+        [{"role": "user", "content": "Q"}], ["s1.3\n\ns2.7", "s1.4"]
+    )
+    assert verifier.batches == [[["s1.3\n\ns2.7"], ["s1.4"]]]  # one step each: one verdict
+    assert [s.value for s in scores] == [0.3, 0.4]

@@ -13,6 +13,9 @@ from ttc_agent.verifiers.step_protocol import StepVerifier
 class StepsAsOutcome:
     """Scores whole solutions with a step verifier: split into steps, score, aggregate.
 
+    ``delimiter=None`` scores each solution as one step: one verdict on the whole solution
+    (for a step judge, one call per candidate instead of one per step).
+
     Example:
         >>> from ttc_agent import OpenAIChat, LLMStepJudge
         >>> model = OpenAIChat("m", base_url="http://127.0.0.1:9/v1", api_key="k")
@@ -21,10 +24,14 @@ class StepsAsOutcome:
     """
 
     def __init__(
-        self, verifier: StepVerifier, *, aggregate: Aggregate = "last", delimiter: str = "\n\n"
+        self,
+        verifier: StepVerifier,
+        *,
+        aggregate: Aggregate = "last",
+        delimiter: str | None = "\n\n",
     ) -> None:
         self.verifier, self.aggregate, self.delimiter = verifier, aggregate, delimiter
-        self.name = f"{verifier.name}:{aggregate}"
+        self.name = f"{verifier.name}:{aggregate}" if delimiter is not None else verifier.name
 
     async def score(
         self,
@@ -36,6 +43,8 @@ class StepsAsOutcome:
         """One ``Score`` per candidate: the aggregated step score, in [0, 1]."""
         solutions = [
             [step for step in text.split(self.delimiter) if step.strip()] or [text]
+            if self.delimiter is not None
+            else [text]
             for text in candidates
         ]
         step_scores = await self.verifier.score_steps(prompt, solutions)
