@@ -119,6 +119,8 @@ def world(request):
     candidate = fenced(request.last_user)
     if candidate is not None:
         right = any(f"\\boxed{{{gold}}}" in candidate for gold in QUESTIONS.values())
+        if "one digit" in request.last_user:  # the step judge
+            return "1" if right else "0"
         return judge_reply(dict.fromkeys(CRITERIA, 5 if right else 2))
     question = request.last_user.split("\n")[0]
     gold = QUESTIONS[question]
@@ -196,3 +198,28 @@ def test_ttc_eval_from_the_command_line(loopback, tmp_path, problems):
     assert bad.returncode == 2
     assert "give the question and answer field names" in bad.stderr
     assert not (tmp_path / "x").exists()
+
+
+async def test_step_searches_run_at_every_budget(loopback, tmp_path, problems):
+    from ttc_agent import LLMStepJudge, beam_search
+
+    server = loopback(world)
+    out = tmp_path / "run"
+    async with OpenAIChat("m", base_url=server.base_url, api_key="k") as model:
+        steps = LLMStepJudge(model)
+        searches = {"beam_search": lambda k: beam_search(model, steps, n=k, keep=min(2, k))}
+        summary = await evaluate(problems, model, n=4, out=out, searches=searches, plot=False)
+        rows = [json.loads(line) for line in (out / "candidates.jsonl").read_text().splitlines()]
+        beams = [r for r in rows if r["strategy"] == "beam_search"]
+        assert sorted((r["problem"], r["n"]) for r in beams) == [
+            (p, k) for p in ("0", "1", "2") for k in (1, 2, 4)
+        ]
+        assert [summary.accuracy("beam_search", k) for k in (1, 2, 4)] == [1.0, 1.0, 1.0]
+        assert "beam_search" in summary.table()
+        requests = len(server.requests)
+        await evaluate(problems, model, n=4, out=out, searches=searches, plot=False)
+        assert len(server.requests) == requests  # every budget of every search was kept
+        with pytest.raises(ConfigurationError, match="taken by the metrics"):
+            await evaluate(
+                problems, model, n=4, out=out, searches={"pass": searches["beam_search"]}
+            )

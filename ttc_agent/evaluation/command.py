@@ -8,6 +8,7 @@ ttc eval ../shared/data/math500.jsonl -n 8 --judge-embedded 1.5b --out runs/math
 from __future__ import annotations
 
 import argparse
+import math
 from collections.abc import Callable
 from pathlib import Path
 
@@ -23,9 +24,10 @@ from ttc_agent.evaluation.agreement import (
     load_pairs,
 )
 from ttc_agent.evaluation.datasets import MATH_INSTRUCTION, load_problems
-from ttc_agent.evaluation.run import Summary, evaluate
+from ttc_agent.evaluation.run import SearchFactory, Summary, evaluate
 from ttc_agent.evaluation.writing import STRATEGIES, WinRate, load_prompts, writing_experiment
 from ttc_agent.models import OpenAIChat, RetryPolicy
+from ttc_agent.strategies import beam_search, dvts
 from ttc_agent.verifiers import (
     LLMStepJudge,
     PairwiseJudge,
@@ -51,6 +53,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--judge", default="math_step", help="judge card of the verifier "
                         "(default math_step, the logprob step judge)")  # fmt: skip
     parser.add_argument("--no-judge", action="store_true", help="no verifier: majority, pass@n")
+    parser.add_argument("--search", action="append", choices=["beam_search", "dvts"],
+                        help="also run this step search at every budget, guided by the judge "
+                        "as a step verifier; repeat for both")  # fmt: skip
+    parser.add_argument("--keep", type=int, default=4, help="beam_search: survivors per step")
+    parser.add_argument("--subtrees", type=int, default=4, help="dvts: independent subtrees")
     parser.add_argument("--answer", choices=["math", "number"], default="math",
                         help="how answers are grouped (default: math-verify)")  # fmt: skip
     _model_arguments(parser)
@@ -73,8 +80,11 @@ async def run(args: argparse.Namespace, err: Console) -> Summary:
         judge_model = _model(
             args.judge_model or args.model, args.base_url, args.judge_embedded, retry, logprobs=True
         )
+    if args.search and judge_model is None:
+        raise ConfigurationError("--search needs a judge to guide the steps; drop --no-judge")
     try:
         verifier = _verifier(args.judge, judge_model) if judge_model else None
+        searches = _searches(args, model, judge_model) if args.search else None
         with Progress(
             TextColumn("problems"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
             console=err, transient=True,
@@ -92,6 +102,7 @@ async def run(args: argparse.Namespace, err: Console) -> Summary:
                 max_tokens=args.max_tokens,
                 concurrency=args.concurrency,
                 on_problem=lambda _, done, total: progress.update(bar, completed=done),
+                searches=searches,
             )
     finally:
         await model.aclose()
@@ -124,6 +135,24 @@ def _model(
     if embedded:
         return OpenAIChat(name, embedded=embedded, retry=retry, logprobs=logprobs)
     return OpenAIChat(name, base_url=base_url, retry=retry, logprobs=logprobs)
+
+
+def _searches(
+    args: argparse.Namespace, model: OpenAIChat, judge_model: OpenAIChat
+) -> dict[str, SearchFactory]:
+    card = load_card(args.judge)
+    steps = LLMStepJudge(judge_model, card) if card.scale.points == [0, 1] else None
+    verifier = steps or RubricJudge(card, judge_model)
+    options = {"temperature": args.temperature, "answer_key": last_number}
+    factories: dict[str, SearchFactory] = {
+        "beam_search": lambda n: beam_search(
+            model, verifier, n=n, keep=math.gcd(n, args.keep), **options
+        ),
+        "dvts": lambda n: dvts(
+            model, verifier, n=n, subtrees=math.gcd(n, args.subtrees), **options
+        ),
+    }
+    return {name: factories[name] for name in args.search}
 
 
 def _verifier(card_name: str, model: OpenAIChat) -> Verifier:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,13 +21,21 @@ from ttc_agent.answers import Equivalence, equivalence
 from ttc_agent.errors import ConfigurationError, TTCError
 from ttc_agent.evaluation.datasets import MATH_INSTRUCTION, Problem
 from ttc_agent.evaluation.grading import gold_answer, is_correct
-from ttc_agent.evaluation.metrics import METHODS, SCORED, Point, Sample, sweep
+from ttc_agent.evaluation.metrics import METHODS, SCORED, Point, Sample, budgets, sweep
 from ttc_agent.files import write_atomically
 from ttc_agent.models.protocol import ChatModel
+from ttc_agent.strategies.node import StrategyNode
 from ttc_agent.verifiers.protocol import Verifier
+
+SAMPLES = "samples"
+"""The strategy name of the sampled candidates' rows (the prefix methods are read off them)."""
 
 OnProblem = Callable[[str, int, int], None]
 """Called after each problem with (its id, problems done, problems in all)."""
+
+SearchFactory = Callable[[int], StrategyNode]
+"""Builds a search strategy's node for a budget ``n``, e.g.
+``lambda n: beam_search(model, judge, n=n, keep=min(4, n))``."""
 
 
 @dataclass(frozen=True)
@@ -86,6 +94,7 @@ async def evaluate(
     concurrency: int = 4,
     on_problem: OnProblem | None = None,
     plot: bool = True,
+    searches: Mapping[str, SearchFactory] | None = None,
 ) -> Summary:
     """Sample ``n`` candidates per problem, score them with ``verifier`` (if any), grade them
     with math-verify, and measure naive, weighted and majority selection and pass@k at every
@@ -102,6 +111,9 @@ async def evaluate(
         answer: how answers are grouped for majority and weighted selection.
         instruction: appended to each question.
         concurrency: problems in flight at once.
+        searches: strategies that cannot be read off prefixes (beam search, DVTS), by name:
+            a function from a budget ``k`` to the node to run at that budget. Each runs once
+            per problem and power of two up to ``n``; its answer is one row.
 
     Example:
         >>> # problems = load_problems("../shared/data/gsm8k_test.jsonl", limit=20)
@@ -123,21 +135,32 @@ async def evaluate(
         "temperature": temperature,
         "max_tokens": max_tokens,
     }
+    searches = dict(searches or {})
+    if clash := set(searches) & {*METHODS, SAMPLES}:
+        raise ConfigurationError(f"search names {sorted(clash)} are taken by the metrics")
     rows_path = folder / "candidates.jsonl"
     _check_settings(folder / "run.json", settings)
-    done = _finished(rows_path, n)
+    done = _finished(rows_path, n, [(name, k) for name in searches for k in budgets(n)])
     todo = [p for p in problems if p.id not in done]
     failed: dict[str, str] = {}
     lock, gate = asyncio.Lock(), asyncio.Semaphore(concurrency)
     progress = {"done": len(problems) - len(todo)}
+    finished_rows = _written(rows_path)
 
     async def one(problem: Problem) -> None:
         async with gate:
+            have = finished_rows.get(problem.id, set())
             try:
-                rows = await _candidates(problem, model, verifier, groups, n, settings)
+                rows = []
+                if (SAMPLES, n) not in have:
+                    rows += await _candidates(problem, model, verifier, groups, n, settings)
+                for name, factory in searches.items():
+                    for k in budgets(n):
+                        if (name, k) not in have:
+                            rows.append(await _search(problem, name, factory(k), k, groups,
+                                                      settings))  # fmt: skip
             except TTCError as exc:  # kept out of the file: a rerun tries it again
                 failed[problem.id] = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-                rows = []
         async with lock:
             if rows:
                 with rows_path.open("a", encoding="utf-8") as file:
@@ -150,7 +173,8 @@ async def evaluate(
     wanted = {p.id for p in problems}
     samples = {pid: s for pid, s in _samples(rows_path).items() if pid in wanted}
     methods = METHODS if verifier else tuple(m for m in METHODS if m not in SCORED)
-    summary = Summary(settings, len(samples), sweep(samples, n, methods), failed)
+    points = sweep(samples, n, methods) + _search_points(rows_path, wanted, list(searches))
+    summary = Summary(settings, len(samples), points, failed)
     write_atomically(folder / "summary.json", json.dumps(_as_json(summary), indent=2) + "\n")
     if plot and summary.points:
         from ttc_agent.evaluation.plots import plot_sweep
@@ -182,6 +206,7 @@ async def _candidates(
     return [
         {
             "problem": problem.id,
+            "strategy": SAMPLES,
             "index": i,
             "n": n,
             "gold": problem.gold,
@@ -229,20 +254,79 @@ def _rows(path: Path) -> list[dict[str, Any]]:
     return rows
 
 
-def _finished(path: Path, n: int) -> set[str]:
-    counts: dict[str, int] = {}
+def _written(path: Path) -> dict[str, set[tuple[str, int]]]:
+    """What each problem already has: (``samples``, n) when its n candidates are all there,
+    and (search, budget) for each search answer."""
+    counts: dict[tuple[str, str, int], int] = {}
     for row in _rows(path):
-        counts[row["problem"]] = counts.get(row["problem"], 0) + 1
-    return {problem for problem, count in counts.items() if count >= n}
+        key = (row["problem"], row.get("strategy", SAMPLES), row["n"])
+        counts[key] = counts.get(key, 0) + 1
+    written: dict[str, set[tuple[str, int]]] = {}
+    for (problem, strategy, n), count in counts.items():
+        if strategy != SAMPLES or count >= n:
+            written.setdefault(problem, set()).add((strategy, n))
+    return written
+
+
+def _finished(path: Path, n: int, searches: list[tuple[str, int]]) -> set[str]:
+    needed = {(SAMPLES, n), *searches}
+    return {problem for problem, have in _written(path).items() if needed <= have}
 
 
 def _samples(path: Path) -> dict[str, list[Sample]]:
     samples: dict[str, dict[int, Sample]] = {}
     for row in _rows(path):
+        if row.get("strategy", SAMPLES) != SAMPLES:
+            continue
         samples.setdefault(row["problem"], {})[row["index"]] = Sample(
             row["answer"], row["score"], row["correct"], row["tokens"], row["verification_tokens"]
         )
     return {pid: [by[i] for i in sorted(by)] for pid, by in samples.items()}
+
+
+async def _search(
+    problem: Problem,
+    name: str,
+    node: StrategyNode,
+    n: int,
+    groups: Equivalence,
+    settings: dict[str, Any],
+) -> dict[str, Any]:
+    """One search strategy's answer to one problem at one budget, as a row."""
+    started = time.monotonic()
+    result = await node.ainvoke(problem.question + settings["instruction"])
+    latency = time.monotonic() - started
+    [label] = await asyncio.to_thread(groups.labels, [result.answer])
+    gold = await asyncio.to_thread(gold_answer, problem.gold)
+    best = result.best
+    return {
+        "problem": problem.id,
+        "strategy": name,
+        "index": 0,
+        "n": n,
+        "gold": problem.gold,
+        "text": result.answer,
+        "answer": label,
+        "correct": await asyncio.to_thread(is_correct, result.answer, gold),
+        "score": best.score.normalized if best and best.score else None,
+        "tokens": result.usage.generation.total_tokens,
+        "verification_tokens": result.usage.verification.total_tokens,
+        "latency": round(latency, 3),
+        "model": settings["model"],
+        "verifier": getattr(node, "verifier", None) and node.verifier.name,
+    }
+
+
+def _search_points(path: Path, wanted: set[str], searches: list[str]) -> list[Point]:
+    rows = [r for r in _rows(path) if r.get("strategy") in searches and r["problem"] in wanted]
+    points = []
+    for name in searches:
+        for n in sorted({r["n"] for r in rows if r["strategy"] == name}):
+            mine = [r for r in rows if r["strategy"] == name and r["n"] == n]
+            tokens = sum(r["tokens"] + r["verification_tokens"] for r in mine) / len(mine)
+            accuracy = sum(r["correct"] for r in mine) / len(mine)
+            points.append(Point(name, n, accuracy, tokens))
+    return points
 
 
 def _as_json(summary: Summary) -> dict[str, Any]:
