@@ -30,6 +30,27 @@ def handler(request):
     return f"step {depth + 1} of {request.index}\n\nmore"
 
 
+def stored_task_results(db: str) -> int:
+    """Task results (the ``__return__`` writes of sampling and scoring tasks) in the store."""
+    if db.startswith("postgresql://"):
+        import psycopg
+
+        with psycopg.connect(db) as connection:
+            try:
+                query = "SELECT count(*) FROM checkpoint_writes WHERE channel = '__return__'"
+                return connection.execute(query).fetchone()[0]
+            except psycopg.errors.UndefinedTable:
+                return 0
+    import sqlite3
+
+    try:
+        with sqlite3.connect(db) as connection:
+            query = "SELECT count(*) FROM writes WHERE channel = '__return__'"
+            return connection.execute(query).fetchone()[0]
+    except sqlite3.OperationalError:  # no tables yet
+        return 0
+
+
 def fresh_database(url: str, name: str) -> str:
     import psycopg
 
@@ -70,8 +91,11 @@ def test_killed_search_resumes_without_paying_twice(loopback, tmp_path, request,
         return [r for r in server.requests if fenced(r.last_user) is None and r.prefix is None]
 
     child = run(db, server.base_url, strategy, "start")
-    # best_of_n: killed while judging; beam_search: killed while judging step 2
+    # best_of_n: killed while judging; beam_search: killed while judging step 2. LangGraph
+    # stores a task's result in the background a moment after the task ends: the kill waits
+    # until the sampling task's result is stored (what a resume can know of).
     wait_for(lambda: len(judged()) >= (1 if strategy == "best_of_n" else 5))
+    wait_for(lambda: stored_task_results(db) >= 1)
     child.send_signal(signal.SIGKILL)
     child.wait(10)
     sampled_before = len(first_step())
