@@ -40,6 +40,16 @@ class GGUFSpec:
     sha256: str
     extra: str  # the pip extra that installs the chunks
 
+    @property
+    def alias(self) -> str:
+        """The model name the server answers to and reports: the file name without ``.gguf``.
+
+        Example:
+            >>> QWEN_CODER_0_5B.alias
+            'qwen2.5-coder-0.5b-instruct'
+        """
+        return self.filename.removesuffix(".gguf")
+
 
 QWEN_CODER_0_5B = GGUFSpec(
     filename="qwen2.5-coder-0.5b-instruct.gguf",
@@ -165,6 +175,7 @@ class EmbeddedServer:
         command = [
             sys.executable, "-m", "llama_cpp.server",
             "--model", str(model_path),
+            "--model_alias", self.spec.alias,
             "--host", "127.0.0.1", "--port", str(self.port),
             "--n_ctx", str(self.n_ctx),
             "--n_threads", str(max(1, os.cpu_count() or 1)),

@@ -101,6 +101,10 @@ class OpenAIChat:
             api_key = api_key or os.environ.get("OPENAI_API_KEY") or None
         self._embedded = base_url is None and api_key is None
         self._embedded_name = embedded or "0.5b"
+        if self._embedded and self._model is None:
+            from ttc_agent.models.embedded import EMBEDDED_MODELS
+
+            self._model = EMBEDDED_MODELS[self._embedded_name].alias  # known before it starts
         self.json_mode: JSONMode = json_mode or ("json_object" if self._embedded else "json_schema")
         self.logprobs = (not self._embedded) if logprobs is None else logprobs
         if continuation not in (None, "prefill", "vllm", "chatml"):
@@ -124,8 +128,8 @@ class OpenAIChat:
 
     @property
     def name(self) -> str:
-        """The model name sent with each request (``"embedded"`` before discovery)."""
-        return self._model or ("embedded" if self._embedded else "default")
+        """The model name sent with each request (``"default"`` before discovery)."""
+        return self._model or "default"
 
     @property
     def base_url(self) -> str | None:
