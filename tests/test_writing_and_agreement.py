@@ -215,3 +215,18 @@ def test_the_writing_example_writes_its_report(loopback, tmp_path):
                 str(out), "--prompts", "2", "--n", "2"], server)  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert "refine" in done.stdout and (out / "report.md").is_file()
+
+
+async def test_refine_alone_is_compared_with_its_own_first_draft(loopback, tmp_path):
+    server = loopback(world)
+    prompts_file = tmp_path / "prompts.jsonl"
+    prompts_file.write_text(json.dumps({"prompt": "Write a poem."}) + "\n")
+    async with OpenAIChat("m", base_url=server.base_url, api_key="k") as model:
+        rates = await writing_experiment(
+            load_prompts(prompts_file), model, n=2, out=tmp_path / "w", strategies=["refine"],
+            selection=RubricJudge("writing_quality", model, mode="structured"),
+            evaluation=PairwiseJudge("writing_quality", model),
+        )  # fmt: skip
+    assert [(r.n, r.win_rate) for r in rates] == [(1, 0.5), (2, 1.0)]
+    pairs = [r for r in server.requests if fenced(r.last_user, "RESPONSE A") is not None]
+    assert len(pairs) == 2  # only the revision against the first draft, in both orders

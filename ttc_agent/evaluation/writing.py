@@ -164,7 +164,7 @@ async def writing_experiment(
                 mine = _rows_of(drafts, strategy, prompt.id)
                 for k in budgets(n):
                     chosen = _choice(mine[:k])
-                    same = strategy == "best_of_n" and chosen == 0
+                    same = mine[chosen] is base  # the baseline itself: an even draw
                     if same or (strategy, prompt.id, chosen) in compared:
                         continue
                     both = await evaluation.compare_both_orders(
@@ -265,7 +265,7 @@ def _win_rate(
         if not mine or base is None:
             continue
         chosen = _choice(mine)
-        if strategy == "best_of_n" and chosen == 0:
+        if mine[chosen] is base:
             outcome = 0.5  # the baseline itself
         elif (row := compared.get((strategy, prompt.id, chosen))) is not None:
             outcome = {"win": 1.0, "tie": 0.5, "loss": 0.0}[row["outcome"]]
