@@ -85,9 +85,10 @@ async def run(count: int, n: int, max_tokens: int, out: Path) -> None:
                         row = {"problem": number, "gold": gold, "kind": "sample"}
                         log.write(json.dumps({**row, **candidate.model_dump(mode="json")}) + "\n")
                 log.flush()
-                picks = {
+                unscored = [c.model_copy(update={"score": None}) for c in candidates]
+                picks = {  # majority_vote without a verifier: vote ties go to the first seen
                     "greedy": last_number(greedy.text),
-                    f"majority@{n}": candidates[select_majority(candidates)[0]].key,
+                    f"majority@{n}": candidates[select_majority(unscored)[0]].key,
                     f"best_of_n@{n}": candidates[select_best(candidates)].key,
                     f"weighted@{n}": candidates[select_weighted(candidates)[0]].key,
                 }
