@@ -12,7 +12,6 @@ retried when it cannot be parsed and then raised as ``JudgeOutputError``, never 
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,7 +22,7 @@ from ttc_agent.models.protocol import ChatModel
 from ttc_agent.types import Message, Usage
 from ttc_agent.verifiers.fence import fence
 from ttc_agent.verifiers.judge_card import JudgeCard, load_card
-from ttc_agent.verifiers.rubric_judge import render_conversation, render_rubric
+from ttc_agent.verifiers.rubric_judge import json_object, render_conversation, render_rubric
 
 Winner = Literal["A", "B", "tie"]
 Outcome = Literal["first", "second", "tie"]
@@ -182,13 +181,7 @@ class PairwiseJudge:
 
 
 def _parse(raw: str) -> tuple[Winner, str]:
-    start, end = raw.find("{"), raw.rfind("}")
-    if start < 0 or end <= start:
-        raise ValueError("no JSON object in the reply")
-    try:
-        data = json.loads(raw[start : end + 1])
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"invalid JSON: {exc}") from None
+    data = json_object(raw)
     winner = str(data.get("winner", "")).strip() if isinstance(data, dict) else ""
     if winner not in ("A", "B", "tie"):
         raise ValueError(f"winner must be A, B or tie, got {winner!r}")

@@ -169,13 +169,7 @@ class RubricJudge:
         return completion
 
     def _parse(self, raw: str) -> BaseModel:
-        start, end = raw.find("{"), raw.rfind("}")
-        if start < 0 or end <= start:
-            raise ValueError("no JSON object in the reply")
-        try:
-            data = json.loads(raw[start : end + 1])
-        except json.JSONDecodeError as exc:
-            raise ValueError(f"invalid JSON: {exc}") from None
+        data = json_object(raw)
         try:
             return self._verdict.model_validate(data)
         except ValidationError as exc:
@@ -241,6 +235,25 @@ def _json_schema(card: JudgeCard) -> dict[str, Any]:
         "required": names,
         "additionalProperties": False,
     }
+
+
+def json_object(raw: str) -> Any:
+    """The JSON object in a judge's reply (from its first ``{`` to its last ``}``).
+
+    Raises:
+        ValueError: there is none, or it is not valid JSON (the judge is asked again).
+
+    Example:
+        >>> json_object('Sure: {"score": 4}')
+        {'score': 4}
+    """
+    start, end = raw.find("{"), raw.rfind("}")
+    if start < 0 or end <= start:
+        raise ValueError("no JSON object in the reply")
+    try:
+        return json.loads(raw[start : end + 1])
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"invalid JSON: {exc}") from None
 
 
 def render_conversation(prompt: Sequence[Message]) -> str:
