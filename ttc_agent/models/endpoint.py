@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from contextlib import AbstractAsyncContextManager, nullcontext
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -13,6 +14,7 @@ import openai
 from ttc_agent.budget import BudgetExhausted, Meter, current_meter
 from ttc_agent.errors import AuthenticationFailed, EndpointUnreachable, ModelError
 from ttc_agent.models.retry import EmptyResponse, RetryPolicy
+from ttc_agent.models.turn import SharedTurn
 from ttc_agent.types import Usage
 
 T = TypeVar("T")
@@ -58,6 +60,8 @@ class Endpoint:
         api_key: sent as a Bearer token; scrubbed from every error message.
         locate: called once, in a worker thread, to find the base URL on first use (the
             embedded model starts its server there).
+        turn: endpoints sharing one ``SharedTurn`` send one request at a time between them (the
+            embedded servers, which share the CPU cores); its wait is outside the HTTP timeout.
 
     Example:
         >>> endpoint = Endpoint("http://127.0.0.1:9/v1", None)
@@ -74,11 +78,12 @@ class Endpoint:
         retry: RetryPolicy | None = None,
         max_concurrency: int = 16,
         locate: Callable[[], str] | None = None,
+        turn: SharedTurn | None = None,
     ) -> None:
         self.base_url, self.timeout = base_url, timeout
         self.retry = retry or RetryPolicy()
         self.max_concurrency = max_concurrency
-        self._api_key, self._locate = api_key, locate
+        self._api_key, self._locate, self._turn = api_key, locate, turn
         self._clients: dict[asyncio.AbstractEventLoop, tuple[openai.AsyncOpenAI, asyncio.Semaphore]]
         self._clients = {}
         self._lock: asyncio.Lock | None = None
@@ -128,7 +133,7 @@ class Endpoint:
         try:
             async for attempt in self.retry.retrying():
                 with attempt:
-                    async with slots:
+                    async with slots, self._taken():
                         if meter is None:
                             result = await request(client)
                         else:
@@ -138,6 +143,9 @@ class Endpoint:
         except EmptyResponse as exc:
             raise ModelError(f"{self.where}: {exc} after {self.retry.attempts} attempts") from None
         return result
+
+    def _taken(self) -> AbstractAsyncContextManager[None]:
+        return self._turn.taken() if self._turn is not None else nullcontext()
 
     def error(self, exc: openai.APIError) -> ModelError:
         """Our error for an openai error: it names the endpoint, never the key."""

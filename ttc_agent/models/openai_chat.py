@@ -15,6 +15,7 @@ from ttc_agent.errors import ConfigurationError, ModelError, SamplesFailed
 from ttc_agent.models.endpoint import Cost, Endpoint
 from ttc_agent.models.protocol import OnCompletion, split_tokens
 from ttc_agent.models.retry import EmptyResponse, RetryPolicy
+from ttc_agent.models.turn import LOCAL_CPU
 from ttc_agent.types import Completion, Message, TokenLogprob, Usage
 
 NMode = Literal["auto", "native", "parallel"]
@@ -121,6 +122,7 @@ class OpenAIChat:
             retry=retry,
             max_concurrency=max_concurrency,
             locate=partial(_embedded_base_url, self._embedded_name) if self._embedded else None,
+            turn=LOCAL_CPU if self._embedded else None,
         )
         self.extra_body = dict(extra_body or {})
         self._honours_n: bool | None = {"auto": None, "native": True, "parallel": False}[n_mode]
