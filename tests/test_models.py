@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
 import threading
 import time
 
@@ -149,6 +151,32 @@ def test_a_turn_is_exclusive_across_event_loops():
     for thread in threads:
         thread.join()
     assert peak[0] == 1
+
+
+def test_a_turn_with_a_lock_file_is_exclusive_across_processes(tmp_path):
+    """Two processes' embedded servers share the cores too: the turn is a file lock."""
+    lock_file, log = tmp_path / "cpu.lock", tmp_path / "log"
+    program = f"""
+import asyncio, os, time
+from pathlib import Path
+from ttc_agent.models.turn import SharedTurn
+
+async def hold():
+    async with SharedTurn(Path({str(lock_file)!r})).taken():
+        with open({str(log)!r}, "a") as log:
+            log.write(f"in {{os.getpid()}}\\n")
+        time.sleep(0.2)
+        with open({str(log)!r}, "a") as log:
+            log.write(f"out {{os.getpid()}}\\n")
+
+asyncio.run(hold())
+"""
+    processes = [subprocess.Popen([sys.executable, "-c", program]) for _ in range(3)]
+    assert [process.wait(timeout=60) for process in processes] == [0, 0, 0]
+    events = log.read_text().split()
+    pairs = list(zip(events[0::4], events[1::4], events[2::4], events[3::4], strict=True))
+    assert len(pairs) == 3
+    assert all(into == "in" and out == "out" and a == b for into, a, out, b in pairs)
 
 
 async def test_rate_limit_retried_after_retry_after(loopback):
