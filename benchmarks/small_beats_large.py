@@ -36,7 +36,7 @@ async def main(count: int, n: int, minutes: float, max_tokens: int, out: Path) -
         OpenAIChat(embedded="0.5b", timeout=900) as small,
         OpenAIChat(embedded="1.5b", timeout=900, logprobs=True) as large,
     ):
-        verifier = StepsAsOutcome(LLMStepJudge(large))
+        verifier = StepsAsOutcome(LLMStepJudge(large), delimiter=None)  # one verdict each
         common = {"instruction": INSTRUCTION, "max_tokens": max_tokens, "plot": False}
 
         async def both(chosen: list) -> tuple:

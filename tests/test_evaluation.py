@@ -200,6 +200,24 @@ def test_ttc_eval_from_the_command_line(loopback, tmp_path, problems):
     assert not (tmp_path / "x").exists()
 
 
+def test_ttc_eval_step_card_gives_one_verdict_per_whole_solution(loopback, tmp_path, problems):
+    """The step judge scores each candidate once, as one step, however many steps it has."""
+    from test_cli import ttc
+
+    def two_steps(request):
+        reply = world(request)
+        return reply.replace("Working it out. ", "Working it out.\n\n")
+
+    server = loopback(two_steps)
+    data, out = tmp_path / "questions.jsonl", tmp_path / "run"
+    done = ttc("eval", str(data), "--question-field", "q", "--answer-field", "a", "-n", "4",
+               "--out", str(out), server=server)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    verdicts = [r for r in server.requests if "one digit" in (r.prompt or r.last_user)]
+    assert len(verdicts) == 3 * 2  # each problem's two distinct solutions (verdicts are cached)
+    assert "100.0%" in done.stdout
+
+
 async def test_step_searches_run_at_every_budget(loopback, tmp_path, problems):
     from ttc_agent import LLMStepJudge, beam_search
 

@@ -158,7 +158,7 @@ def _searches(
 def _verifier(card_name: str, model: OpenAIChat) -> Verifier:
     card = load_card(card_name)
     if card.scale.points == [0, 1]:  # a step card: the logprob step judge on whole solutions
-        return StepsAsOutcome(LLMStepJudge(model, card))
+        return StepsAsOutcome(LLMStepJudge(model, card), delimiter=None)
     return RubricJudge(card, model)
 
 
