@@ -6,8 +6,8 @@ from ttc_agent.answers import parse_math, verify_math
 
 
 def gold_answer(gold: str) -> list:
-    """The gold answer parsed by math-verify, wrapped in ``\\boxed{}`` first (bare MATH-500
-    answers such as ``\\frac{14}{3}`` or ``(3, \\frac{\\pi}{2})`` do not all parse alone).
+    r"""The gold answer parsed by math-verify, wrapped in ``\boxed{}`` first (bare MATH-500
+    answers such as ``\frac{14}{3}`` or ``(3, \frac{\pi}{2})`` do not all parse alone).
 
     Example:
         >>> bool(gold_answer("(3, \\frac{\\pi}{2})"))
