@@ -174,6 +174,25 @@ async def test_agreement_with_human_labels_and_an_ensemble(loopback, tmp_path):
             await model.aclose()
 
 
+async def test_agreement_finishes_each_pair_before_the_next(loopback, tmp_path):
+    """A run stopped part-way leaves whole pairs: every judge of a pair, then the next pair."""
+    server = loopback(judges_world)
+    path = tmp_path / "pairs.json"
+    path.write_text(json.dumps(PAIRS))
+    models = [
+        OpenAIChat(name, base_url=server.base_url, api_key="k") for name in ("fair", "biased")
+    ]
+    judges = [PairwiseJudge("writing_quality", model) for model in models]
+    try:
+        await judge_agreement(load_pairs(path), judges, out=tmp_path / "agree", concurrency=1)
+    finally:
+        for model in models:
+            await model.aclose()
+    lines = (tmp_path / "agree" / "verdicts.jsonl").read_text().splitlines()
+    order = [(row["pair"], row["judge"].split("@")[1]) for row in map(json.loads, lines)]
+    assert order == [(pair, judge) for pair in ("0", "1", "2") for judge in ("fair", "biased")]
+
+
 def test_agreement_on_the_shared_pairs_files():
     natural = load_pairs(DATA / "llmbar_natural.json")
     mt = load_pairs(DATA / "mtbench_human_pairs.json")

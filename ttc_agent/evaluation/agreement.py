@@ -152,25 +152,27 @@ async def judge_agreement(
     lock, gate = asyncio.Lock(), asyncio.Semaphore(concurrency)
     finished = {"pairs": 0}
 
+    async def record(name: str, pair: LabelledPair, verdict: tuple[str, str], tokens: int) -> None:
+        async with lock:
+            done[(name, pair.id)] = verdict
+            if folder is not None:
+                row = {"judge": name, "pair": pair.id, "ab": verdict[0], "ba": verdict[1],
+                       "label": pair.label, "tokens": tokens}  # fmt: skip
+                folder.mkdir(parents=True, exist_ok=True)
+                with (folder / "verdicts.jsonl").open("a", encoding="utf-8") as file:
+                    file.write(json.dumps(row) + "\n")
+
     async def one(pair: LabelledPair) -> None:
         prompt = [{"role": "user", "content": pair.prompt}]
-        for judge, name in zip(judges, names, strict=True):
-            if (name, pair.id) in done:
-                continue
-            async with gate:
+        async with gate:  # a pair's judges in turn, so a stopped run leaves whole pairs
+            for judge, name in zip(judges, names, strict=True):
+                if (name, pair.id) in done:
+                    continue
                 try:
                     both = await judge.compare_both_orders(prompt, pair.output_1, pair.output_2)
                 except TTCError:  # left out: a rerun asks again
                     continue
-            verdict = (both.ab.winner, both.ba.winner)
-            async with lock:
-                done[(name, pair.id)] = verdict
-                if folder is not None:
-                    row = {"judge": name, "pair": pair.id, "ab": verdict[0], "ba": verdict[1],
-                           "label": pair.label, "tokens": both.usage.total_tokens}  # fmt: skip
-                    folder.mkdir(parents=True, exist_ok=True)
-                    with (folder / "verdicts.jsonl").open("a", encoding="utf-8") as file:
-                        file.write(json.dumps(row) + "\n")
+                await record(name, pair, (both.ab.winner, both.ba.winner), both.usage.total_tokens)
         async with lock:
             finished["pairs"] += 1
             if on_pair is not None:
