@@ -1,11 +1,11 @@
-"""The GSM8K test set from ../shared/data, and its grading, for the benchmarks."""
+"""The GSM8K test set from the repository's data/, and its grading, for the benchmarks."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "gsm8k_test.jsonl"
+DATA = Path(__file__).resolve().parents[1] / "data" / "gsm8k_test.jsonl"
 INSTRUCTION = "\nSolve step by step and end with 'The answer is N.'"
 
 

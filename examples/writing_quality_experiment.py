@@ -21,7 +21,7 @@ from pathlib import Path
 from ttc_agent import OpenAIChat, PairwiseJudge, RubricJudge
 from ttc_agent.evaluation.writing import load_prompts, writing_experiment
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "mt_bench_questions.jsonl"
+DATA = Path(__file__).resolve().parents[1] / "data" / "mt_bench_questions.jsonl"
 
 
 async def main(out: Path, count: int, n: int, judge: str | None, max_tokens: int) -> None:

@@ -19,7 +19,7 @@ from ttc_agent.evaluation import (
 from ttc_agent.evaluation.metrics import majority, naive, passes, weighted
 from ttc_agent.testing import fenced, judge_reply
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+DATA = Path(__file__).resolve().parents[1] / "data"
 
 
 def s(label, score, correct, tokens=10, verification=5):

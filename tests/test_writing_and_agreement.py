@@ -18,7 +18,7 @@ from ttc_agent.evaluation.writing import (
 )
 from ttc_agent.testing import Reply, fenced, judge_reply
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+DATA = Path(__file__).resolve().parents[1] / "data"
 WRITING = ["clarity", "style", "engagement", "relevance"]
 QUALITY = [2, 5, 3, 4]  # of the drafts, by choice index
 

@@ -4,9 +4,9 @@
     ttc run "PROMPT" --strategy majority_vote -n 8 --answer number
     ttc run "PROMPT" --strategy beam_search -n 8 --keep 2 --judge math_step
     ttc run "PROMPT" --out result.json      # also save the search record
-    ttc eval ../shared/data/gsm8k_test.jsonl --limit 50 -n 16 --out runs/gsm8k
-    ttc writing ../shared/data/mt_bench_questions.jsonl -n 8 --out runs/writing
-    ttc agreement ../shared/data/llmbar_natural.json --judge instruction_following
+    ttc eval data/gsm8k_test.jsonl --limit 50 -n 16 --out runs/gsm8k
+    ttc writing data/mt_bench_questions.jsonl -n 8 --out runs/writing
+    ttc agreement data/llmbar_natural.json --judge instruction_following
 
 Progress goes to stderr; the chosen answer and a table of the candidates (or, with ``--json``,
 the whole search record) go to stdout. Errors are one line on stderr and a non-zero status.

@@ -51,10 +51,10 @@ class Agreement:
 
 def load_pairs(path: str | Path, limit: int | None = None) -> list[LabelledPair]:
     """Pairs from a JSON list or JSONL with ``input``, ``output_1``, ``output_2`` and ``label``
-    (LLMBar and MT-Bench human pairs from ../shared/data have these fields).
+    (LLMBar and MT-Bench human pairs from the repository's data/ have these fields).
 
     Example:
-        >>> # pairs = load_pairs("../shared/data/llmbar_natural.json", limit=20)
+        >>> # pairs = load_pairs("data/llmbar_natural.json", limit=20)
     """
     path = Path(path)
     if not path.is_file():

@@ -1,8 +1,8 @@
 """``ttc eval``: an accuracy-against-budget sweep from the command line.
 
-ttc eval ../shared/data/gsm8k_test.jsonl --limit 50 -n 16 --judge math_step --out runs/gsm8k
+ttc eval data/gsm8k_test.jsonl --limit 50 -n 16 --judge math_step --out runs/gsm8k
 ttc eval mine.jsonl --question-field q --answer-field a -n 8 --no-judge --out runs/mine
-ttc eval ../shared/data/math500.jsonl -n 8 --judge-embedded 1.5b --out runs/math
+ttc eval data/math500.jsonl -n 8 --judge-embedded 1.5b --out runs/math
 """
 
 from __future__ import annotations

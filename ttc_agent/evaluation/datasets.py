@@ -64,7 +64,7 @@ def load_problems(
     the format's. Ids are the ``id`` field, else the line number.
 
     Example:
-        >>> # load_problems("../shared/data/gsm8k_test.jsonl", limit=50)
+        >>> # load_problems("data/gsm8k_test.jsonl", limit=50)
     """
     path = Path(path)
     if not path.is_file():

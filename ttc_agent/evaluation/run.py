@@ -116,7 +116,7 @@ async def evaluate(
             per problem and power of two up to ``n``; its answer is one row.
 
     Example:
-        >>> # problems = load_problems("../shared/data/gsm8k_test.jsonl", limit=20)
+        >>> # problems = load_problems("data/gsm8k_test.jsonl", limit=20)
         >>> # summary = await evaluate(problems, model, n=8, out="runs/gsm8k", verifier=judge)
         >>> # print(summary.table())
     """

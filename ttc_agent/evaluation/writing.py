@@ -60,7 +60,7 @@ def load_prompts(
     (``mt_bench``: first turns of the given ``categories``) or a JSONL with a ``field``.
 
     Example:
-        >>> # load_prompts("../shared/data/mt_bench_questions.jsonl", limit=5)
+        >>> # load_prompts("data/mt_bench_questions.jsonl", limit=5)
     """
     path = Path(path)
     if not path.is_file():
