@@ -89,7 +89,8 @@ def test_unreachable_endpoint_is_one_line():
     done = ttc("run", "Q", "--base-url", "http://127.0.0.1:9/v1", "--model", "m", "--retries", "1")
     assert done.returncode == 1
     assert (
-        done.stderr.strip() == "ttc: error: http://127.0.0.1:9/v1 is unreachable (after 1 attempts)"
+        done.stderr.strip()
+        == "ttc: error: http://127.0.0.1:9/v1 is unreachable: connection refused"
     )
 
 

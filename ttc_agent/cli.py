@@ -17,7 +17,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from langchain_core.messages import HumanMessage, SystemMessage
 from rich.console import Console
@@ -156,7 +156,7 @@ async def _run(args: argparse.Namespace, err: Console) -> SearchResult:
         )
     if args.retries < 1:
         raise ConfigurationError(f"--retries must be at least 1, got {args.retries}")
-    retry = RetryPolicy(attempts=args.retries)
+    retry = RetryPolicy(attempts=args.retries, on_retry=_retry_notice(err))
     model = OpenAIChat(args.model, base_url=args.base_url, retry=retry)
     judge_model = model
     if args.judge_model or args.strategy in ("beam_search", "dvts"):  # step judges need logprobs
@@ -194,6 +194,15 @@ async def _run(args: argparse.Namespace, err: Console) -> SearchResult:
         await model.aclose()
         if judge_model is not model:
             await judge_model.aclose()
+
+
+def _retry_notice(err: Console) -> Callable[[int, int, str], None]:
+    """Print each retry on stderr as it happens: ``retrying 2/6: answered 503``."""
+
+    def notice(attempt: int, attempts: int, why: str) -> None:
+        err.print(f"retrying {attempt}/{attempts}: {why}", highlight=False)
+
+    return notice
 
 
 def _serve(args: argparse.Namespace, err: Console) -> int:

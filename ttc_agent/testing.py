@@ -247,7 +247,7 @@ class LoopbackServer:
             def do_GET(self) -> None:
                 if not self._authorised():
                     return
-                if self.path.rstrip("/").endswith("/models"):
+                if self.path.rstrip("/") == "/v1/models":  # only under /v1, as vLLM serves
                     data = [{"id": server.model, "object": "model", "owned_by": "loopback"}]
                     self._json(200, {"object": "list", "data": data})
                 else:
@@ -258,7 +258,7 @@ class LoopbackServer:
                 raw = self.rfile.read(length)
                 if not self._authorised():
                     return
-                if not self.path.rstrip("/").endswith("/completions"):
+                if self.path.rstrip("/") not in ("/v1/chat/completions", "/v1/completions"):
                     self._json(404, _error("not found", 404))
                     return
                 try:

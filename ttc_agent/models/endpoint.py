@@ -1,5 +1,10 @@
 """One HTTP endpoint as every caller needs it: a client per event loop, bounded concurrency,
-retries, and errors that name the endpoint and never the key."""
+retries, and errors that name the endpoint and never the key.
+
+An endpoint that has never answered and cannot be connected to (connection refused, unknown
+host) fails at the first request instead of being retried: nothing is listening there yet, and
+a few seconds of backoff would only delay the error. Once it has answered, connection trouble
+is retried like any other transient failure."""
 
 from __future__ import annotations
 
@@ -8,12 +13,18 @@ from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, nullcontext
 from dataclasses import dataclass
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 import openai
 
 from ttc_agent.budget import BudgetExhausted, Meter, current_meter
-from ttc_agent.errors import AuthenticationFailed, EndpointUnreachable, ModelError
-from ttc_agent.models.retry import EmptyResponse, RetryPolicy
+from ttc_agent.errors import (
+    AuthenticationFailed,
+    ConfigurationError,
+    EndpointUnreachable,
+    ModelError,
+)
+from ttc_agent.models.retry import EmptyResponse, RetryPolicy, could_not_connect, describe
 from ttc_agent.models.turn import SharedTurn
 from ttc_agent.types import Usage
 
@@ -52,6 +63,26 @@ async def _metered(meter: Meter, cost: Cost, start: Callable[[], Awaitable[T]]) 
     return result
 
 
+def check_base_url(url: str, source: str = "base URL") -> str:
+    """The URL, if it is an http(s) URL with a host; else a ``ConfigurationError`` naming it.
+
+    Example:
+        >>> check_base_url("http://localhost:8000/v1")
+        'http://localhost:8000/v1'
+    """
+    try:
+        parts = urlsplit(url)
+        ok = parts.scheme in ("http", "https") and bool(parts.hostname) and parts.port != 0
+    except ValueError:  # a port that is not a number
+        ok = False
+    if not ok:
+        raise ConfigurationError(
+            f"{source} {url!r} is not an http:// or https:// URL with a host, "
+            "e.g. http://localhost:8000/v1"
+        )
+    return url
+
+
 class Endpoint:
     """Calls to one OpenAI-compatible server through the ``openai`` client.
 
@@ -80,13 +111,15 @@ class Endpoint:
         locate: Callable[[], str] | None = None,
         turn: SharedTurn | None = None,
     ) -> None:
-        self.base_url, self.timeout = base_url, timeout
+        self.base_url = check_base_url(base_url) if base_url is not None else None
+        self.timeout = timeout
         self.retry = retry or RetryPolicy()
         self.max_concurrency = max_concurrency
         self._api_key, self._locate, self._turn = api_key, locate, turn
         self._clients: dict[asyncio.AbstractEventLoop, tuple[openai.AsyncOpenAI, asyncio.Semaphore]]
         self._clients = {}
         self._lock: asyncio.Lock | None = None
+        self._answered = False  # whether the server has ever answered (any HTTP status)
 
     @property
     def where(self) -> str:
@@ -134,29 +167,60 @@ class Endpoint:
             async for attempt in self.retry.retrying():
                 with attempt:
                     async with slots, self._taken():
-                        if meter is None:
-                            result = await request(client)
-                        else:
-                            result = await _metered(meter, cost, lambda: request(client))
+                        try:
+                            if meter is None:
+                                result = await request(client)
+                            else:
+                                result = await _metered(meter, cost, lambda: request(client))
+                        except openai.APIConnectionError as exc:
+                            if not self._answered and could_not_connect(exc):
+                                raise self.error(exc, retried=False) from None
+                            raise
+                        except openai.APIStatusError:
+                            self._answered = True
+                            raise
+                    self._answered = True
         except openai.APIError as exc:
             raise self.error(exc) from None
         except EmptyResponse as exc:
             raise ModelError(f"{self.where}: {exc} after {self.retry.attempts} attempts") from None
         return result
 
+    async def served_models(self) -> list[str]:
+        """The model names the server lists at ``/models``.
+
+        Raises:
+            ConfigurationError: the server has no ``/models`` (404), which usually means a base
+                URL without its ``/v1``; the message says so.
+        """
+
+        async def ids(client: openai.AsyncOpenAI) -> list[str]:
+            return [model.id async for model in client.models.list()]
+
+        try:
+            return await self.call(ids)
+        except ModelError as exc:
+            if exc.status_code != 404:
+                raise
+            raise ConfigurationError(
+                f"no model named, and {self.where}/models answered 404 when asked for the "
+                "served model's name: name it (--model, model= or TTC_MODEL), or check the "
+                "base URL (most servers want it to end in /v1)"
+            ) from None
+
     def _taken(self) -> AbstractAsyncContextManager[None]:
         return self._turn.taken() if self._turn is not None else nullcontext()
 
-    def error(self, exc: openai.APIError) -> ModelError:
+    def error(self, exc: openai.APIError, *, retried: bool = True) -> ModelError:
         """Our error for an openai error: it names the endpoint, never the key."""
         message = str(exc)
         if self._api_key:
             message = message.replace(self._api_key, "***")
         if isinstance(exc, openai.APIConnectionError):
-            kind = "timed out" if isinstance(exc, openai.APITimeoutError) else "is unreachable"
-            return EndpointUnreachable(
-                f"{self.where} {kind} (after {self.retry.attempts} attempts)"
-            )
+            after = f" (after {self.retry.attempts} attempts)" if retried else ""
+            if isinstance(exc, openai.APITimeoutError):
+                return EndpointUnreachable(f"{self.where} timed out{after}")
+            return EndpointUnreachable(f"{self.where} is unreachable: {describe(exc)}{after}")
         status = getattr(exc, "status_code", None)
         if status in (401, 403):
             return AuthenticationFailed(

@@ -12,7 +12,7 @@ import openai
 
 from ttc_agent.budget import BudgetExhausted, current_meter, prompt_token_bound, within_budget
 from ttc_agent.errors import ConfigurationError, ModelError, SamplesFailed
-from ttc_agent.models.endpoint import Cost, Endpoint
+from ttc_agent.models.endpoint import Cost, Endpoint, check_base_url
 from ttc_agent.models.protocol import OnCompletion, split_tokens
 from ttc_agent.models.retry import EmptyResponse, RetryPolicy
 from ttc_agent.models.turn import LOCAL_CPU
@@ -98,7 +98,8 @@ class OpenAIChat:
             self._model = model
         else:
             self._model = model or os.environ.get("TTC_MODEL") or None
-            base_url = base_url or os.environ.get("OPENAI_BASE_URL") or None
+            if base_url is None and os.environ.get("OPENAI_BASE_URL"):
+                base_url = check_base_url(os.environ["OPENAI_BASE_URL"], "OPENAI_BASE_URL")
             api_key = api_key or os.environ.get("OPENAI_API_KEY") or None
         self._embedded = base_url is None and api_key is None
         self._embedded_name = embedded or "0.5b"
@@ -285,7 +286,7 @@ class OpenAIChat:
         self._discovery = self._discovery or asyncio.Lock()
         async with self._discovery:
             if self._model is None:
-                models = await self.endpoint.call(lambda client: _model_ids(client.models.list()))
+                models = await self.endpoint.served_models()
                 if len(models) != 1:
                     raise ConfigurationError(
                         f"{self.endpoint.where} serves {len(models)} models "
@@ -314,10 +315,6 @@ def _without_lost_samples(batches: list[Any], arrived: list[Completion]) -> list
         partial=arrived + kept,
         failed=len(lost),
     )
-
-
-async def _model_ids(pages: Any) -> list[str]:
-    return [model.id async for model in pages]
 
 
 def _billed(response: Any) -> Usage:

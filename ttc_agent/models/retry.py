@@ -2,14 +2,17 @@
 
 Retried: 429 (after the server's Retry-After when it sends one), 408, 409, 5xx, timeouts,
 dropped connections and responses without choices. Never retried: 400, 401, 403, 404, 422
-and every other client error, which a retry cannot fix.
+and every other client error, which a retry cannot fix. (An endpoint that has never answered
+and refuses the connection is not retried either: see ``Endpoint``.)
 """
 
 from __future__ import annotations
 
 import contextlib
 import email.utils
+import socket
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import openai
@@ -42,6 +45,56 @@ def is_retryable(exc: BaseException) -> bool:
     return False
 
 
+def could_not_connect(exc: BaseException) -> bool:
+    """Whether a failed call never opened a connection (refused, unknown host, no route), as
+    opposed to a connection that dropped or timed out once open.
+
+    The HTTP stack under the ``openai`` client (httpx, or its fork httpx2, over httpcore) raises
+    a ``ConnectError`` for exactly these, so it is recognised by name, whichever stack it is.
+
+    Example:
+        >>> class ConnectError(Exception): ...
+        >>> could_not_connect(ConnectError("refused")), could_not_connect(ValueError())
+        (True, False)
+    """
+    return any(type(e).__name__ == "ConnectError" for e in _chain(exc))
+
+
+def describe(exc: BaseException | None) -> str:
+    """Why a call failed, in a few words, for retry notices and errors.
+
+    Example:
+        >>> describe(ConnectionRefusedError()), describe(EmptyResponse())
+        ('connection refused', 'no choices in the reply')
+    """
+    chain = _chain(exc) if exc is not None else []
+    if isinstance(exc, openai.APITimeoutError | TimeoutError):
+        return "timed out"
+    if isinstance(exc, openai.APIStatusError):
+        return f"answered {exc.status_code}"
+    if isinstance(exc, EmptyResponse):
+        return "no choices in the reply"
+    if any(isinstance(e, ConnectionRefusedError) for e in chain):
+        return "connection refused"
+    if any(isinstance(e, socket.gaierror) for e in chain):
+        return "host name not found"
+    if exc is not None and could_not_connect(exc):
+        return "could not connect"
+    if isinstance(exc, openai.APIConnectionError):
+        return "connection lost"
+    return type(exc).__name__
+
+
+def _chain(exc: BaseException) -> list[BaseException]:
+    """The exception and its causes (``raise ... from``) and contexts, first to last."""
+    seen: list[BaseException] = []
+    current: BaseException | None = exc
+    while current is not None and current not in seen:
+        seen.append(current)
+        current = current.__cause__ or current.__context__
+    return seen
+
+
 def retry_after_seconds(exc: BaseException | None) -> float | None:
     """The delay a server asked for in ``retry-after-ms`` or ``Retry-After``, if any."""
     response = getattr(exc, "response", None)
@@ -69,6 +122,8 @@ class RetryPolicy:
         attempts: tries in all, the first included.
         initial_wait: seconds before the first retry (doubled each time, plus jitter).
         max_wait: the longest single wait, Retry-After included.
+        on_retry: called before each retry with the attempt about to be made, the attempts in
+            all and why the last one failed, e.g. ``(2, 6, "answered 503")``.
 
     Example:
         >>> RetryPolicy(attempts=3).attempts
@@ -78,6 +133,7 @@ class RetryPolicy:
     attempts: int = 6
     initial_wait: float = 0.5
     max_wait: float = 60.0
+    on_retry: Callable[[int, int, str], None] | None = None
 
     def _wait(self, state: RetryCallState) -> float:
         backoff = wait_exponential_jitter(
@@ -95,5 +151,11 @@ class RetryPolicy:
             stop=stop_after_attempt(self.attempts),
             wait=self._wait,
             retry=retry_if_exception(is_retryable),
+            before_sleep=self._notify if self.on_retry is not None else None,
             reraise=True,
         )
+
+    def _notify(self, state: RetryCallState) -> None:
+        exc = state.outcome.exception() if state.outcome else None
+        if self.on_retry is not None:
+            self.on_retry(state.attempt_number + 1, self.attempts, describe(exc))
