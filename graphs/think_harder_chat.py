@@ -7,7 +7,6 @@ The effort comes from the state (send ``{"messages": [...], "effort": "high"}``)
 """
 
 import contextlib
-import os
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
@@ -16,19 +15,22 @@ from langgraph.graph import END, START, StateGraph
 from langgraph.graph.message import add_messages
 from typing_extensions import TypedDict
 
-from ttc_agent import OpenAIChat, think_harder
+from ttc_agent import OpenAIChat, think_harder, valid_effort
+from ttc_agent.environment import choice_from_env
+from ttc_agent.strategies.think_harder import EFFORTS
 
 
 class ChatState(TypedDict, total=False):
     messages: Annotated[list[AnyMessage], add_messages]
-    effort: str
+    effort: Annotated[str, valid_effort]  # a wrong level is refused before the thread keeps it
 
 
 def build(model: OpenAIChat | None = None, checkpointer: Any = None) -> Any:
     """The compiled chat graph (model from the environment, else the embedded one)."""
+    effort = choice_from_env("TTC_EFFORT", "low", EFFORTS)
     model = model or OpenAIChat()
     builder = StateGraph(ChatState)
-    builder.add_node("assistant", think_harder(model, effort=os.environ.get("TTC_EFFORT", "low")))
+    builder.add_node("assistant", think_harder(model, effort=effort))
     builder.add_edge(START, "assistant")
     builder.add_edge("assistant", END)
     return builder.compile(checkpointer=checkpointer)

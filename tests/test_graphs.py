@@ -11,6 +11,9 @@ import pytest
 from langchain_core.messages import HumanMessage
 
 from ttc_agent import search_result
+from ttc_agent.answers import parse_math
+from ttc_agent.errors import ConfigurationError
+from ttc_agent.models.embedded import cache_dir
 from ttc_agent.testing import Reply, fenced, judge_reply
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -80,3 +83,71 @@ async def test_chat_keeps_conversations_in_sqlite(endpoint, tmp_path):
         state = await app.ainvoke({"messages": [HumanMessage("Again")], "effort": "low"}, thread)
     assert [m.content for m in state["messages"]] == ["Hi", "Hello!", "Again", "Hello!"]
     assert search_result(state).settings["effort"] == "low"
+
+
+async def test_an_invalid_effort_never_reaches_the_thread_state(endpoint):
+    from langgraph.checkpoint.memory import InMemorySaver
+
+    module, _ = load("graphs/think_harder_chat.py:graph")
+    app = module.build(checkpointer=InMemorySaver())
+    thread = {"configurable": {"thread_id": "t"}}
+    with pytest.raises(ValueError, match=r"effort.*'extreme'"):
+        await app.ainvoke({"messages": [HumanMessage("Hi")], "effort": "extreme"}, thread)
+    state = await app.ainvoke({"messages": [HumanMessage("Hi")]}, thread)  # the thread lives on
+    assert state.get("effort") != "extreme"
+    assert state["messages"][-1].content == "Hello!"
+
+
+async def test_maths_solver_keeps_its_system_message_first(endpoint):
+    _, graph = load("graphs/maths_solver.py:graph")
+    state = await graph.ainvoke({"messages": [HumanMessage("Solve 2x = 1.")]})
+    assert [m.type for m in state["messages"]][:2] == ["system", "human"]
+    steps = [r for r in endpoint.requests if fenced(r.last_user) is None]
+    assert all(r.messages[0]["role"] == "system" for r in steps)
+    assert all(r.messages[1]["role"] == "user" for r in steps)
+
+
+@pytest.mark.parametrize(
+    ("graph", "variable", "value"),
+    [
+        ("graphs/maths_solver.py:graph", "TTC_N", "eight"),
+        ("graphs/writing_assistant.py:graph", "TTC_N", "0"),
+        ("graphs/think_harder_chat.py:graph", "TTC_EFFORT", "extreme"),
+        ("graphs/writing_assistant.py:graph", "TTC_WRITING", "refin"),
+    ],
+)
+def test_a_wrong_setting_of_a_graph_names_the_variable(
+    endpoint, monkeypatch, graph, variable, value
+):
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(ConfigurationError, match=f"{variable} must be .*got '{value}'"):
+        load(graph)
+
+
+async def test_the_settings_choose_what_the_graphs_run(endpoint, monkeypatch):
+    monkeypatch.setenv("TTC_N", "3")
+    monkeypatch.setenv("TTC_WRITING", "refine")
+    monkeypatch.setenv("TTC_EFFORT", "high")
+    prompt = {"messages": [HumanMessage("Write a line.")]}
+    _, writing = load("graphs/writing_assistant.py:graph")
+    assert search_result(await writing.ainvoke(prompt)).strategy == "refine"
+    _, chat = load("graphs/think_harder_chat.py:graph")
+    assert search_result(await chat.ainvoke(prompt)).settings["effort"] == "high"
+
+
+def test_cache_dir_must_be_a_folder(tmp_path, monkeypatch):
+    monkeypatch.setenv("TTC_CACHE_DIR", str(tmp_path / "missing"))
+    assert cache_dir() == tmp_path / "missing"  # created when a model is first assembled
+    afile = tmp_path / "afile"
+    afile.write_text("")
+    monkeypatch.setenv("TTC_CACHE_DIR", str(afile))
+    with pytest.raises(ConfigurationError, match="TTC_CACHE_DIR must be a folder"):
+        cache_dir()
+
+
+def test_maths_without_math_verify_says_how_to_install_it(endpoint, monkeypatch):
+    monkeypatch.setitem(sys.modules, "math_verify", None)  # as if it were not installed
+    with pytest.raises(ConfigurationError, match=r"pip install 'ttc-agent\[math\]'"):
+        parse_math(r"\boxed{1}")
+    with pytest.raises(ConfigurationError, match=r"needs math-verify"):
+        load("graphs/maths_solver.py:graph")  # when the graph is built, not after its search

@@ -33,6 +33,7 @@ from ttc_agent.strategies import (
     refine,
     search_result,
     think_harder,
+    valid_effort,
 )
 from ttc_agent.types import (
     Candidate,
@@ -107,4 +108,5 @@ __all__ = [
     "refine",
     "search_result",
     "think_harder",
+    "valid_effort",
 ]

@@ -124,12 +124,7 @@ class MathEquivalence:
     name = "math"
 
     def __init__(self) -> None:
-        try:
-            import math_verify  # noqa: F401
-        except ImportError:
-            raise ConfigurationError(
-                "maths answer checking needs math-verify: pip install 'ttc-agent[math]'"
-            ) from None
+        require_math_verify()
 
     def labels(self, texts: Sequence[str]) -> list[str | None]:
         parsed = [parse_math(text) for text in texts]
@@ -153,8 +148,23 @@ def _timeout() -> int | None:
     return 5 if threading.current_thread() is threading.main_thread() else None
 
 
+def require_math_verify() -> None:
+    """Raise a ``ConfigurationError`` saying how to install math-verify, unless it is installed.
+
+    Example:
+        >>> require_math_verify()  # installed here: nothing happens
+    """
+    try:
+        import math_verify  # noqa: F401
+    except ImportError:
+        raise ConfigurationError(
+            "maths answer checking needs math-verify: pip install 'ttc-agent[math]'"
+        ) from None
+
+
 def parse_math(text: str) -> list[Any]:
     """math-verify's parse of a text (empty when nothing parses)."""
+    require_math_verify()
     from math_verify import parse
 
     return parse(text, parsing_timeout=_timeout())
@@ -162,6 +172,7 @@ def parse_math(text: str) -> list[Any]:
 
 def verify_math(gold: list[Any], target: list[Any]) -> bool:
     """math-verify's verify, with timeouts only where signals work."""
+    require_math_verify()
     from math_verify import verify
 
     return bool(verify(gold, target, timeout_seconds=_timeout()))

@@ -11,7 +11,9 @@
     ├── JudgeOutputError        a judge's output could not be parsed, after retries
     └── SearchError             a search failed part-way; ``partial`` holds what was computed
 
-Messages name the problem and never contain an API key.
+Messages name the problem and never contain an API key. Every error is also a built-in
+``RuntimeError`` (``ConfigurationError`` a ``ValueError``), the types whose messages servers such
+as langgraph-api pass on to their clients instead of "An internal error occurred".
 """
 
 from __future__ import annotations
@@ -19,8 +21,13 @@ from __future__ import annotations
 from typing import Any
 
 
-class TTCError(Exception):
-    """Base class of all ttc-agent errors."""
+class TTCError(RuntimeError):
+    """Base class of all ttc-agent errors.
+
+    Example:
+        >>> isinstance(JudgeOutputError("no verdict"), RuntimeError)
+        True
+    """
 
 
 class ConfigurationError(TTCError, ValueError):

@@ -23,7 +23,8 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from ttc_agent.errors import EmbeddedModelError
+from ttc_agent.environment import cache_dir
+from ttc_agent.errors import ConfigurationError, EmbeddedModelError
 
 
 @dataclass(frozen=True)
@@ -72,11 +73,6 @@ EMBEDDED_MODELS = {"0.5b": QWEN_CODER_0_5B, "1.5b": QWEN_CODER_1_5B}
 """The embedded models by the name ``OpenAIChat(embedded=...)`` and ``--embedded`` take."""
 
 
-def cache_dir() -> Path:
-    """Where assembled models and server logs are kept."""
-    return Path(os.environ.get("TTC_CACHE_DIR") or Path.home() / ".cache" / "ttc-agent")
-
-
 def assemble(spec: GGUFSpec = QWEN_CODER_0_5B) -> Path:
     """Join the chunks of ``spec`` into one verified GGUF file (once) and return its path.
 
@@ -99,7 +95,12 @@ def assemble(spec: GGUFSpec = QWEN_CODER_0_5B) -> Path:
         if not chunk.is_file():
             raise EmbeddedModelError(f"{package} has no {inner}; reinstall it")
         chunks.append(chunk)
-    target.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigurationError(
+            f"cannot create the model cache {target.parent} ({exc.strerror}); set TTC_CACHE_DIR"
+        ) from None
     partial = target.with_suffix(f".partial-{os.getpid()}")
     digest = hashlib.sha256()
     try:

@@ -7,7 +7,7 @@ from ttc_agent.strategies.dvts import DVTS, dvts
 from ttc_agent.strategies.majority_vote import MajorityVote, majority_vote
 from ttc_agent.strategies.node import StrategyNode, search_result
 from ttc_agent.strategies.refine import Refine, refine
-from ttc_agent.strategies.think_harder import Preset, ThinkHarder, think_harder
+from ttc_agent.strategies.think_harder import Preset, ThinkHarder, think_harder, valid_effort
 
 __all__ = [
     "DVTS",
@@ -29,4 +29,5 @@ __all__ = [
     "refine",
     "search_result",
     "think_harder",
+    "valid_effort",
 ]

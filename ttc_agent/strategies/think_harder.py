@@ -5,7 +5,8 @@
 an expand-the-best revision search (4 drafts, the 2 best revised twice each, two rounds). The
 effort can change from one turn to the next without rebuilding the graph: per invocation
 (``{"configurable": {"ttc": {"effort": "high"}}}`` or a runtime context ``{"ttc": {...}}``), or
-through the state (an ``effort`` key, when your state has one).
+through the state (an ``effort`` key, when your state has one; declare it with the
+``valid_effort`` reducer so that a wrong level is refused before the thread saves it).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from langchain_core.runnables import RunnableConfig
 from pydantic import BaseModel, ConfigDict, Field
 
 from ttc_agent.budget import Budget, current_meter, metered
+from ttc_agent.errors import ConfigurationError
 from ttc_agent.models.protocol import ChatModel
 from ttc_agent.strategies import tasks
 from ttc_agent.strategies.best_of_n import best_of_n
@@ -28,6 +30,22 @@ from ttc_agent.types import Message, SearchResult, SearchUsage, Usage
 from ttc_agent.verifiers.protocol import Verifier
 
 Effort = Literal["none", "low", "medium", "high"]
+EFFORTS: tuple[Effort, ...] = ("none", "low", "medium", "high")
+
+
+def valid_effort(current: str | None, update: str | None) -> str | None:
+    """A state reducer for a graph's ``effort`` key: an unknown level is refused as the input
+    arrives, before it is saved to the thread, so a typo cannot break the thread's later turns.
+
+    Declare the key as ``effort: Annotated[str, valid_effort]``.
+
+    Example:
+        >>> valid_effort("low", "high")
+        'high'
+    """
+    if update is not None and update not in EFFORTS:
+        raise ConfigurationError(f"effort must be one of {', '.join(EFFORTS)}, got {update!r}")
+    return update
 
 
 class Preset(BaseModel):
