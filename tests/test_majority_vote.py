@@ -102,7 +102,8 @@ async def test_progress_counts_across_rounds(model_for):
         e async for e in node.graph.astream({"messages": [("user", "Q")]}, stream_mode="custom")
     ]
     sampled = [(e["done"], e["total"]) for e in events if e["ttc"] == "sampled"]
-    assert sampled == [(k, 6) for k in range(1, 7)]
+    # each round of 2 is announced (done so far, of 6), then counted one by one
+    assert sampled == [(0, 6), (1, 6), (2, 6), (2, 6), (3, 6), (4, 6), (4, 6), (5, 6), (6, 6)]
 
 
 def test_bad_settings_are_clear_errors():

@@ -176,7 +176,7 @@ async def test_dvts_progress_events_name_the_tree(model_for):
         e async for e in node.graph.astream({"messages": [("user", "Q")]}, stream_mode="custom")
     ]
     steps = [(e["tree"], e["step"]) for e in events if e["ttc"] == "step"]
-    assert sorted(steps) == [(0, 1), (0, 2), (1, 1), (1, 2)]
+    assert sorted(steps) == [(0, 0), (0, 1), (0, 2), (1, 0), (1, 1), (1, 2)]  # 0: the start
 
 
 async def test_llm_step_judge_scores_with_logprobs_and_caches(model_for):

@@ -16,23 +16,17 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import sys
 from collections.abc import Callable, Sequence
+from importlib import metadata
 
 from langchain_core.messages import HumanMessage, SystemMessage
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TaskID,
-    TextColumn,
-    TimeElapsedColumn,
-)
-from rich.table import Table
 
 from ttc_agent.answers import boxed_answer, last_number, normalize
+from ttc_agent.display import ProgressBars, run_record, show_result
 from ttc_agent.errors import ConfigurationError, SearchError, TTCError
 from ttc_agent.evaluation.command import (
     add_agreement_arguments,
@@ -49,28 +43,37 @@ from ttc_agent.files import write_atomically
 from ttc_agent.models import OpenAIChat, RetryPolicy
 from ttc_agent.strategies import (
     StrategyNode,
+    adaptive,
     beam_search,
     best_of_n,
     dvts,
     majority_vote,
     refine,
     search_result,
+    think_harder,
 )
+from ttc_agent.strategies.think_harder import EFFORTS
 from ttc_agent.types import SearchResult
 from ttc_agent.verifiers import LLMStepJudge, RubricJudge, available_cards, load_card
 
-STRATEGIES = ("best_of_n", "majority_vote", "beam_search", "dvts", "refine")
+STRATEGIES = ("best_of_n", "majority_vote", "beam_search", "dvts", "refine", "adaptive")
+STEP_SEARCHES = ("beam_search", "dvts", "adaptive")  # their step judges need logprobs
 ANSWER_KEYS = {"math": boxed_answer, "exact": normalize, "number": last_number}
-LABELS = {"sampled": "sampling", "scored": "judging", "step": "steps", "round": "revising"}
+SERVE_PORT = 8400  # not 8000, where vLLM and many other servers listen by default
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ttc", description="Test-time compute for LLM answers.")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     commands = parser.add_subparsers(dest="command", required=True)
     run = commands.add_parser("run", help="answer one prompt with a test-time-compute strategy")
     run.add_argument("prompt", help="the user prompt")
-    run.add_argument("--strategy", default="best_of_n", help=f"one of: {', '.join(STRATEGIES)}")
+    run.add_argument("--strategy", help=f"one of: {', '.join(STRATEGIES)} (default best_of_n)")
+    run.add_argument("--effort", choices=EFFORTS, help="think harder at this level instead of "
+                     "naming a strategy: none (one call), low, medium, high")  # fmt: skip
     run.add_argument("-n", type=int, default=8, help="candidates to sample (default 8)")
+    run.add_argument("--budget-calls", type=int, help="the most model calls (retries count)")
+    run.add_argument("--budget-tokens", type=int, help="the most tokens, prompts included")
     cards = ", ".join(available_cards())
     run.add_argument("--judge", help=f"judge card: a path or one of {cards} (default: "
                      "helpfulness; math_step for beam_search and dvts)")  # fmt: skip
@@ -107,7 +110,7 @@ def _parser() -> argparse.ArgumentParser:
     serve = commands.add_parser("serve", help="an OpenAI-compatible proxy that thinks harder")
     serve.add_argument("--upstream", required=True, help="the OpenAI-compatible endpoint")
     serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--port", type=int, default=SERVE_PORT, help=f"default {SERVE_PORT}")
     serve.add_argument("--api-key", help="clients must send this key (required off loopback)")
     serve.add_argument("--upstream-key", help="the upstream's key (default: $OPENAI_API_KEY)")
     serve.add_argument("--max-n", type=int, default=32, help="the most candidates per request")
@@ -140,17 +143,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         err.print(f"ttc: error: {escape(first_line)}", highlight=False, soft_wrap=True)
         return 2 if isinstance(exc, ConfigurationError) else 1
     if args.out:
-        write_atomically(args.out, result.model_dump_json(indent=2) + "\n")
-    out = Console(soft_wrap=True)
+        write_atomically(args.out, json.dumps(run_record(result), indent=2) + "\n")
     if args.json:
-        print(result.model_dump_json(indent=2))
+        print(json.dumps(run_record(result), indent=2))
     else:
-        _show(result, out)
+        show_result(result, Console())
     return 0
 
 
 async def _run(args: argparse.Namespace, err: Console) -> SearchResult:
-    if args.strategy not in STRATEGIES:
+    if args.effort and args.strategy:
+        raise ConfigurationError("give --strategy or --effort, not both")
+    args.strategy = args.strategy or ("think_harder" if args.effort else "best_of_n")
+    if args.strategy not in (*STRATEGIES, "think_harder"):
         raise ConfigurationError(
             f"unknown strategy {args.strategy!r}; available: {', '.join(STRATEGIES)}"
         )
@@ -159,7 +164,7 @@ async def _run(args: argparse.Namespace, err: Console) -> SearchResult:
     retry = RetryPolicy(attempts=args.retries, on_retry=_retry_notice(err))
     model = OpenAIChat(args.model, base_url=args.base_url, retry=retry)
     judge_model = model
-    if args.judge_model or args.strategy in ("beam_search", "dvts"):  # step judges need logprobs
+    if args.judge_model or args.strategy in STEP_SEARCHES:  # step judges need logprobs
         judge_model = OpenAIChat(
             args.judge_model or args.model, base_url=args.base_url, retry=retry, logprobs=True
         )
@@ -167,26 +172,18 @@ async def _run(args: argparse.Namespace, err: Console) -> SearchResult:
         node = _node(args, model, judge_model)
         messages = [SystemMessage(args.system)] if args.system else []
         messages.append(HumanMessage(args.prompt))
-        with Progress(
-            TextColumn("{task.description:<9}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            console=err,
-            transient=True,
-        ) as progress:
-            bars: dict[str, TaskID] = {}
-            final = None
+        limits = {"calls": args.budget_calls, "total_tokens": args.budget_tokens}
+        budget = {key: value for key, value in limits.items() if value is not None}
+        config = {"configurable": {"ttc": {"budget": budget}}} if budget else {}
+        final = None
+        with ProgressBars(err) as bars:
             async for mode, chunk in node.graph.astream(
-                {"messages": messages}, stream_mode=["custom", "values"]
+                {"messages": messages}, config, stream_mode=["custom", "values"]
             ):
                 if mode == "values":
                     final = chunk
-                elif (event := chunk.get("ttc")) in LABELS:
-                    if event not in bars:
-                        bars[event] = progress.add_task(LABELS[event], total=chunk.get("total"))
-                    done = chunk.get("done", chunk.get("step", chunk.get("round")))
-                    progress.update(bars[event], completed=done)
+                elif isinstance(chunk, dict):
+                    bars.update(chunk)
         return search_result(final)
     except SearchError as exc:
         raise exc.__cause__ if isinstance(exc.__cause__, TTCError) else exc from None
@@ -205,12 +202,21 @@ def _retry_notice(err: Console) -> Callable[[int, int, str], None]:
     return notice
 
 
+def _version() -> str:
+    try:
+        return metadata.version("ttc-agent")
+    except metadata.PackageNotFoundError:  # run from a source tree that was never installed
+        return "(not installed)"
+
+
 def _serve(args: argparse.Namespace, err: Console) -> int:
     """Run the proxy until interrupted."""
     import os
+    import socket
 
     import uvicorn
 
+    from ttc_agent.models.endpoint import check_base_url
     from ttc_agent.serve import ProxyConfig, create_app
 
     loopback = args.host in ("127.0.0.1", "localhost", "::1")
@@ -219,6 +225,7 @@ def _serve(args: argparse.Namespace, err: Console) -> int:
         return 2
     try:
         load_card(args.judge)  # an unknown card is an error now, not on the first request
+        check_base_url(args.upstream, "--upstream")
     except TTCError as exc:
         err.print(f"ttc: error: {escape(str(exc))}", highlight=False, soft_wrap=True)
         return 2
@@ -232,8 +239,16 @@ def _serve(args: argparse.Namespace, err: Console) -> int:
         max_n=args.max_n,
         judge=args.judge,
     )
+    try:  # bind before saying anything, so that a taken port is the one line printed
+        family = socket.AF_INET6 if ":" in args.host else socket.AF_INET
+        listening = socket.create_server((args.host, args.port), family=family)
+    except OSError as exc:
+        why = os.strerror(exc.errno) if exc.errno else str(exc)
+        err.print(f"ttc: error: cannot listen on {args.host}:{args.port}: {why}", highlight=False)
+        return 1
     err.print(f"ttc serve: http://{args.host}:{args.port}/v1 -> {args.upstream}", highlight=False)
-    uvicorn.run(create_app(config), host=args.host, port=args.port, log_level="warning")
+    server = uvicorn.Server(uvicorn.Config(create_app(config), log_level="warning"))
+    server.run(sockets=[listening])
     return 0
 
 
@@ -255,47 +270,19 @@ def _node(args: argparse.Namespace, model: OpenAIChat, judge_model: OpenAIChat) 
             return dvts(model, verifier, n=args.n, subtrees=args.subtrees, **steps)
         return beam_search(model, verifier, n=args.n, keep=args.keep, **steps)
     judge = RubricJudge(args.judge or "helpfulness", judge_model)
+    if args.strategy == "think_harder":
+        return think_harder(model, judge, effort=args.effort, max_tokens=args.max_tokens, **common)
+    if args.strategy == "adaptive":
+        rubric_model = judge_model if args.judge_model else model  # without logprobs: faster
+        rubric = RubricJudge(args.judge or "helpfulness", rubric_model)
+        return adaptive(
+            model, rubric, answer_key=ANSWER_KEYS[args.answer or "number"],
+            step_verifier=LLMStepJudge(judge_model), max_tokens=args.max_tokens, **common,
+        )  # fmt: skip
     if args.strategy == "refine":
         return refine(model, judge, rounds=args.rounds, max_tokens=args.max_tokens, **common)
     return best_of_n(
         model, judge, n=args.n, max_tokens=args.max_tokens, answer_key=answer_key, **common
-    )
-
-
-def _show(result: SearchResult, console: Console) -> None:
-    best = result.best
-    console.print(best.text if best else "", markup=False, highlight=False)
-    criteria = list(best.score.criteria) if best and best.score else []
-    table = Table(
-        title=f"{result.strategy}: {len(result.candidates)} candidates", title_justify="left"
-    )
-    table.add_column("#", justify="right")
-    table.add_column("score", justify="right")
-    for name in criteria:
-        table.add_column(name, justify="right")
-    keyed = any(c.key is not None for c in result.candidates)
-    if keyed:
-        table.add_column("answer", justify="right")
-    table.add_column("tokens", justify="right")
-    table.add_column("text", no_wrap=True, overflow="ellipsis", min_width=12)
-    for candidate in result.candidates:
-        score = candidate.score
-        mark = "*" if candidate.index == result.chosen else ""
-        preview = " ".join(candidate.text.split())[:60]
-        table.add_row(
-            f"{mark}{candidate.index}",
-            f"{score.value:.2f}" if score else "-",
-            *[f"{score.criteria.get(name, 0):.2f}" if score else "-" for name in criteria],
-            *([escape(str(candidate.key))] if keyed else []),
-            str(candidate.usage.completion_tokens),
-            escape(preview),
-        )
-    console.print(table)
-    usage = result.usage
-    console.print(
-        f"tokens: generation {usage.generation.total_tokens} ({usage.generation.calls} calls), "
-        f"judging {usage.verification.total_tokens} ({usage.verification.calls} calls)",
-        highlight=False,
     )
 
 

@@ -19,7 +19,7 @@ from ttc_agent.budget import Budget, BudgetExhausted
 from ttc_agent.models.protocol import ChatModel
 from ttc_agent.strategies import tasks
 from ttc_agent.strategies.node import StrategyNode
-from ttc_agent.strategies.progress import emit
+from ttc_agent.strategies.progress import counted_together, emit
 from ttc_agent.types import Candidate, Completion, Message, Score, SearchResult, SearchUsage, Usage
 from ttc_agent.verifiers.protocol import Verifier
 
@@ -65,19 +65,23 @@ class Refine(StrategyNode):
 
     async def search(self, prompt: list[Message], settings: RefineSettings) -> SearchResult:
         first = settings.keep * settings.width
+        emit("round", self.strategy, round=0, total=settings.rounds)
         drafts = await tasks.sample_some(self.model, prompt, first, settings, self.strategy)
         seen = await self._scored(prompt, tasks.candidates_from(drafts), round_=0)
         survivors = _best(seen, settings.keep)
+        rounds = 0
         for round_ in range(1, settings.rounds + 1):
             best = seen[survivors[0]].score
             if best is None or (
                 settings.threshold is not None and best.value >= settings.threshold
             ):
                 break  # reached the threshold, or the budget left nothing scored
-            results = await asyncio.gather(
-                *(self._revise(prompt, seen[i], settings) for i in survivors),
-                return_exceptions=True,
-            )
+            revisions_wanted = len(survivors) * settings.width
+            with counted_together("sampled", self.strategy, revisions_wanted):
+                results = await asyncio.gather(
+                    *(self._revise(prompt, seen[i], settings) for i in survivors),
+                    return_exceptions=True,
+                )
             batches = [_arrived(result) for result in results]
             revisions = [
                 Candidate(index=len(seen) + k, text=c.text, finish_reason=c.finish_reason,
@@ -88,10 +92,13 @@ class Refine(StrategyNode):
                 )
             ]  # fmt: skip
             seen += await self._scored(prompt, revisions, round_=round_)
-            survivors = _best(seen, settings.keep)
-            emit("round", self.strategy, round=round_, best=_value(seen[survivors[0]]))
+            survivors, rounds = _best(seen, settings.keep), round_
+            best_value = _value(seen[survivors[0]])
+            emit("round", self.strategy, round=round_, total=settings.rounds, best=best_value)
             if len(revisions) < settings.keep * settings.width:
                 break  # the budget ran out
+        if rounds < settings.rounds:  # stopped early: the rounds done are all there are
+            emit("round", self.strategy, round=rounds, total=rounds)
         chosen = survivors[0]
         emit("selected", self.strategy, index=chosen, score=_value(seen[chosen]))
         return SearchResult(

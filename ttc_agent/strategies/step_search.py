@@ -18,7 +18,7 @@ from ttc_agent.budget import Budget, BudgetExhausted, within_budget
 from ttc_agent.models.protocol import ChatModel
 from ttc_agent.strategies import tasks
 from ttc_agent.strategies.node import StrategyNode
-from ttc_agent.strategies.progress import emit
+from ttc_agent.strategies.progress import counted_together, emit
 from ttc_agent.strategies.selection import select_best, select_weighted
 from ttc_agent.types import (
     Aggregate,
@@ -119,6 +119,7 @@ async def grow(
     live: list[Beam] = []
     generation = verification = Usage()
     step = 0
+    emit("step", strategy, step=0, total=settings.max_steps, tree=tree)
     for step in range(1, settings.max_steps + 1):
         try:
             children, spent = await _step(
@@ -130,16 +131,10 @@ async def grow(
         finished += [child for child in children if child.finished]
         live = [child for child in children if not child.finished]
         best = max((c.rank for c in children), default=0.0)
-        emit(
-            "step",
-            strategy,
-            step=step,
-            tree=tree,
-            live=len(live),
-            finished=len(finished),
-            best=best,
-        )
-        if not live or len(finished) >= width:
+        done = not live or len(finished) >= width
+        where = {"tree": tree, "live": len(live), "finished": len(finished), "best": best}
+        emit("step", strategy, step=step, total=step if done else settings.max_steps, **where)
+        if done:
             break
         order = sorted(range(len(live)), key=lambda i: (-live[i].rank, i))
         parents = [(live[i], width // keep) for i in order[:keep]]
@@ -162,10 +157,12 @@ async def _step(
 ) -> tuple[list[Beam], SearchUsage]:
     """One step: extend every parent ``count`` times, roll out lookahead, score the steps."""
     delimiter = settings.step_delimiter
-    extended = await asyncio.gather(
-        *(_extend(model, prompt, parent, count, settings, strategy) for parent, count in parents),
-        return_exceptions=True,
-    )
+    tree = parents[0][0].tree
+    with counted_together("sampled", strategy, sum(c for _, c in parents), tree=tree):
+        extended = await asyncio.gather(
+            *(_extend(model, prompt, p, count, settings, strategy) for p, count in parents),
+            return_exceptions=True,
+        )
     batches = within_budget(tasks.lost_as_empty(extended, [count for _, count in parents]))
     children = [
         _child(parent, completion, delimiter, is_final)
@@ -179,7 +176,9 @@ async def _step(
         )
     )
     to_score = [child.steps + extra for child, (extra, _) in zip(children, rollouts, strict=True)]
-    scored = await tasks.score_steps(verifier, prompt, to_score)
+    with counted_together("scored", strategy, len(to_score), tree=tree) as judged:
+        scored = await tasks.score_steps(verifier, prompt, to_score)
+        judged.tick(len(scored))
     children = [
         child.model_copy(
             update={

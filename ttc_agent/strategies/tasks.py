@@ -17,7 +17,7 @@ from pydantic import BaseModel
 from ttc_agent.budget import BudgetExhausted
 from ttc_agent.errors import ModelError, SamplesFailed
 from ttc_agent.models.protocol import ChatModel
-from ttc_agent.strategies.progress import Counter
+from ttc_agent.strategies.progress import counter_for
 from ttc_agent.types import Candidate, Completion, Message, Score, StepScores
 from ttc_agent.verifiers.protocol import Verifier
 from ttc_agent.verifiers.step_protocol import StepVerifier
@@ -38,7 +38,7 @@ async def sample_task(
     Samples that fail for good (after retries) while others arrive are counted, not raised.
     """
     event, strategy, done, total = progress
-    counter = Counter(event, strategy, total, done=done)
+    counter = counter_for(event, strategy, total, done=done)
     failed = 0
     try:
         completions = await model.sample(
@@ -55,7 +55,7 @@ async def score_task(
     verifier: Verifier, prompt: list[Message], texts: list[str], strategy: str
 ) -> list[dict[str, Any]]:
     """Score texts with an outcome verifier, in one batch."""
-    counter = Counter("scored", strategy, len(texts))
+    counter = counter_for("scored", strategy, len(texts))
     scores = await verifier.score(
         prompt, texts, on_score=lambda i, s: counter.tick(index=i, score=s.value)
     )
