@@ -1,8 +1,10 @@
 """A terminal chat with a "think harder" toggle.
 
 Type to chat; ``/effort none|low|medium|high`` switches how hard the assistant thinks from the
-next turn on (the conversation and the graph stay the same); ``/quit`` leaves. While it
-searches, a live line shows what it is doing (sampled, judged, revised).
+next turn on (the conversation and the graph stay the same); ``/quit`` (or Ctrl-D, Ctrl-C)
+leaves. While it searches, a live line shows what it is doing (sampled, judged, revised). A
+turn that fails (an unreachable endpoint, a judge that cannot be read) is reported in one line
+and the chat goes on.
 
     python examples/think_harder_chat.py            # the embedded model, or your endpoint:
     OPENAI_BASE_URL=http://localhost:8000/v1 python examples/think_harder_chat.py
@@ -22,14 +24,15 @@ from rich.console import Console
 from rich.status import Status
 from typing_extensions import TypedDict
 
-from ttc_agent import OpenAIChat, search_result, think_harder
+from ttc_agent import OpenAIChat, TTCError, search_result, think_harder, valid_effort
 
 EFFORTS = ("none", "low", "medium", "high")
+COMMANDS = f"/effort {'|'.join(EFFORTS)}, /quit"
 
 
 class ChatState(TypedDict, total=False):
     messages: Annotated[list[AnyMessage], add_messages]
-    effort: str
+    effort: Annotated[str, valid_effort]
 
 
 def describe(event: dict) -> str | None:
@@ -52,32 +55,40 @@ async def chat(model: OpenAIChat, lines, console: Console) -> None:
     app = graph.compile(checkpointer=InMemorySaver())
     config = {"configurable": {"thread_id": "terminal"}}
     effort = "none"
-    console.print(f"effort: {effort}. Commands: /effort {'|'.join(EFFORTS)}, /quit")
+    console.print(f"effort: {effort}. Commands: {COMMANDS}")
     for line in lines:
         text = line.strip()
         if not text:
             continue
         if text == "/quit":
             break
-        if text.startswith("/effort"):
-            wanted = text.removeprefix("/effort").strip()
+        command, _, wanted = text.partition(" ")
+        wanted = wanted.strip()
+        if command == "/effort":
             if wanted in EFFORTS:
                 effort = wanted
                 console.print(f"effort: {effort}")
             else:
                 console.print(f"unknown effort {wanted!r}; choose one of {', '.join(EFFORTS)}")
             continue
+        if command.startswith("/"):
+            console.print(f"unknown command {command}; commands: {COMMANDS}", markup=False)
+            continue
         final = None
-        with Status("thinking", console=console) as status:
-            async for mode, chunk in app.astream(
-                {"messages": [HumanMessage(text)], "effort": effort},
-                config,
-                stream_mode=["custom", "values"],
-            ):
-                if mode == "values":
-                    final = chunk
-                elif (progress := describe(chunk)) is not None:
-                    status.update(progress)
+        try:
+            with Status("thinking", console=console) as status:
+                async for mode, chunk in app.astream(
+                    {"messages": [HumanMessage(text)], "effort": effort},
+                    config,
+                    stream_mode=["custom", "values"],
+                ):
+                    if mode == "values":
+                        final = chunk
+                    elif (progress := describe(chunk)) is not None:
+                        status.update(progress)
+        except TTCError as exc:  # the turn failed; the conversation so far is kept
+            console.print(f"error: {exc}", markup=False, highlight=False)
+            continue
         result = search_result(final)
         console.print(final["messages"][-1].content, markup=False, highlight=False)
         console.print(
@@ -93,4 +104,7 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    try:
+        asyncio.run(main())
+    except KeyboardInterrupt:  # Ctrl-C: leave without a traceback
+        sys.exit(130)

@@ -103,3 +103,57 @@ def test_terminal_chat_example_switches_effort(loopback):
     assert "effort: low" in done.stdout
     assert "(best_of_n, 4 candidate(s)" in done.stdout
     assert "unknown effort 'extreme'" in done.stdout
+
+
+def chat_example(env_extra, **options):
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "TTC_"))}
+    env |= {"OPENAI_API_KEY": "k", "TTC_MODEL": "m"} | env_extra
+    return subprocess.Popen(
+        [sys.executable, "examples/think_harder_chat.py"], env=env, text=True,
+        cwd=Path(__file__).resolve().parents[1], stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, **options,
+    )  # fmt: skip
+
+
+def test_terminal_chat_rejects_unknown_commands(loopback):
+    server = loopback(handler, honour_n=True)
+    chat = chat_example({"OPENAI_BASE_URL": server.base_url})
+    out, err = chat.communicate("/effrot high\n/help\nHello\n/quit\n", timeout=120)
+    assert chat.returncode == 0, err
+    assert "unknown command /effrot; commands: /effort none|low|medium|high, /quit" in out
+    assert "unknown command /help" in out
+    asked = [m["content"] for r in server.requests for m in r.messages if m["role"] == "user"]
+    assert asked and all(not text.startswith("/") for text in asked)
+
+
+def test_terminal_chat_reports_an_unreachable_endpoint_and_goes_on():
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        url = f"http://127.0.0.1:{sock.getsockname()[1]}/v1"
+    chat = chat_example({"OPENAI_BASE_URL": url})
+    out, err = chat.communicate("Hello\n/effort low\n/quit\n", timeout=120)
+    assert chat.returncode == 0, err
+    assert "Traceback" not in out + err
+    assert f"error: {url} is unreachable: connection refused" in out
+    assert "effort: low" in out  # the chat went on after the failed turn
+
+
+def test_terminal_chat_leaves_quietly_on_ctrl_c(loopback):
+    import signal
+    import time
+
+    server = loopback(handler, honour_n=True)
+    chat = chat_example({"OPENAI_BASE_URL": server.base_url})
+    assert "Commands:" in chat.stdout.readline()  # it waits for input now
+    time.sleep(0.2)
+    chat.send_signal(signal.SIGINT)
+    out, err = chat.communicate(timeout=60)
+    assert "Traceback" not in err, err
+    assert chat.returncode == 130
