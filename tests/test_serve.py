@@ -146,7 +146,7 @@ def test_streaming_sends_progress_then_chunks_then_done(stack):
         json.loads(line.removeprefix(": ttc ")) for line in lines if line.startswith(": ttc ")
     ]
     data = [line.removeprefix("data: ") for line in lines if line.startswith("data: ")]
-    assert [p["done"] for p in progress if p["ttc"] == "sampled"] == [1, 2, 3, 4]
+    assert [p["done"] for p in progress if p["ttc"] == "sampled"] == [0, 1, 2, 3, 4]
     assert lines.index(next(line for line in lines if line.startswith(": ttc "))) < lines.index(
         next(line for line in lines if line.startswith("data: "))
     )
@@ -254,3 +254,27 @@ def test_oversized_requests_are_refused(stack):
     )
     assert reply.status_code == 413
     assert "over 1000000 bytes" in reply.json()["error"]["message"]
+
+
+class PlainJSONServer(LoopbackServer):
+    """An upstream that ignores ``stream`` and always answers with one JSON body, as some
+    OpenAI-compatible servers do."""
+
+    def _respond(self, body, headers):
+        body.pop("stream", None)
+        body.pop("stream_options", None)
+        return super()._respond(body, headers)
+
+
+def test_pass_through_streams_even_when_the_upstream_answers_plain_json():
+    with PlainJSONServer(handler) as upstream, Proxy(ProxyConfig(upstream=upstream.base_url)) as p:
+        stream = client(p, key="any").chat.completions.create(
+            model="m", messages=[{"role": "user", "content": "Hi"}], stream=True,
+            stream_options={"include_usage": True},
+        )  # fmt: skip
+        chunks = list(stream)
+    assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == (
+        "an answer 0.0"
+    )
+    assert chunks[-1].usage is not None and chunks[-1].usage.completion_tokens > 0
+    assert [c.choices[0].finish_reason for c in chunks if c.choices][-1] == "stop"

@@ -154,6 +154,6 @@ def test_terminal_chat_leaves_quietly_on_ctrl_c(loopback):
     assert "Commands:" in chat.stdout.readline()  # it waits for input now
     time.sleep(0.2)
     chat.send_signal(signal.SIGINT)
-    out, err = chat.communicate(timeout=60)
+    _, err = chat.communicate(timeout=60)
     assert "Traceback" not in err, err
     assert chat.returncode == 130

@@ -37,6 +37,7 @@ from ttc_agent.errors import ConfigurationError, EndpointUnreachable, ModelError
 from ttc_agent.models.endpoint import Endpoint
 from ttc_agent.models.openai_chat import OpenAIChat
 from ttc_agent.models.retry import RetryPolicy
+from ttc_agent.sse import completion_events
 from ttc_agent.strategies.node import search_result
 from ttc_agent.strategies.think_harder import DEFAULT_PRESETS, Preset, think_harder
 from ttc_agent.types import SearchResult
@@ -236,6 +237,12 @@ async def _pass_through(
         content = await upstream.aread()
         await upstream.aclose()
         return Response(content, _pass_status(upstream.status_code), media_type="application/json")
+    if "text/event-stream" not in upstream.headers.get("content-type", ""):
+        completion = json.loads(await upstream.aread())  # it did not stream: stream it here
+        await upstream.aclose()
+        include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
+        events = completion_events(completion, include_usage=include_usage)
+        return StreamingResponse(iter(events), media_type="text/event-stream")
 
     async def relay() -> AsyncIterator[bytes]:
         try:
@@ -271,28 +278,8 @@ async def _stream(
         yield f"data: {json.dumps({'error': {'message': message, 'code': status}})}\n\n"
         yield "data: [DONE]\n\n"
         return
-    body = _completion(result, model)
-    base = {
-        "id": body["id"],
-        "object": "chat.completion.chunk",
-        "created": body["created"],
-        "model": model,
-    }
-    yield _event(base | {"choices": [{"index": 0, "delta": {"role": "assistant"}}]})
-    text = result.answer
-    for start in range(0, len(text), 32):
-        yield _event(
-            base | {"choices": [{"index": 0, "delta": {"content": text[start : start + 32]}}]}
-        )
-    finish = body["choices"][0]["finish_reason"]
-    yield _event(base | {"choices": [{"index": 0, "delta": {}, "finish_reason": finish}]})
-    if include_usage:
-        yield _event(base | {"choices": [], "usage": body["usage"], "ttc": body["ttc"]})
-    yield "data: [DONE]\n\n"
-
-
-def _event(payload: dict[str, Any]) -> str:
-    return f"data: {json.dumps(payload)}\n\n"
+    for sse in completion_events(_completion(result, model), include_usage=include_usage):
+        yield sse
 
 
 def _completion(result: SearchResult, model: str) -> dict[str, Any]:
