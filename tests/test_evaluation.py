@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import pytest
@@ -241,3 +242,35 @@ async def test_step_searches_run_at_every_budget(loopback, tmp_path, problems):
             await evaluate(
                 problems, model, n=4, out=out, searches={"pass": searches["beam_search"]}
             )
+
+
+@pytest.mark.parametrize(
+    ("command", "missing", "message"),
+    [
+        (
+            ["eval", str(DATA / "gsm8k_test.jsonl"), "--no-judge"],
+            "matplotlib",
+            "need matplotlib: pip install matplotlib",
+        ),
+        (["eval", str(DATA / "gsm8k_test.jsonl"), "--no-judge"], "math_verify", "math-verify"),
+        (
+            ["writing", str(DATA / "mt_bench_questions.jsonl")],
+            "matplotlib",
+            "need matplotlib: pip install matplotlib",
+        ),
+    ],
+)
+def test_missing_optional_packages_are_named_before_the_run(
+    loopback, tmp_path, monkeypatch, capsys, command, missing, message
+):
+    from ttc_agent.cli import main
+
+    server = loopback(world)
+    monkeypatch.setitem(sys.modules, missing, None)  # as if it were not installed
+    out = tmp_path / "run"
+    status = main([*command, "--limit", "1", "-n", "2", "--out", str(out),
+                   "--base-url", server.base_url, "--model", "m"])  # fmt: skip
+    assert status == 2
+    assert message in capsys.readouterr().err
+    assert server.requests == []  # nothing was spent before the error
+    assert not out.exists()

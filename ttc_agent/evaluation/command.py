@@ -15,7 +15,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from ttc_agent.answers import last_number
+from ttc_agent.answers import last_number, require_math_verify
 from ttc_agent.errors import ConfigurationError
 from ttc_agent.evaluation.agreement import (
     Agreement,
@@ -24,6 +24,7 @@ from ttc_agent.evaluation.agreement import (
     load_pairs,
 )
 from ttc_agent.evaluation.datasets import MATH_INSTRUCTION, load_problems
+from ttc_agent.evaluation.plots import require_matplotlib
 from ttc_agent.evaluation.run import SearchFactory, Summary, evaluate
 from ttc_agent.evaluation.writing import STRATEGIES, WinRate, load_prompts, writing_experiment
 from ttc_agent.models import OpenAIChat, RetryPolicy
@@ -67,6 +68,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 async def run(args: argparse.Namespace, err: Console) -> Summary:
     """Run the sweep the arguments describe, with a progress bar on ``err``."""
+    require_matplotlib()  # the optional packages the run ends with, checked before it starts
+    if args.answer == "math":
+        require_math_verify()
     problems = load_problems(
         args.data, args.format, question=args.question_field, answer=args.answer_field,
         id=args.id_field, limit=args.limit,
@@ -211,6 +215,7 @@ def _model_arguments(parser: argparse.ArgumentParser) -> None:
 
 async def run_writing(args: argparse.Namespace, err: Console) -> list[WinRate]:
     """Run the writing experiment the arguments describe."""
+    require_matplotlib()
     prompts = load_prompts(args.prompts, args.format, field=args.field, limit=args.limit)
     if not prompts:
         raise ConfigurationError(f"{args.prompts} holds no prompts")

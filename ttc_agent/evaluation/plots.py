@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from ttc_agent.errors import ConfigurationError
 from ttc_agent.evaluation.metrics import Point
@@ -14,6 +15,30 @@ LABELS = {
     "majority": "majority vote",
     "pass": "pass@n (perfect verifier)",
 }
+
+
+def require_matplotlib() -> None:
+    """Raise a ``ConfigurationError`` saying how to install matplotlib, unless it is installed
+    (checked before a run, so that a long run does not fail at its plot).
+
+    Example:
+        >>> require_matplotlib()  # installed here: nothing happens
+    """
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        raise ConfigurationError("the plots need matplotlib: pip install matplotlib") from None
+
+
+def pyplot() -> Any:
+    """matplotlib's ``pyplot`` drawing to files only (the Agg backend)."""
+    require_matplotlib()
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
 
 
 def plot_sweep(
@@ -30,14 +55,9 @@ def plot_sweep(
     Example:
         >>> # plot_sweep(summary.points, "runs/gsm8k/accuracy.png", title="GSM8K")
     """
-    try:
-        import matplotlib
+    plt = pyplot()
+    from matplotlib.ticker import NullFormatter
 
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-        from matplotlib.ticker import NullFormatter
-    except ImportError:
-        raise ConfigurationError("plots need matplotlib: pip install matplotlib") from None
     figure, (by_n, by_tokens) = plt.subplots(1, 2, figsize=(11, 4.2))
     for method in dict.fromkeys(p.method for p in points):
         mine = sorted((p for p in points if p.method == method), key=lambda p: p.n)

@@ -30,6 +30,7 @@ from typing import Any
 
 from ttc_agent.errors import ConfigurationError
 from ttc_agent.evaluation.metrics import budgets
+from ttc_agent.evaluation.plots import pyplot
 from ttc_agent.files import write_atomically
 from ttc_agent.models.protocol import ChatModel
 from ttc_agent.strategies.refine import refine
@@ -376,11 +377,7 @@ def _report(
 
 
 def _plot(path: Path, rates: Sequence[WinRate]) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     figure, axes = plt.subplots(figsize=(6, 4))
     for strategy in dict.fromkeys(r.strategy for r in rates):
         mine = [r for r in rates if r.strategy == strategy and r.prompts]
