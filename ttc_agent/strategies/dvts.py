@@ -1,8 +1,10 @@
 """Diverse verifier tree search (DVTS): independent subtrees, each a greedy beam search.
 
-The ``n`` live solutions are split into ``subtrees`` trees of ``n // subtrees``. Each tree keeps
-only its own best solution per step and expands it, with no competition between trees, which
-run concurrently as separate graph tasks. The final choice is made across all trees.
+The ``n`` live solutions are split into ``subtrees`` trees of ``n // subtrees``. Each tree moves
+to the best of its children, finished ones included, expands it ``n // subtrees`` times and stops
+when that best child is finished (as in search-and-learn's ``diverse_verifier_tree_search.py``),
+with no competition between trees, which run concurrently as separate graph tasks. The final
+choice is made across all trees, among finished solutions whenever any tree finished one.
 """
 
 from __future__ import annotations
@@ -41,7 +43,7 @@ async def subtree_task(
     """Grow one subtree (a LangGraph task of its own)."""
     grown = await grow(
         model, verifier, prompt, settings, width=settings.n // settings.subtrees, keep=1,
-        strategy=strategy, is_final=is_final, tree=tree,
+        strategy=strategy, is_final=is_final, tree=tree, follow_best_child=True,
     )  # fmt: skip
     return grown.model_dump(mode="json")
 
