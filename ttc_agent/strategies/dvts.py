@@ -27,7 +27,7 @@ from ttc_agent.strategies.step_search import (
 from ttc_agent.types import Message
 from ttc_agent.verifiers.draft_steps import as_step_verifier
 from ttc_agent.verifiers.protocol import Verifier
-from ttc_agent.verifiers.step_protocol import StepVerifier
+from ttc_agent.verifiers.step_protocol import StepVerifier, preferred_aggregate
 
 
 @task(name="ttc_subtree")
@@ -73,7 +73,7 @@ def dvts(
     max_steps: int = 40,
     lookahead: int = 0,
     step_delimiter: str = "\n\n",
-    aggregate: Aggregate = "last",
+    aggregate: Aggregate | None = None,
     *,
     temperature: float = 0.8,
     max_step_tokens: int | None = 256,
@@ -85,6 +85,8 @@ def dvts(
 ) -> DVTS:
     """A DVTS node: ``subtrees`` independent greedy step searches of ``n // subtrees`` each.
 
+    The arguments are beam search's (``aggregate`` defaults to the verifier's preference).
+
     Example:
         >>> from ttc_agent import OpenAIChat
         >>> from ttc_agent.verifiers.step_judge import LLMStepJudge
@@ -92,13 +94,14 @@ def dvts(
         >>> dvts(model, LLMStepJudge(model), n=16, subtrees=4).settings.subtrees
         4
     """
+    verifier = as_step_verifier(step_verifier, step_delimiter)
     settings = DVTS.make_settings(
         n=n, keep=1, subtrees=subtrees, max_steps=max_steps, lookahead=lookahead,
-        step_delimiter=step_delimiter, aggregate=aggregate, temperature=temperature,
-        max_step_tokens=max_step_tokens,
+        step_delimiter=step_delimiter, aggregate=aggregate or preferred_aggregate(verifier),
+        temperature=temperature, max_step_tokens=max_step_tokens,
     )  # fmt: skip
     return DVTS(
-        model, as_step_verifier(step_verifier, step_delimiter), settings,
+        model, verifier, settings,
         answer_key=answer_key, is_final=is_final, budget=budget,
         messages_key=messages_key, result_key=result_key,
     )  # fmt: skip

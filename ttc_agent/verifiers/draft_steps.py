@@ -11,7 +11,7 @@ import json
 from collections import OrderedDict
 from collections.abc import Sequence
 
-from ttc_agent.types import Message, StepScores, Usage
+from ttc_agent.types import Aggregate, Message, StepScores, Usage
 from ttc_agent.verifiers.protocol import Verifier
 
 
@@ -24,6 +24,8 @@ class DraftStepVerifier:
         >>> DraftStepVerifier(RubricJudge("writing_quality", model)).name
         'writing_quality'
     """
+
+    preferred_aggregate: Aggregate = "last"  # a step's score is that of the whole draft so far
 
     def __init__(self, verifier: Verifier, *, delimiter: str = "\n\n", cache_size: int = 4096):
         self.verifier, self.delimiter, self.cache_size = verifier, delimiter, cache_size

@@ -19,7 +19,7 @@ from string import Template
 from ttc_agent.budget import within_budget
 from ttc_agent.errors import ConfigurationError, JudgeOutputError
 from ttc_agent.models.protocol import ChatModel
-from ttc_agent.types import Message, StepScores, Usage
+from ttc_agent.types import Aggregate, Message, StepScores, Usage
 from ttc_agent.verifiers.fence import fence
 from ttc_agent.verifiers.judge_card import JudgeCard, load_card
 from ttc_agent.verifiers.rubric_judge import DATA_NOTICE, render_conversation, render_rubric
@@ -27,6 +27,11 @@ from ttc_agent.verifiers.rubric_judge import DATA_NOTICE, render_conversation, r
 
 class LLMStepJudge:
     """Scores steps with a chat model and a step judge card (default ``math_step``).
+
+    The judge is asked whether the *latest* step is correct, so a solution is only as good as
+    its worst step: step searches aggregate its scores by ``min`` unless told otherwise
+    (``preferred_aggregate``). For one verdict on a complete solution, use the
+    ``math_solution`` card with ``StepsAsOutcome(judge, delimiter=None)``.
 
     Args:
         model: the judge; give it logprobs (``OpenAIChat(logprobs=True)`` on the embedded
@@ -39,9 +44,11 @@ class LLMStepJudge:
     Example:
         >>> from ttc_agent import OpenAIChat
         >>> judge = LLMStepJudge(OpenAIChat("m", base_url="http://127.0.0.1:9/v1", api_key="k"))
-        >>> judge.card.scale.points
-        [0, 1]
+        >>> judge.card.scale.points, judge.preferred_aggregate
+        ([0, 1], 'min')
     """
+
+    preferred_aggregate: Aggregate = "min"  # an earlier wrong step sinks the solution
 
     def __init__(
         self,

@@ -70,6 +70,8 @@ class TransformersPRM:
         >>> # scores.steps  # one probability per step, e.g. [0.93, 0.88]
     """
 
+    preferred_aggregate = "last"  # trained to value the whole prefix at each step
+
     def __init__(
         self,
         model: str | Path,

@@ -64,6 +64,8 @@ class VLLMPRM:
         >>> # [scores] = await prm.score_steps(prompt, [["3 * 4 = 12.", "2 + 12 = 14."]])
     """
 
+    preferred_aggregate = "last"  # trained to value the whole prefix at each step
+
     def __init__(
         self,
         model: str,
