@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import threading
 import zlib
 from collections import deque
@@ -18,7 +19,8 @@ from typing import Any
 
 import pytest
 import torch
-from tokenizers import Tokenizer, models, pre_tokenizers, processors
+from safetensors.torch import load_file, save_file
+from tokenizers import AddedToken, Tokenizer, models, pre_tokenizers, processors
 from transformers import (
     AutoTokenizer,
     LlamaConfig,
@@ -49,6 +51,7 @@ SOLUTIONS = [
 
 _SPECIAL = ["[PAD]", "[UNK]", "<s>", "</s>"]
 _ADDED = ["<extra_0>", "<|im_start|>", "<|im_end|>"]
+_LLAMA3 = ["<|start_header_id|>", "<|end_header_id|>", "<|eot_id|>"]
 _WORDS = ["ки", "+", "-", "=", "*", "?", "What", "is", "so", "the", "answer", "Be", "careful"]
 _WORDS += [str(n) for n in range(10)] + ["12", "14", "20"]
 _WORDS += ["system", "user", "assistant", "Please", "reason", "step", "by"]
@@ -58,23 +61,32 @@ _CHATML = (
 )
 
 
-def _save_tokenizer(folder: Path) -> None:
-    """A word-level tokenizer that adds BOS, with Qwen's separator and a ChatML template."""
-    vocab = {word: i for i, word in enumerate(_SPECIAL + _ADDED + _WORDS)}
+_LLAMA3_CHAT = (
+    "{{ bos_token }}{% for m in messages %}<|start_header_id|>{{ m['role'] }}<|end_header_id|>"
+    "\n\n{{ m['content'] | trim }}<|eot_id|>{% endfor %}"
+)
+
+
+def _save_tokenizer(folder: Path, *, template: str = _CHATML, adds_bos: bool = True) -> None:
+    """A word-level tokenizer (adding BOS unless told not to, as Qwen's does not) with Qwen's
+    separator, Llama 3's turn tokens, a newline token and a chat template (ChatML by default)."""
+    vocab = {word: i for i, word in enumerate(_SPECIAL + _ADDED + _LLAMA3 + _WORDS + ["\n"])}
     backend = Tokenizer(models.WordLevel(vocab=vocab, unk_token="[UNK]"))
     backend.pre_tokenizer = pre_tokenizers.Whitespace()
-    backend.post_processor = processors.TemplateProcessing(
-        single="<s> $A", special_tokens=[("<s>", vocab["<s>"])]
-    )
+    if adds_bos:
+        backend.post_processor = processors.TemplateProcessing(
+            single="<s> $A", special_tokens=[("<s>", vocab["<s>"])]
+        )
     tokenizer = PreTrainedTokenizerFast(
         tokenizer_object=backend,
         unk_token="[UNK]",
         pad_token="[PAD]",
         bos_token="<s>",
         eos_token="</s>",
-        additional_special_tokens=_ADDED,
+        additional_special_tokens=_ADDED + _LLAMA3,
     )
-    tokenizer.chat_template = _CHATML
+    tokenizer.add_tokens([AddedToken("\n", normalized=False)])  # Skywork's step token
+    tokenizer.chat_template = template
     tokenizer.save_pretrained(folder)
 
 
@@ -97,8 +109,9 @@ def _config(**extra: Any) -> LlamaConfig:
 
 @pytest.fixture(scope="module")
 def step_tag_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A Math-Shepherd-like checkpoint: a causal LM read at ``ки`` over ``+`` / ``-``."""
-    folder = tmp_path_factory.mktemp("step_tag_prm")
+    """A Math-Shepherd-like checkpoint: a causal LM read at ``ки`` over ``+`` / ``-``, in a
+    folder whose name names the family (as ``peiyi9979/math-shepherd-mistral-7b-prm`` does)."""
+    folder = tmp_path_factory.mktemp("math-shepherd-tiny")
     _save_tokenizer(folder)
     torch.manual_seed(0)
     LlamaForCausalLM(_config()).save_pretrained(folder)
@@ -117,6 +130,70 @@ def two_class_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     torch.manual_seed(1)
     LlamaForTokenClassification(_config(num_labels=2)).save_pretrained(folder)
     return folder
+
+
+@pytest.fixture(scope="module")
+def rlhflow_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An RLHFlow-like checkpoint: a causal LM with a Llama 3 chat template, read at the
+    position that predicts each assistant ``+``."""
+    folder = tmp_path_factory.mktemp("tiny-llama-prm")
+    _save_tokenizer(folder, template=_LLAMA3_CHAT)
+    torch.manual_seed(2)
+    LlamaForCausalLM(_config()).save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def skywork_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A Skywork-o1-PRM-like checkpoint: a causal LM (with a tokenizer that adds no BOS, as
+    Qwen's) whose safetensors also hold a value head ``v_head.summary`` (hidden size -> 1)."""
+    folder = tmp_path_factory.mktemp("tiny-value-head-prm")
+    _save_tokenizer(folder, adds_bos=False)
+    torch.manual_seed(3)
+    LlamaForCausalLM(_config()).save_pretrained(folder)
+    weights = load_file(folder / "model.safetensors")
+    weights["v_head.summary.weight"] = torch.randn(1, 32) * 0.5
+    weights["v_head.summary.bias"] = torch.tensor([0.1])
+    save_file(weights, folder / "model.safetensors", metadata={"format": "pt"})
+    return folder
+
+
+def _reference_rlhflow(folder: Path, question: str, steps: list[str]) -> list[float]:
+    """RLHFlow's ``prm_evaluate.py``, done by hand: for each step, the conversation so far with a
+    ``+`` turn after every step, and softmax over (+, -) of the logits at position -3."""
+    tokenizer = AutoTokenizer.from_pretrained(folder)
+    model = LlamaForCausalLM.from_pretrained(folder).eval()
+    plus, minus = tokenizer.encode("+")[-1], tokenizer.encode("-")[-1]
+    conversation, scores = [], []
+    for k, step in enumerate(steps):
+        conversation.append({"role": "user", "content": f"{question} {step}" if k == 0 else step})
+        conversation.append({"role": "assistant", "content": "+"})
+        text = tokenizer.apply_chat_template(conversation, tokenize=False)
+        ids = tokenizer(text, add_special_tokens=False, return_tensors="pt")["input_ids"]
+        with torch.no_grad():
+            logits = model(ids).logits[0, -3, [plus, minus]]
+        scores.append(logits.softmax(-1)[0].item())
+    return scores
+
+
+def _reference_skywork(folder: Path, question: str, steps: list[str]) -> list[float]:
+    """Skywork's ``prepare_input`` and ``derive_step_rewards``, done by hand: ids of BOS +
+    question + newline, then of each step and a newline token; sigmoid(v_head(last hidden))
+    at each step's newline."""
+    tokenizer = AutoTokenizer.from_pretrained(folder)
+    model = LlamaForCausalLM.from_pretrained(folder).eval()
+    head = load_file(folder / "model.safetensors")
+    newline = tokenizer.encode("\n")[-1]
+    ids, flags = tokenizer.encode(tokenizer.bos_token + question + "\n"), []
+    flags = [0] * len(ids)
+    for step in "\n".join(steps).split("\n"):
+        step_ids = [*tokenizer.encode(step), newline]
+        ids += step_ids
+        flags += [0] * (len(step_ids) - 1) + [1]
+    with torch.no_grad():
+        hidden = model(torch.tensor([ids]), output_hidden_states=True).hidden_states[-1][0]
+    value = hidden @ head["v_head.summary.weight"].T + head["v_head.summary.bias"]
+    return [value[i].sigmoid().item() for i, flag in enumerate(flags) if flag]
 
 
 def _reference_step_tag(folder: Path, text: str) -> list[float]:
@@ -154,7 +231,7 @@ def _reference_two_class(folder: Path, question: str, steps: list[str]) -> list[
 
 async def test_step_tag_family_scores_each_step_at_its_tag(step_tag_model: Path) -> None:
     prm = TransformersPRM(step_tag_model, batch_size=2)
-    assert prm.family == "step_tag"  # auto: <extra_0> is known, but the head is a causal LM
+    assert prm.family == "step_tag"  # auto: by its name (<extra_0> is known, but not the head)
     assert isinstance(prm, StepVerifier)
 
     results = await prm.score_steps(PROMPT, SOLUTIONS)
@@ -472,3 +549,60 @@ async def test_vllm_step_tag_the_server_does_not_pool_at_is_named(
     with pytest.raises(ConfigurationError, match=r"scored 0 step tags for 3 steps.*step_tag_id"):
         await prm.score_steps(PROMPT, STEPS[:1])
     await prm.aclose()
+
+
+# ---------------------------------------------------------------------------------------------
+# More families: RLHFlow and Skywork; a checkpoint of no known family
+
+
+def test_a_checkpoint_of_no_known_family_is_refused_until_named(
+    step_tag_model: Path, tmp_path: Path
+) -> None:
+    plain = tmp_path / "tiny-causal-lm"  # the same causal LM under a name that names no family
+    shutil.copytree(step_tag_model, plain)
+    with pytest.raises(ConfigurationError, match=r"cannot tell which PRM family.*family="):
+        TransformersPRM(plain)
+    assert TransformersPRM(plain, family="step_tag").family == "step_tag"
+    with pytest.raises(ConfigurationError, match=r"family must be auto, step_tag, qwen_prm"):
+        TransformersPRM(plain, family="shepherd")  # type: ignore[arg-type]
+
+
+async def test_rlhflow_family_reads_plus_at_each_assistant_turn(rlhflow_model: Path) -> None:
+    prm = TransformersPRM(rlhflow_model, family="rlhflow", batch_size=2)
+    results = await prm.score_steps(PROMPT, SOLUTIONS)
+    single = await TransformersPRM(rlhflow_model, family="rlhflow", batch_size=1).score_steps(
+        PROMPT, SOLUTIONS
+    )
+    for steps, result, alone in zip(SOLUTIONS, results, single, strict=True):
+        expected = _reference_rlhflow(rlhflow_model, PROMPT[-1]["content"], steps)
+        assert result.steps == pytest.approx(expected, abs=1e-5)
+        assert result.steps == pytest.approx(alone.steps, abs=1e-5)
+    assert len(set(results[1].steps)) == 3
+    assert results[0].usage.prompt_tokens == len(
+        prm.format.encode("What is 2 + 3 * 4 ?", SOLUTIONS[0]).ids
+    )
+
+
+def test_rlhflow_checkpoints_are_recognised_by_name(rlhflow_model: Path, tmp_path: Path) -> None:
+    named = tmp_path / "RLHFlow-Llama3.1-8B-PRM-Deepseek-Data"
+    shutil.copytree(rlhflow_model, named)
+    assert TransformersPRM(named).family == "rlhflow"
+
+
+async def test_skywork_family_reads_the_value_head_at_each_step_token(skywork_model: Path) -> None:
+    prm = TransformersPRM(skywork_model, batch_size=2)
+    assert prm.family == "skywork"  # auto: the weights hold a value head
+    assert prm.step_tag == "\n"
+    results = await prm.score_steps(PROMPT, SOLUTIONS)
+    single = await TransformersPRM(skywork_model, batch_size=1).score_steps(PROMPT, SOLUTIONS)
+    for steps, result, alone in zip(SOLUTIONS, results, single, strict=True):
+        expected = _reference_skywork(skywork_model, PROMPT[-1]["content"], steps)
+        assert result.steps == pytest.approx(expected, abs=1e-5)
+        assert result.steps == pytest.approx(alone.steps, abs=1e-5)
+        assert all(0.0 < p < 1.0 for p in result.steps)
+    assert len(set(results[1].steps)) == 3
+
+
+def test_skywork_without_a_value_head_is_refused(step_tag_model: Path) -> None:
+    with pytest.raises(ConfigurationError, match=r"has no value head"):
+        TransformersPRM(step_tag_model, family="skywork")

@@ -27,7 +27,8 @@ from ttc_agent.errors import (
 from ttc_agent.models.endpoint import Endpoint
 from ttc_agent.models.retry import RetryPolicy
 from ttc_agent.types import Message, StepScores, Usage
-from ttc_agent.verifiers.transformers_prm import QWEN_PRM_SYSTEM, question_of
+from ttc_agent.verifiers.prm_families import QWEN_PRM_SYSTEM
+from ttc_agent.verifiers.transformers_prm import question_of
 
 InputFormat = Literal["chat", "text"]
 
