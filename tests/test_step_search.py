@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import threading
+import time
 
 import pytest
 
@@ -356,3 +357,49 @@ def test_the_default_aggregate_is_the_step_verifiers_own():
     assert beam_search(model, rubric).settings.aggregate == "last"  # drafts: the latest draft
     assert beam_search(model, judge, aggregate="mean").settings.aggregate == "mean"
     assert StepsAsOutcome(judge).name == "math_step:min"
+
+
+async def test_dvts_resumed_after_a_failure_asks_again_only_what_failed(model_for):
+    """A judge failure in one subtree's step 2 fails the node; resuming the thread replays
+    everything that finished (the other subtree, each sample, each verdict given) and asks the
+    judge again only about the step it failed on."""
+    from langchain_core.messages import HumanMessage
+    from langgraph.checkpoint.memory import InMemorySaver
+    from langgraph.graph import START, MessagesState, StateGraph
+
+    from ttc_agent import JudgeOutputError
+
+    state = {"fail": None, "answered": []}
+    lock = threading.Lock()
+
+    def handler(request):
+        candidate = fenced(request.last_user)
+        if candidate is None:
+            depth = (request.prefix or "").count("\n\n") + 1
+            return f"s{depth}.{request.index}\n\nrest"
+        with lock:
+            failing = candidate.count("\n\n") == 1 and state["fail"] in (None, candidate)
+            if failing:
+                state["fail"] = candidate  # the first step-2 verdict fails, every attempt
+            else:
+                state["answered"].append(candidate)
+        if failing:  # slowly: the other subtree finishes first
+            time.sleep(0.2)
+            return "not a digit"
+        return Reply("1", alternatives={0: {"1": _log(0.7), "0": _log(0.3)}})
+
+    server, model = model_for(handler, honour_n=False)
+    graph = StateGraph(MessagesState)
+    graph.add_node("answer", dvts(model, LLMStepJudge(model), n=4, subtrees=2, max_steps=2))
+    graph.add_edge(START, "answer")
+    app = graph.compile(checkpointer=InMemorySaver())
+    config = {"configurable": {"thread_id": "dvts"}}
+    with pytest.raises(JudgeOutputError):
+        await app.ainvoke({"messages": [HumanMessage("Q")]}, config)
+    before, answered = len(server.requests), list(state["answered"])
+    failed, state["fail"] = state["fail"], "nothing any more"
+    await app.ainvoke(None, config)
+    resumed = server.requests[before:]
+    assert [fenced(r.last_user) for r in resumed] == [failed]
+    assert len(generation(server)) == 2 * 2 * 2  # two trees, two steps, two samples each
+    assert len(answered) == 4 + 3  # step 1 of both trees; step 2 but the failed one

@@ -16,6 +16,7 @@ from langgraph.func import task
 
 from ttc_agent.budget import Budget
 from ttc_agent.models.protocol import ChatModel
+from ttc_agent.strategies import replay
 from ttc_agent.strategies.step_search import (
     Aggregate,
     StepSearchNode,
@@ -41,11 +42,21 @@ async def subtree_task(
     strategy: str,
 ) -> dict:
     """Grow one subtree (a LangGraph task of its own)."""
-    grown = await grow(
-        model, verifier, prompt, settings, width=settings.n // settings.subtrees, keep=1,
-        strategy=strategy, is_final=is_final, tree=tree, follow_best_child=True,
-    )  # fmt: skip
-    return grown.model_dump(mode="json")
+    width = settings.n // settings.subtrees
+    growing = grow(
+        model,
+        verifier,
+        prompt,
+        settings,
+        width=width,
+        keep=1,
+        strategy=strategy,
+        is_final=is_final,
+        tree=tree,
+        follow_best_child=True,
+    )
+    grown, record = await replay.recorded(growing)
+    return grown.model_dump(mode="json") | {"record": record}
 
 
 class DVTS(StepSearchNode):
@@ -62,6 +73,8 @@ class DVTS(StepSearchNode):
                 for tree in range(settings.subtrees)
             )
         )
+        for tree in grown:
+            replay.replayed(tree["record"])
         return [Tree.model_validate(tree) for tree in grown]
 
 

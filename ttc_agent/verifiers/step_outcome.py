@@ -35,6 +35,7 @@ class StepsAsOutcome:
         aggregate = aggregate or preferred_aggregate(verifier)
         self.verifier, self.aggregate, self.delimiter = verifier, aggregate, delimiter
         self.name = f"{verifier.name}:{aggregate}" if delimiter is not None else verifier.name
+        self.batch_size: int | None = getattr(verifier, "batch_size", None)  # solutions per call
 
     async def score(
         self,

@@ -66,6 +66,7 @@ class VLLMPRM:
     """
 
     preferred_aggregate = "last"  # trained to value the whole prefix at each step
+    batch_size = 1  # one request per solution, so that strategies checkpoint each one
 
     def __init__(
         self,
