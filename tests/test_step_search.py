@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 import threading
 import time
@@ -403,3 +404,22 @@ async def test_dvts_resumed_after_a_failure_asks_again_only_what_failed(model_fo
     assert [fenced(r.last_user) for r in resumed] == [failed]
     assert len(generation(server)) == 2 * 2 * 2  # two trees, two steps, two samples each
     assert len(answered) == 4 + 3  # step 1 of both trees; step 2 but the failed one
+
+
+async def test_the_step_judge_asks_once_for_a_step_two_calls_need_at_once(model_for):
+    """Each solution is its own task, so siblings with the same step are scored by concurrent
+    calls: the second awaits the first's verdict instead of asking again."""
+
+    def handler(request):
+        time.sleep(0.05)
+        return Reply("1", alternatives={0: {"1": _log(0.8), "0": _log(0.2)}})
+
+    server, model = model_for(handler)
+    judge = LLMStepJudge(model)
+    prompt = [{"role": "user", "content": "2+2?"}]
+    first, second = await asyncio.gather(
+        judge.score_steps(prompt, [["2+2", "= 4"]]), judge.score_steps(prompt, [["2+2", "= 4"]])
+    )
+    assert len(server.requests) == 2  # "2+2" and "2+2 = 4", once each
+    assert first[0].steps == second[0].steps == pytest.approx([0.8, 0.8])
+    assert first[0].usage.calls + second[0].usage.calls == 2  # paid once, by the first

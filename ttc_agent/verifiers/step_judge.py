@@ -71,7 +71,7 @@ class LLMStepJudge:
         self.model, self.name = model, self.card.name
         self.top_logprobs, self.attempts, self.cache_size = top_logprobs, attempts, cache_size
         self._cache: OrderedDict[str, float] = OrderedDict()
-        self._asked: dict[str, asyncio.Future[tuple[float, Usage]]] = {}  # being judged now
+        self._asked: dict[tuple[int, str], asyncio.Future[tuple[float, Usage]]] = {}  # by loop
 
     def __repr__(self) -> str:
         return f"LLMStepJudge({self.card.name!r}, {self.model!r})"
@@ -85,6 +85,7 @@ class LLMStepJudge:
             >>> # [s] = await judge.score_steps(prompt, [["2 + 2 = 4", "So 4."]]); s.steps
         """
         conversation = render_conversation(prompt)
+        loop = id(asyncio.get_running_loop())  # a judgement is shared within its event loop
         needed: dict[str, asyncio.Future[tuple[float, Usage]]] = {}
         mine = []  # the judgements this call asks for, and so pays for
         for steps in solutions:
@@ -92,16 +93,16 @@ class LLMStepJudge:
                 key = json.dumps([conversation, list(steps[: k + 1])])
                 if key in self._cache or key in needed:
                     continue
-                if key not in self._asked:
+                if (loop, key) not in self._asked:
                     judging = self._judge(conversation, steps[: k + 1])
-                    self._asked[key] = asyncio.ensure_future(judging)
+                    self._asked[loop, key] = asyncio.ensure_future(judging)
                     mine.append(key)
-                needed[key] = self._asked[key]
+                needed[key] = self._asked[loop, key]
         try:
             judged = await asyncio.gather(*needed.values(), return_exceptions=True)
         finally:
             for key in mine:
-                self._asked.pop(key, None)
+                self._asked.pop((loop, key), None)
         usage_by_key = {}
         for key, outcome in zip(needed, judged, strict=True):
             if not isinstance(outcome, BaseException):  # kept even if another one failed
