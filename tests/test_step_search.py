@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import asyncio
 import re
 import threading
-import time
 
 import pytest
 
-from ttc_agent import ConfigurationError, OpenAIChat, RubricJudge, StepsAsOutcome
+from ttc_agent import ConfigurationError, OpenAIChat, RubricJudge
 from ttc_agent.strategies.beam_search import beam_search
 from ttc_agent.strategies.dvts import dvts
-from ttc_agent.testing import Reply, fenced, judge_reply
+from ttc_agent.testing import fenced, judge_reply
 from ttc_agent.types import StepScores, Usage
 from ttc_agent.verifiers.step_judge import LLMStepJudge
 
@@ -265,34 +263,6 @@ class FinishedLow:
         ]
 
 
-async def test_dvts_subtree_stops_when_its_best_child_finishes(model_for):
-    # step 1: s1.1 (0.1) and s1.2, which finishes with the best score (0.2)
-    server, model = model_for(Stepper(final_at={2: 5}), honour_n=False)
-    result = await dvts(model, NumberVerifier(), n=2, subtrees=1, max_steps=4).ainvoke("Q")
-    assert result.settings["steps"] == [1]  # it did not go on expanding s1.1
-    assert len(generation(server)) == 2
-    assert result.answer == "s1.2 so the answer is \\boxed{5}"
-
-
-async def test_dvts_subtree_follows_its_best_child_past_finished_siblings(model_for):
-    # every odd request finishes, scored below its unfinished sibling: the tree goes on
-    finals = {k: k for k in range(1, 12, 2)}
-    server, model = model_for(Stepper(final_at=finals), honour_n=False)
-    result = await dvts(model, FinishedLow(), n=2, subtrees=1, max_steps=3).ainvoke("Q")
-    assert result.settings["steps"] == [3]
-    assert len(generation(server)) == 6
-    assert len(result.candidates) == 3  # one finished sibling per step
-    assert all(c.finish_reason == "stop" for c in result.candidates)
-
-
-async def test_dvts_never_returns_a_partial_solution_over_a_finished_one(model_for):
-    # the first request finishes (scored 0.1); everything else stays unfinished at 0.9
-    _, model = model_for(Stepper(final_at={1: 5}), honour_n=False)
-    result = await dvts(model, FinishedLow(), n=4, subtrees=2, max_steps=2).ainvoke("Q")
-    assert result.answer == "s1.1 so the answer is \\boxed{5}"
-    assert {c.finish_reason for c in result.candidates} == {"stop"}
-
-
 async def test_beam_search_refills_to_n_when_fewer_than_keep_beams_live(model_for):
     # step 1: seven of the eight samples finish, so one beam is left alive for step 2
     server, model = model_for(Stepper(final_at=dict.fromkeys(range(1, 8), 1)), honour_n=False)
@@ -322,104 +292,3 @@ async def test_a_step_cut_at_max_step_tokens_is_continued_not_ended(model_for):
     assert result.answer == SOLUTION
     assert result.candidates[0].finish_reason == "stop"
     assert len(result.candidates[0].step_scores) == 2  # two steps, however many requests
-
-
-async def test_the_step_judge_aggregates_by_min_so_an_early_error_sinks_a_solution(model_for):
-    """A starts wrong (0.1) and ends confident (0.9); B is 0.6 throughout. The judge asks about
-    the latest step only, so the last score alone would pick A."""
-    verdicts = {"wrong start": 0.1, "good start": 0.6, "{5}.": 0.9, "{4}.": 0.6}
-
-    def handler(request):
-        candidate = fenced(request.last_user)
-        if candidate is not None:
-            latest = candidate.split("\n\n")[-1]
-            good = next(p for end, p in verdicts.items() if latest.endswith(end))
-            return Reply("1", alternatives={0: {"1": _log(good), "0": _log(1 - good)}})
-        if request.prefix is None:
-            return ["wrong start", "good start"][request.choice]
-        answer = 5 if request.prefix.startswith("wrong") else 4
-        return f"so the answer is \\boxed{{{answer}}}."
-
-    _, model = model_for(handler, honour_n=True)
-    node = beam_search(model, LLMStepJudge(model), n=2, keep=2, max_steps=3)
-    result = await node.ainvoke("Q")
-    assert result.settings["aggregate"] == "min"
-    assert result.answer == "good start\n\nso the answer is \\boxed{4}."
-    last = await node.ainvoke("Q", aggregate="last")  # an explicit aggregate still rules
-    assert last.answer == "wrong start\n\nso the answer is \\boxed{5}."
-
-
-def test_the_default_aggregate_is_the_step_verifiers_own():
-    model = OpenAIChat("m", base_url="http://127.0.0.1:9/v1", api_key="k")
-    judge, rubric = LLMStepJudge(model), RubricJudge("writing_quality", model)
-    assert beam_search(model, judge).settings.aggregate == "min"
-    assert dvts(model, judge).settings.aggregate == "min"
-    assert beam_search(model, NumberVerifier()).settings.aggregate == "last"  # no preference
-    assert beam_search(model, rubric).settings.aggregate == "last"  # drafts: the latest draft
-    assert beam_search(model, judge, aggregate="mean").settings.aggregate == "mean"
-    assert StepsAsOutcome(judge).name == "math_step:min"
-
-
-async def test_dvts_resumed_after_a_failure_asks_again_only_what_failed(model_for):
-    """A judge failure in one subtree's step 2 fails the node; resuming the thread replays
-    everything that finished (the other subtree, each sample, each verdict given) and asks the
-    judge again only about the step it failed on."""
-    from langchain_core.messages import HumanMessage
-    from langgraph.checkpoint.memory import InMemorySaver
-    from langgraph.graph import START, MessagesState, StateGraph
-
-    from ttc_agent import JudgeOutputError
-
-    state = {"fail": None, "answered": []}
-    lock = threading.Lock()
-
-    def handler(request):
-        candidate = fenced(request.last_user)
-        if candidate is None:
-            depth = (request.prefix or "").count("\n\n") + 1
-            return f"s{depth}.{request.index}\n\nrest"
-        with lock:
-            failing = candidate.count("\n\n") == 1 and state["fail"] in (None, candidate)
-            if failing:
-                state["fail"] = candidate  # the first step-2 verdict fails, every attempt
-            else:
-                state["answered"].append(candidate)
-        if failing:  # slowly: the other subtree finishes first
-            time.sleep(0.2)
-            return "not a digit"
-        return Reply("1", alternatives={0: {"1": _log(0.7), "0": _log(0.3)}})
-
-    server, model = model_for(handler, honour_n=False)
-    graph = StateGraph(MessagesState)
-    graph.add_node("answer", dvts(model, LLMStepJudge(model), n=4, subtrees=2, max_steps=2))
-    graph.add_edge(START, "answer")
-    app = graph.compile(checkpointer=InMemorySaver())
-    config = {"configurable": {"thread_id": "dvts"}}
-    with pytest.raises(JudgeOutputError):
-        await app.ainvoke({"messages": [HumanMessage("Q")]}, config)
-    before, answered = len(server.requests), list(state["answered"])
-    failed, state["fail"] = state["fail"], "nothing any more"
-    await app.ainvoke(None, config)
-    resumed = server.requests[before:]
-    assert [fenced(r.last_user) for r in resumed] == [failed]
-    assert len(generation(server)) == 2 * 2 * 2  # two trees, two steps, two samples each
-    assert len(answered) == 4 + 3  # step 1 of both trees; step 2 but the failed one
-
-
-async def test_the_step_judge_asks_once_for_a_step_two_calls_need_at_once(model_for):
-    """Each solution is its own task, so siblings with the same step are scored by concurrent
-    calls: the second awaits the first's verdict instead of asking again."""
-
-    def handler(request):
-        time.sleep(0.05)
-        return Reply("1", alternatives={0: {"1": _log(0.8), "0": _log(0.2)}})
-
-    server, model = model_for(handler)
-    judge = LLMStepJudge(model)
-    prompt = [{"role": "user", "content": "2+2?"}]
-    first, second = await asyncio.gather(
-        judge.score_steps(prompt, [["2+2", "= 4"]]), judge.score_steps(prompt, [["2+2", "= 4"]])
-    )
-    assert len(server.requests) == 2  # "2+2" and "2+2 = 4", once each
-    assert first[0].steps == second[0].steps == pytest.approx([0.8, 0.8])
-    assert first[0].usage.calls + second[0].usage.calls == 2  # paid once, by the first
