@@ -5,8 +5,9 @@ are measured on the candidates ``gsm8k.py`` samples and scores (the same file: p
 not done yet are sampled and scored here and added to it), from prefixes. ``adaptive`` runs on
 each problem with the budget the fixed strategies spend at the largest n: ``--n`` samples and
 ``--n`` verdicts, ``2 * --n`` calls. Same model, temperature, token limit and verifier (the
-logprob step judge scoring each whole solution). Prints accuracy, tokens and calls per
-problem, adaptive's decisions, and saves a plot of accuracy against tokens.
+logprob judge with the ``math_solution`` card, one verdict per whole solution). Prints
+accuracy, tokens and calls per problem, adaptive's decisions, and saves a plot of accuracy
+against tokens.
 
     python benchmarks/compute_optimal.py [--problems 20] [--n 8] [--max-tokens 320] [--out FILE]
 """
@@ -35,7 +36,7 @@ async def run(count: int, n: int, max_tokens: int, out: Path, fixed_rows: Path) 
     started = time.monotonic()
     fixed: dict[str, list[Sample]] = {}
     async with OpenAIChat(timeout=900) as model, OpenAIChat(timeout=900, logprobs=True) as judge:
-        verifier = StepsAsOutcome(LLMStepJudge(judge), delimiter=None)
+        verifier = StepsAsOutcome(LLMStepJudge(judge, "math_solution"), delimiter=None)
         node = adaptive(model, verifier, Budget(calls=2 * n), answer_key=last_number,
                         max_tokens=max_tokens)  # fmt: skip
         for number, (question, gold) in enumerate(problems(count)):
@@ -49,7 +50,7 @@ async def run(count: int, n: int, max_tokens: int, out: Path, fixed_rows: Path) 
                 ]
             else:
                 candidates = await sample_and_judge(
-                    model, LLMStepJudge(judge), prompt, n, max_tokens
+                    model, LLMStepJudge(judge, "math_solution"), prompt, n, max_tokens
                 )
                 with fixed_rows.open("a") as log:
                     for c in candidates:

@@ -1,13 +1,13 @@
 """GSM8K on the embedded model: greedy, majority, best-of-N and weighted best-of-N.
 
 For each of the first ``--problems`` GSM8K test problems: one greedy answer, then ``--n``
-samples shared by three selections (so they are compared on the same candidates): majority
-vote over the extracted numbers, best-of-N by a verifier, and weighted best-of-N (the
-verifier's scores summed per answer). The verifier is the logprob step judge (``math_step``
-card) scoring each complete solution as one step. Prints accuracy and tokens per problem,
-writes every candidate to a JSONL file (rerunning with the same file resumes, keeping every
-problem already generated and scored), and plots accuracy against n from prefixes of the same
-candidates (``ttc_agent.evaluation``) beside the greedy line.
+samples shared by three selections (so they are compared on the same candidates): majority vote
+over the extracted numbers, best-of-N by a verifier, and weighted best-of-N (the verifier's
+scores summed per answer). The verifier is the logprob judge with the ``math_solution`` card,
+one verdict per complete solution. Prints accuracy and tokens per problem, writes every
+candidate to a JSONL file (rerunning with the same file resumes, keeping every problem already
+generated and scored), and plots accuracy against n from prefixes of the same candidates
+(``ttc_agent.evaluation``) beside the greedy line.
 
     python benchmarks/gsm8k.py [--problems 50] [--n 8] [--max-tokens 320] [--out FILE]
 """
@@ -62,7 +62,7 @@ async def run(count: int, n: int, max_tokens: int, out: Path) -> None:
         OpenAIChat(timeout=600) as model,
         OpenAIChat(timeout=600, logprobs=True) as judge_model,
     ):
-        judge = LLMStepJudge(judge_model)
+        judge = LLMStepJudge(judge_model, "math_solution")
         with out.open("a") as log:
             for number, (question, gold) in enumerate(problems(count)):
                 prompt = [{"role": "user", "content": question + INSTRUCTION}]

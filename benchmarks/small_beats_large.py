@@ -1,11 +1,11 @@
 """The seed's headline on a CPU: a small generator with test-time compute against a larger
 model's greedy answers, on GSM8K.
 
-The 0.5B embedded model samples ``--n`` answers per problem, verified by the 1.5B embedded
-model (the logprob step judge scoring each whole solution); majority vote, best-of-N and
-weighted best-of-N at every power of two up to ``--n`` come from prefixes of those candidates
-(one run). The 1.5B model's own greedy answers are the bar to beat. Prints accuracy, pass@n and
-tokens, and saves the plot with the 1.5B line on it.
+The 0.5B embedded model samples ``--n`` answers per problem, verified by the 1.5B embedded model
+(the logprob judge with the ``math_solution`` card, one verdict per whole solution); majority
+vote, best-of-N and weighted best-of-N at every power of two up to ``--n`` come from prefixes of
+those candidates (one run). The 1.5B model's own greedy answers are the bar to beat. Prints
+accuracy, pass@n and tokens, and saves the plot with the 1.5B line on it.
 
     python benchmarks/small_beats_large.py [--problems 100] [--n 16] [--minutes 60]
 
@@ -36,7 +36,7 @@ async def main(count: int, n: int, minutes: float, max_tokens: int, out: Path) -
         OpenAIChat(embedded="0.5b", timeout=900) as small,
         OpenAIChat(embedded="1.5b", timeout=900, logprobs=True) as large,
     ):
-        verifier = StepsAsOutcome(LLMStepJudge(large), delimiter=None)  # one verdict each
+        verifier = StepsAsOutcome(LLMStepJudge(large, "math_solution"), delimiter=None)
         common = {"instruction": INSTRUCTION, "max_tokens": max_tokens, "plot": False}
 
         async def both(chosen: list) -> tuple:

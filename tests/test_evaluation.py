@@ -219,6 +219,26 @@ def test_ttc_eval_step_card_gives_one_verdict_per_whole_solution(loopback, tmp_p
     assert "100.0%" in done.stdout
 
 
+def test_ttc_eval_asks_about_whole_solutions_and_searches_about_steps(loopback, tmp_path, problems):
+    """Whole-solution verdicts use the math_solution card; step searches keep math_step, whose
+    prompt says the last paragraph is the step to check."""
+    from test_cli import ttc
+
+    server = loopback(world)
+    data, out = tmp_path / "questions.jsonl", tmp_path / "run"
+    done = ttc("eval", str(data), "--question-field", "q", "--answer-field", "a", "-n", "2",
+               "--search", "beam_search", "--out", str(out), server=server)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    verdicts = [r.last_user for r in server.requests if "one digit" in r.last_user]
+    whole = [v for v in verdicts if "The student's complete solution" in v]
+    steps = [v for v in verdicts if "the last paragraph is the latest step" in v]
+    assert len(whole) == 3 * 2  # each problem's two distinct candidates, once each
+    assert steps and len(whole) + len(steps) == len(verdicts)
+    assert json.loads((out / "summary.json").read_text())["settings"]["verifier"] == (
+        "math_solution"
+    )
+
+
 async def test_step_searches_run_at_every_budget(loopback, tmp_path, problems):
     from ttc_agent import LLMStepJudge, beam_search
 

@@ -119,3 +119,36 @@ def test_bad_settings_are_clear_errors():
 def test_exact_equivalence_with_an_extractor():
     labels = ExactEquivalence(last_number).labels(["it is 12", "12.", "twelve"])
     assert labels == ["12", "12", None]
+
+
+async def test_early_stop_waits_for_the_minimum_votes(model_for):
+    # one vote is a 100 % share: stopping on it returned the minority answer 9
+    minority_first = [r"\boxed{9}"] + [r"\boxed{7}"] * 7
+    server, model = model_for(sequence(minority_first))
+    result = await majority_vote(model, n=8, early_stop=0.75, round_size=1).ainvoke("Q")
+    assert result.answer == r"\boxed{7}"
+    assert result.settings["sampled"] == 4  # 3 of the first 4 votes (the default minimum) agree
+    assert result.settings["min_votes"] == 4
+    assert len(server.requests) == 4
+
+
+async def test_early_stop_divides_by_the_votes_cast(model_for):
+    # two candidates give no answer: they abstain, so 4 votes for 7 of the 4 cast is 100 %
+    answers = ["no idea", "pass", r"\boxed{7}", r"\boxed{7}", r"\boxed{7}", r"\boxed{7}"]
+    _, model = model_for(sequence(answers + [r"\boxed{8}"] * 2))
+    node = majority_vote(model, n=8, early_stop=0.75, round_size=2)
+    result = await node.ainvoke("Q")
+    assert result.settings["sampled"] == 6
+    assert [c.key for c in result.candidates[:2]] == [None, None]
+    assert result.answer == r"\boxed{7}"
+
+
+async def test_min_votes_is_a_setting(model_for):
+    _, model = model_for(sequence([r"\boxed{7}"] * 8))
+    node = majority_vote(model, n=8, early_stop=0.75, round_size=1, min_votes=2)
+    result = await node.ainvoke("Q")
+    assert result.settings["sampled"] == 2
+    result = await node.ainvoke("Q", min_votes=6)  # per invocation too
+    assert result.settings["sampled"] == 6
+    with pytest.raises(ConfigurationError, match=r"min_votes \(9\) must be at most n \(8\)"):
+        majority_vote(model, n=8, early_stop=0.75, round_size=1, min_votes=9)

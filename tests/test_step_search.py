@@ -249,3 +249,46 @@ async def test_whole_solutions_as_one_step(model_for):
     )
     assert verifier.batches == [[["s1.3\n\ns2.7"], ["s1.4"]]]  # one step each: one verdict
     assert [s.value for s in scores] == [0.3, 0.4]
+
+
+class FinishedLow:
+    """Finished steps (a boxed answer) score 0.1, every other step 0.9."""
+
+    name = "finished_low"
+
+    async def score_steps(self, prompt, solutions):
+        return [
+            StepScores(steps=[0.1 if "boxed" in step else 0.9 for step in steps])
+            for steps in solutions
+        ]
+
+
+async def test_beam_search_refills_to_n_when_fewer_than_keep_beams_live(model_for):
+    # step 1: seven of the eight samples finish, so one beam is left alive for step 2
+    server, model = model_for(Stepper(final_at=dict.fromkeys(range(1, 8), 1)), honour_n=False)
+    result = await beam_search(model, FinishedLow(), n=8, keep=2, max_steps=2).ainvoke("Q")
+    step_two = [r for r in generation(server) if r.prefix is not None]
+    assert len(step_two) == 8  # search-and-learn samples n again from the survivor
+    assert {r.prefix for r in step_two} == {"s1.8\n\n"}
+    assert len(result.candidates) == 7
+
+
+SOLUTION = "Multiply 5 by 6 to get 30.\n\nThe answer is 30."
+
+
+async def test_a_step_cut_at_max_step_tokens_is_continued_not_ended(model_for):
+    """The server cuts each reply at 6 tokens: the step goes on from where it was cut."""
+
+    def handler(request):
+        prefix = request.prefix or ""
+        return SOLUTION[len(prefix) :] if SOLUTION.startswith(prefix) else "lost\n\n"
+
+    server, model = model_for(handler, honour_n=False)
+    node = beam_search(model, FinishedLow(), n=1, keep=1, max_steps=12, max_step_tokens=6)
+    result = await node.ainvoke("Q")
+    prefixes = [r.prefix or "" for r in generation(server)]
+    assert all(SOLUTION.startswith(p) for p in prefixes), prefixes  # no delimiter mid-sentence
+    assert "Multiply 5 by " in prefixes
+    assert result.answer == SOLUTION
+    assert result.candidates[0].finish_reason == "stop"
+    assert len(result.candidates[0].step_scores) == 2  # two steps, however many requests

@@ -22,6 +22,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from ttc_agent import bills
 from ttc_agent.errors import TTCError
 from ttc_agent.types import Usage
 
@@ -203,6 +204,7 @@ class Meter:
         with self._lock:
             self.reserved = self.reserved - ticket
             self.spent = self.spent + billed
+        bills.note(model, billed.prompt_tokens, billed.output_tokens)
 
     def _over(self, spend: Spend) -> str | None:
         budget = self.budget

@@ -1,10 +1,12 @@
 """A search in its own process, checkpointed to SQLite or PostgreSQL, for the kill-and-resume
-test. STORE is a SQLite file or a postgresql:// URL.
+test. STORE is a SQLite file or a postgresql:// URL; CALLS, when given, is a budget of calls.
+Prints one JSON line: the answer, whether the budget limited it, and its candidates.
 
-python resumable_search.py STORE BASE_URL best_of_n|beam_search start|resume
+python resumable_search.py STORE BASE_URL best_of_n|beam_search start|resume [CALLS]
 """
 
 import asyncio
+import json
 import sys
 from contextlib import asynccontextmanager
 
@@ -12,7 +14,8 @@ from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
 from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 from langgraph.graph import START, MessagesState, StateGraph
 
-from ttc_agent import LLMStepJudge, OpenAIChat, RubricJudge, beam_search, best_of_n
+from ttc_agent import Budget, LLMStepJudge, OpenAIChat, RubricJudge, beam_search, best_of_n
+from ttc_agent.strategies import search_result
 
 
 @asynccontextmanager
@@ -26,15 +29,17 @@ async def checkpointer(store: str):
         yield saver
 
 
-async def main(store: str, base_url: str, strategy: str, mode: str) -> None:
+async def main(store: str, base_url: str, strategy: str, mode: str, calls: str = "") -> None:
+    budget = Budget(calls=int(calls)) if calls else None
     async with (
         checkpointer(store) as saver,
         OpenAIChat("m", base_url=base_url, api_key="k") as model,
     ):
         if strategy == "best_of_n":
-            node = best_of_n(model, RubricJudge("helpfulness", model, mode="structured"), n=4)
+            judge = RubricJudge("helpfulness", model, mode="structured")
+            node = best_of_n(model, judge, n=4, budget=budget)
         else:
-            node = beam_search(model, LLMStepJudge(model), n=4, keep=2, max_steps=3)
+            node = beam_search(model, LLMStepJudge(model), n=4, keep=2, max_steps=3, budget=budget)
         graph = StateGraph(MessagesState)
         graph.add_node("answer", node)
         graph.add_edge(START, "answer")
@@ -42,8 +47,10 @@ async def main(store: str, base_url: str, strategy: str, mode: str) -> None:
         config = {"configurable": {"thread_id": "resumable"}}
         start = {"messages": [("user", "Solve it.")]}
         state = await app.ainvoke(start if mode == "start" else None, config)
-        print(state["messages"][-1].content, flush=True)
+        result = search_result(state)
+        record = {"answer": result.answer, "budget_limited": result.budget_limited}
+        print(json.dumps(record | {"candidates": len(result.candidates)}), flush=True)
 
 
 if __name__ == "__main__":
-    asyncio.run(main(*sys.argv[1:5]))
+    asyncio.run(main(*sys.argv[1:6]))

@@ -51,8 +51,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-n", type=int, default=16, help="the largest n (default 16); every "
                         "smaller power of two is measured from prefixes")  # fmt: skip
     parser.add_argument("--out", required=True, help="the run's folder; rerun to resume")
-    parser.add_argument("--judge", default="math_step", help="judge card of the verifier "
-                        "(default math_step, the logprob step judge)")  # fmt: skip
+    parser.add_argument("--judge", help="judge card of the verifier (default: math_solution "
+                        "on whole solutions, math_step on --search steps)")  # fmt: skip
     parser.add_argument("--no-judge", action="store_true", help="no verifier: majority, pass@n")
     parser.add_argument("--search", action="append", choices=["beam_search", "dvts"],
                         help="also run this step search at every budget, guided by the judge "
@@ -87,7 +87,7 @@ async def run(args: argparse.Namespace, err: Console) -> Summary:
     if args.search and judge_model is None:
         raise ConfigurationError("--search needs a judge to guide the steps; drop --no-judge")
     try:
-        verifier = _verifier(args.judge, judge_model) if judge_model else None
+        verifier = _verifier(args.judge or "math_solution", judge_model) if judge_model else None
         searches = _searches(args, model, judge_model) if args.search else None
         with Progress(
             TextColumn("problems"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
@@ -144,7 +144,7 @@ def _model(
 def _searches(
     args: argparse.Namespace, model: OpenAIChat, judge_model: OpenAIChat
 ) -> dict[str, SearchFactory]:
-    card = load_card(args.judge)
+    card = load_card(args.judge or "math_step")
     steps = LLMStepJudge(judge_model, card) if card.scale.points == [0, 1] else None
     verifier = steps or RubricJudge(card, judge_model)
     options = {"temperature": args.temperature, "answer_key": last_number}
@@ -161,7 +161,7 @@ def _searches(
 
 def _verifier(card_name: str, model: OpenAIChat) -> Verifier:
     card = load_card(card_name)
-    if card.scale.points == [0, 1]:  # a step card: the logprob step judge on whole solutions
+    if card.scale.points == [0, 1]:  # a 0..1 card: the logprob judge, one verdict per solution
         return StepsAsOutcome(LLMStepJudge(model, card), delimiter=None)
     return RubricJudge(card, model)
 

@@ -23,7 +23,7 @@ from ttc_agent.strategies.step_search import (
 from ttc_agent.types import Message
 from ttc_agent.verifiers.draft_steps import as_step_verifier
 from ttc_agent.verifiers.protocol import Verifier
-from ttc_agent.verifiers.step_protocol import StepVerifier
+from ttc_agent.verifiers.step_protocol import StepVerifier, preferred_aggregate
 
 
 class BeamSearch(StepSearchNode):
@@ -47,7 +47,7 @@ def beam_search(
     max_steps: int = 40,
     lookahead: int = 0,
     step_delimiter: str = "\n\n",
-    aggregate: Aggregate = "last",
+    aggregate: Aggregate | None = None,
     *,
     temperature: float = 0.8,
     max_step_tokens: int | None = 256,
@@ -65,7 +65,10 @@ def beam_search(
             ``RubricJudge`` (wrapped in ``DraftStepVerifier``) to search writing step by step.
         n: live partial solutions per step; ``keep``: survivors per step (``n % keep == 0``).
         max_steps: the most steps; ``lookahead``: greedy steps rolled out to score a step.
-        step_delimiter: what ends a step; ``aggregate``: last, min, prod or mean of step scores.
+        step_delimiter: what ends a step; ``aggregate``: last, min, prod or mean of step scores,
+            by default the verifier's own preference (``min`` for ``LLMStepJudge``, which judges
+            the latest step alone; ``last`` for PRMs and drafts). The resolved value is recorded
+            in the result's settings.
         answer_key: weight the final choice by answer (sum of scores per answer).
         is_final: says whether a step ends the solution, where the server does not say.
 
@@ -74,15 +77,17 @@ def beam_search(
         >>> from ttc_agent.verifiers.step_judge import LLMStepJudge
         >>> model = OpenAIChat("m", base_url="http://127.0.0.1:9/v1", api_key="k")
         >>> node = beam_search(model, LLMStepJudge(model), n=8, keep=2)
-        >>> node.settings.n // node.settings.keep
-        4
+        >>> node.settings.n // node.settings.keep, node.settings.aggregate
+        (4, 'min')
     """
+    verifier = as_step_verifier(step_verifier, step_delimiter)
     settings = BeamSearch.make_settings(
         n=n, keep=keep, max_steps=max_steps, lookahead=lookahead, step_delimiter=step_delimiter,
-        aggregate=aggregate, temperature=temperature, max_step_tokens=max_step_tokens,
+        aggregate=aggregate or preferred_aggregate(verifier), temperature=temperature,
+        max_step_tokens=max_step_tokens,
     )  # fmt: skip
     return BeamSearch(
-        model, as_step_verifier(step_verifier, step_delimiter), settings,
+        model, verifier, settings,
         answer_key=answer_key, is_final=is_final, budget=budget,
         messages_key=messages_key, result_key=result_key,
     )  # fmt: skip

@@ -1,8 +1,10 @@
 """Diverse verifier tree search (DVTS): independent subtrees, each a greedy beam search.
 
-The ``n`` live solutions are split into ``subtrees`` trees of ``n // subtrees``. Each tree keeps
-only its own best solution per step and expands it, with no competition between trees, which
-run concurrently as separate graph tasks. The final choice is made across all trees.
+The ``n`` live solutions are split into ``subtrees`` trees of ``n // subtrees``. Each tree moves
+to the best of its children, finished ones included, expands it ``n // subtrees`` times and stops
+when that best child is finished (as in search-and-learn's ``diverse_verifier_tree_search.py``),
+with no competition between trees, which run concurrently as separate graph tasks. The final
+choice is made across all trees, among finished solutions whenever any tree finished one.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from langgraph.func import task
 
 from ttc_agent.budget import Budget
 from ttc_agent.models.protocol import ChatModel
+from ttc_agent.strategies import replay
 from ttc_agent.strategies.step_search import (
     Aggregate,
     StepSearchNode,
@@ -25,7 +28,7 @@ from ttc_agent.strategies.step_search import (
 from ttc_agent.types import Message
 from ttc_agent.verifiers.draft_steps import as_step_verifier
 from ttc_agent.verifiers.protocol import Verifier
-from ttc_agent.verifiers.step_protocol import StepVerifier
+from ttc_agent.verifiers.step_protocol import StepVerifier, preferred_aggregate
 
 
 @task(name="ttc_subtree")
@@ -39,11 +42,21 @@ async def subtree_task(
     strategy: str,
 ) -> dict:
     """Grow one subtree (a LangGraph task of its own)."""
-    grown = await grow(
-        model, verifier, prompt, settings, width=settings.n // settings.subtrees, keep=1,
-        strategy=strategy, is_final=is_final, tree=tree,
-    )  # fmt: skip
-    return grown.model_dump(mode="json")
+    width = settings.n // settings.subtrees
+    growing = grow(
+        model,
+        verifier,
+        prompt,
+        settings,
+        width=width,
+        keep=1,
+        strategy=strategy,
+        is_final=is_final,
+        tree=tree,
+        follow_best_child=True,
+    )
+    grown, record = await replay.recorded(growing)
+    return grown.model_dump(mode="json") | {"record": record}
 
 
 class DVTS(StepSearchNode):
@@ -60,6 +73,8 @@ class DVTS(StepSearchNode):
                 for tree in range(settings.subtrees)
             )
         )
+        for tree in grown:
+            replay.replayed(tree["record"])
         return [Tree.model_validate(tree) for tree in grown]
 
 
@@ -71,7 +86,7 @@ def dvts(
     max_steps: int = 40,
     lookahead: int = 0,
     step_delimiter: str = "\n\n",
-    aggregate: Aggregate = "last",
+    aggregate: Aggregate | None = None,
     *,
     temperature: float = 0.8,
     max_step_tokens: int | None = 256,
@@ -83,6 +98,8 @@ def dvts(
 ) -> DVTS:
     """A DVTS node: ``subtrees`` independent greedy step searches of ``n // subtrees`` each.
 
+    The arguments are beam search's (``aggregate`` defaults to the verifier's preference).
+
     Example:
         >>> from ttc_agent import OpenAIChat
         >>> from ttc_agent.verifiers.step_judge import LLMStepJudge
@@ -90,13 +107,14 @@ def dvts(
         >>> dvts(model, LLMStepJudge(model), n=16, subtrees=4).settings.subtrees
         4
     """
+    verifier = as_step_verifier(step_verifier, step_delimiter)
     settings = DVTS.make_settings(
         n=n, keep=1, subtrees=subtrees, max_steps=max_steps, lookahead=lookahead,
-        step_delimiter=step_delimiter, aggregate=aggregate, temperature=temperature,
-        max_step_tokens=max_step_tokens,
+        step_delimiter=step_delimiter, aggregate=aggregate or preferred_aggregate(verifier),
+        temperature=temperature, max_step_tokens=max_step_tokens,
     )  # fmt: skip
     return DVTS(
-        model, as_step_verifier(step_verifier, step_delimiter), settings,
+        model, verifier, settings,
         answer_key=answer_key, is_final=is_final, budget=budget,
         messages_key=messages_key, result_key=result_key,
     )  # fmt: skip

@@ -4,7 +4,8 @@ Each candidate's final answer is extracted and candidates are grouped by equival
 normalised text or your function). A candidate of the largest group is returned. Ties between
 groups go to the higher mean verifier score when a verifier is given, else to the group that
 appeared first. With ``early_stop``, candidates are sampled in rounds and sampling stops once
-one answer holds that share of the votes cast so far.
+at least ``min_votes`` votes are cast and one answer holds that share of them (a candidate
+without an answer abstains: it is not a vote).
 """
 
 from __future__ import annotations
@@ -35,12 +36,17 @@ class MajorityVoteSettings(BaseModel):
     max_tokens: int | None = Field(default=None, ge=1)
     early_stop: float | None = Field(default=None, gt=0.5, le=1.0)
     round_size: int = Field(default=4, ge=1)
+    min_votes: int = Field(default=4, ge=1)
 
     @model_validator(mode="after")
     def _rounds(self) -> MajorityVoteSettings:
         if self.early_stop is not None and self.round_size >= self.n:
             raise ValueError(
                 f"round_size ({self.round_size}) must be below n ({self.n}) to stop early"
+            )
+        if self.early_stop is not None and self.min_votes > self.n:
+            raise ValueError(
+                f"min_votes ({self.min_votes}) must be at most n ({self.n}) to stop early"
             )
         return self
 
@@ -81,11 +87,7 @@ class MajorityVote(StrategyNode):
                 break
             candidates += tasks.candidates_from(completions, start=len(candidates))
             labels = self.answer.labels([c.text for c in candidates])
-            votes = count_votes(labels)
-            leading = max(votes.values(), default=0)
-            if len(completions) < size or (
-                settings.early_stop and leading >= settings.early_stop * len(candidates)
-            ):
+            if len(completions) < size or _supermajority(count_votes(labels), settings):
                 break  # the budget ran out, or one answer holds a supermajority
         candidates = [
             c.model_copy(update={"key": k}) for c, k in zip(candidates, labels, strict=True)
@@ -124,6 +126,20 @@ class MajorityVote(StrategyNode):
         )
 
 
+def _supermajority(votes: dict[str, int], settings: MajorityVoteSettings) -> bool:
+    """Whether early stopping may stop: enough votes cast, and one answer holds its share.
+
+    Example:
+        >>> settings = MajorityVoteSettings(n=8, early_stop=0.75, round_size=1)
+        >>> _supermajority({"7": 1}, settings), _supermajority({"7": 3, "9": 1}, settings)
+        (False, True)
+    """
+    cast = sum(votes.values())
+    if settings.early_stop is None or cast < settings.min_votes:
+        return False
+    return max(votes.values()) >= settings.early_stop * cast
+
+
 def majority_vote(
     model: ChatModel,
     n: int = 8,
@@ -134,6 +150,7 @@ def majority_vote(
     max_tokens: int | None = None,
     early_stop: float | None = None,
     round_size: int = 4,
+    min_votes: int = 4,
     budget: Budget | None = None,
     messages_key: str = "messages",
     result_key: str | None = None,
@@ -147,7 +164,10 @@ def majority_vote(
             text), a function from text to a key, or an ``Equivalence``.
         verifier: optional; breaks ties between equally large groups by mean score.
         early_stop: sample in rounds of ``round_size`` and stop once one answer holds this
-            share of the votes so far (e.g. 0.75).
+            share of the votes cast so far (e.g. 0.75); candidates without an answer abstain.
+        min_votes: early stopping waits for at least this many votes (one vote is always a
+            100 % share; the default 4 is the fewest at which 0.75 can be met without
+            unanimity).
 
     Example:
         >>> from ttc_agent import OpenAIChat
@@ -162,6 +182,7 @@ def majority_vote(
         max_tokens=max_tokens,
         early_stop=early_stop,
         round_size=round_size,
+        min_votes=min_votes,
     )
     return MajorityVote(
         model,

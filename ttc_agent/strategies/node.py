@@ -34,6 +34,7 @@ from pydantic import BaseModel, ValidationError
 
 from ttc_agent.budget import Budget, metered
 from ttc_agent.errors import ConfigurationError
+from ttc_agent.strategies import replay
 from ttc_agent.strategies.tasks import counting_failures
 from ttc_agent.types import Message, SearchResult
 
@@ -80,7 +81,7 @@ class StrategyNode(ABC):
             )
         prompt = convert_to_openai_messages(list(messages))
         settings, budget = self.settings_for(config), self.budget_for(config)
-        with metered(budget) as meter, counting_failures() as failures:
+        with metered(budget) as meter, counting_failures() as failures, replay.new_run():
             result = await self.search(prompt, settings)
         if meter is not None and meter.exhausted:
             result = result.model_copy(update={"budget_limited": True})

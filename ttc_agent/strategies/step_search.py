@@ -2,13 +2,15 @@
 
 Each round samples one more step for every live partial solution (continuing the assistant's
 text up to the step delimiter), scores the steps with a step verifier, sets finished solutions
-aside, keeps the ``keep`` best live ones and expands each ``width // keep`` times.
+aside, keeps the ``keep`` best live ones and expands them to ``width`` children again (fewer
+survivors are expanded more often, as in search-and-learn). A step cut at ``max_step_tokens``
+is not a step boundary: the next round continues it. A DVTS tree instead follows its best
+child, finished or not, and stops when that child is finished.
 """
 
 from __future__ import annotations
 
 import asyncio
-import re
 from abc import abstractmethod
 from collections.abc import Callable, Sequence
 
@@ -17,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from ttc_agent.budget import Budget, BudgetExhausted, within_budget
 from ttc_agent.models.protocol import ChatModel
 from ttc_agent.strategies import tasks
+from ttc_agent.strategies.beams import Beam, has_final_answer, spread
 from ttc_agent.strategies.node import StrategyNode
 from ttc_agent.strategies.progress import counted_together, emit
 from ttc_agent.strategies.selection import select_best, select_weighted
@@ -32,18 +35,6 @@ from ttc_agent.types import (
     aggregate_scores,
 )
 from ttc_agent.verifiers.step_protocol import StepVerifier
-
-_FINAL = re.compile(r"\\boxed\{|answer is|final answer|^####", re.IGNORECASE | re.MULTILINE)
-
-
-def has_final_answer(step: str) -> bool:
-    """The default end-of-solution test for servers that do not say why a reply stopped.
-
-    Example:
-        >>> has_final_answer(r"So the answer is \\boxed{4}."), has_final_answer("Next, add 2.")
-        (True, False)
-    """
-    return bool(_FINAL.search(step))
 
 
 class StepSearchSettings(BaseModel):
@@ -71,27 +62,6 @@ class StepSearchSettings(BaseModel):
         return self
 
 
-class Beam(BaseModel):
-    """One partial (or finished) solution: its steps and their scores."""
-
-    model_config = ConfigDict(frozen=True)
-
-    steps: list[str] = Field(default_factory=list)
-    scores: list[float] = Field(default_factory=list)
-    finished: bool = False
-    finish_reason: str | None = None
-    usage: Usage = Usage()  # generation along this solution's own path
-    tree: int = 0
-    rank: float = 0.0  # what selection compares: the aggregate, lookahead steps included
-
-    def text(self, delimiter: str) -> str:
-        return delimiter.join(self.steps)
-
-    def score(self, aggregate: Aggregate) -> float:
-        """The aggregated score of this solution's own steps."""
-        return aggregate_scores(self.scores, aggregate)
-
-
 class Tree(BaseModel):
     """What growing one tree produced."""
 
@@ -112,8 +82,13 @@ async def grow(
     strategy: str,
     is_final: Callable[[str], bool] = has_final_answer,
     tree: int = 0,
+    follow_best_child: bool = False,
 ) -> Tree:
-    """Grow one tree with ``width`` live solutions per step, keeping ``keep`` each step."""
+    """Grow one tree with ``width`` live solutions per step, keeping ``keep`` each step.
+
+    With ``follow_best_child`` (DVTS) the tree moves to the best of all its children, finished
+    ones included, and stops when that child is finished.
+    """
     parents: list[tuple[Beam, int]] = [(Beam(tree=tree), width)]
     finished: list[Beam] = []
     live: list[Beam] = []
@@ -131,13 +106,17 @@ async def grow(
         finished += [child for child in children if child.finished]
         live = [child for child in children if not child.finished]
         best = max((c.rank for c in children), default=0.0)
-        done = not live or len(finished) >= width
+        if follow_best_child:  # DVTS: the tree's course ends with its best child
+            done = not live or max(children, key=lambda c: c.rank).finished
+        else:
+            done = not live or len(finished) >= width
         where = {"tree": tree, "live": len(live), "finished": len(finished), "best": best}
         emit("step", strategy, step=step, total=step if done else settings.max_steps, **where)
         if done:
             break
-        order = sorted(range(len(live)), key=lambda i: (-live[i].rank, i))
-        parents = [(live[i], width // keep) for i in order[:keep]]
+        order = sorted(range(len(live)), key=lambda i: (-live[i].rank, i))[:keep]
+        counts = spread(width, len(order))  # fewer than keep alive: each gets more children
+        parents = [(live[i], count) for i, count in zip(order, counts, strict=True)]
     unfinished = (
         [] if finished else [b.model_copy(update={"finish_reason": "max_steps"}) for b in live]
     )
@@ -165,7 +144,7 @@ async def _step(
         )
     batches = within_budget(tasks.lost_as_empty(extended, [count for _, count in parents]))
     children = [
-        _child(parent, completion, delimiter, is_final)
+        parent.extended(completion, delimiter, is_final)
         for (parent, _), completions in zip(parents, batches, strict=True)
         for completion in completions
     ]
@@ -175,7 +154,7 @@ async def _step(
             return_exceptions=True,
         )
     )
-    to_score = [child.steps + extra for child, (extra, _) in zip(children, rollouts, strict=True)]
+    to_score = [steps for steps, _ in rollouts]
     with counted_together("scored", strategy, len(to_score), tree=tree) as judged:
         scored = await tasks.score_steps(verifier, prompt, to_score)
         judged.tick(len(scored))
@@ -208,25 +187,8 @@ async def _extend(
     if temperature is not None:
         options["temperature"] = temperature
     if parent.steps:
-        options["prefix"] = parent.text(settings.step_delimiter) + settings.step_delimiter
+        options["prefix"] = parent.prefix(settings.step_delimiter)
     return await tasks.sample(model, prompt, count, settings, strategy, **options)
-
-
-def _child(
-    parent: Beam, completion: Completion, delimiter: str, is_final: Callable[[str], bool]
-) -> Beam:
-    step = completion.text.strip("\n") if not delimiter.strip() else completion.text
-    says_ended = completion.ended is None and completion.finish_reason == "stop"
-    ended = completion.ended is True or (says_ended and (not step.strip() or is_final(step)))
-    steps = [*parent.steps, step] if step.strip() or not parent.steps else parent.steps
-    return Beam(
-        steps=steps,
-        scores=parent.scores,
-        finished=ended,
-        finish_reason=completion.finish_reason if ended else None,
-        usage=parent.usage + completion.usage,
-        tree=parent.tree,
-    )
 
 
 async def _rollout(
@@ -237,19 +199,16 @@ async def _rollout(
     strategy: str,
     is_final: Callable[[str], bool],
 ) -> tuple[list[str], Usage]:
-    """Greedy lookahead steps used to score ``child`` (not kept in the solution)."""
-    extra: list[str] = []
+    """The steps to score ``child`` by: its own, then greedy lookahead steps (not kept)."""
     usage = Usage()
     current = child
     for _ in range(settings.lookahead if not child.finished else 0):
         [completion] = await _extend(model, prompt, current, 1, settings, strategy, temperature=0.0)
         usage = usage + completion.usage
-        current = _child(current, completion, settings.step_delimiter, is_final)
-        if len(current.steps) > len(child.steps) + len(extra):
-            extra.append(current.steps[-1])
+        current = current.extended(completion, settings.step_delimiter, is_final)
         if current.finished:
             break
-    return extra, usage
+    return current.steps, usage
 
 
 class StepSearchNode(StrategyNode):
@@ -280,6 +239,7 @@ class StepSearchNode(StrategyNode):
     async def search(self, prompt: list[Message], settings: StepSearchSettings) -> SearchResult:
         trees = await self.trees(prompt, settings)
         beams = [beam for tree in trees for beam in tree.beams]
+        beams = [beam for beam in beams if beam.finished] or beams  # partial ones only if all are
         if not beams:
             raise BudgetExhausted("the budget ran out before a first step was scored")
         candidates = candidates_from_beams(beams, settings, self.answer_key)

@@ -1,11 +1,16 @@
 """The LangGraph tasks strategies are made of: sampling and scoring.
 
 Each call of a task inside a graph run is checkpointed, so a run resumed after a failure does
-not pay again for samples or scores it already has. Task results are plain JSON.
+not pay again for samples or scores it already has. Every call of a verifier is a task of its
+own: a verifier says how many texts one call scores with ``batch_size`` (1 for the judges, a
+PRM's forward pass; all of them when it does not say), so a run killed while judging asks again
+only what was not answered. Task results are plain JSON, with a record of what their calls
+billed (see ``replay``).
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -14,9 +19,10 @@ from typing import Any
 from langgraph.func import task
 from pydantic import BaseModel
 
-from ttc_agent.budget import BudgetExhausted
+from ttc_agent.budget import BudgetExhausted, within_budget
 from ttc_agent.errors import ModelError, SamplesFailed
 from ttc_agent.models.protocol import ChatModel
+from ttc_agent.strategies import replay
 from ttc_agent.strategies.progress import counter_for
 from ttc_agent.types import Candidate, Completion, Message, Score, StepScores
 from ttc_agent.verifiers.protocol import Verifier
@@ -39,36 +45,34 @@ async def sample_task(
     """
     event, strategy, done, total = progress
     counter = counter_for(event, strategy, total, done=done)
-    failed = 0
-    try:
-        completions = await model.sample(
-            prompt, n, **options, on_completion=lambda _: counter.tick()
-        )
-    except SamplesFailed as exc:  # go on with those that arrived; the node reports the rest
-        completions, failed = exc.partial, exc.failed
+
+    async def draw() -> tuple[list[Completion], int]:
+        try:
+            return await model.sample(
+                prompt, n, **options, on_completion=lambda _: counter.tick()
+            ), 0
+        except SamplesFailed as exc:  # go on with those that arrived; the node reports the rest
+            return exc.partial, exc.failed
+
+    (completions, failed), record = await replay.recorded(draw())
     rows = [completion.model_dump(mode="json", exclude={"logprobs"}) for completion in completions]
-    return {"completions": rows, "failed": failed}
+    return {"completions": rows, "failed": failed, "record": record}
 
 
 @task(name="ttc_score")
-async def score_task(
-    verifier: Verifier, prompt: list[Message], texts: list[str], strategy: str
-) -> list[dict[str, Any]]:
-    """Score texts with an outcome verifier, in one batch."""
-    counter = counter_for("scored", strategy, len(texts))
-    scores = await verifier.score(
-        prompt, texts, on_score=lambda i, s: counter.tick(index=i, score=s.value)
-    )
-    return [score.model_dump(mode="json") for score in scores]
+async def score_task(verifier: Verifier, prompt: list[Message], texts: list[str]) -> dict[str, Any]:
+    """Score texts with an outcome verifier: one call of it."""
+    scores, record = await replay.recorded(verifier.score(prompt, texts))
+    return {"scores": [score.model_dump(mode="json") for score in scores], "record": record}
 
 
 @task(name="ttc_score_steps")
 async def score_steps_task(
     verifier: StepVerifier, prompt: list[Message], solutions: list[list[str]]
-) -> list[dict[str, Any]]:
-    """Score the steps of partial solutions with a step verifier, in one batch."""
-    scores = await verifier.score_steps(prompt, solutions)
-    return [score.model_dump(mode="json") for score in scores]
+) -> dict[str, Any]:
+    """Score the steps of partial solutions with a step verifier: one call of it."""
+    scores, record = await replay.recorded(verifier.score_steps(prompt, solutions))
+    return {"scores": [score.model_dump(mode="json") for score in scores], "record": record}
 
 
 async def sample(
@@ -91,6 +95,7 @@ async def sample(
     result = await sample_task(
         model, prompt, n, options, ("sampled", strategy, done, total if total is not None else n)
     )
+    replay.replayed(result["record"])
     if result["failed"] and (tally := _failures.get()) is not None:
         tally.append(result["failed"])
     return [Completion.model_validate(row) for row in result["completions"]]
@@ -137,20 +142,40 @@ def counting_failures() -> Iterator[list[int]]:
         _failures.reset(token)
 
 
-async def score(
-    verifier: Verifier, prompt: list[Message], texts: Sequence[str], strategy: str
-) -> list[Score]:
-    """Score texts with an outcome verifier (a task)."""
-    rows = await score_task(verifier, prompt, list(texts), strategy)
-    return [Score.model_validate(row) for row in rows]
+def call_size(verifier: object, count: int) -> int:
+    """How many of ``count`` texts one call of ``verifier`` scores: its ``batch_size`` (1 for a
+    judge that asks about each candidate alone, a PRM's forward pass), else all of them.
+
+    Example:
+        >>> call_size(object(), 8)
+        8
+    """
+    size = getattr(verifier, "batch_size", None)
+    return max(1, int(size) if size else count)
 
 
 async def score_steps(
     verifier: StepVerifier, prompt: list[Message], solutions: Sequence[Sequence[str]]
 ) -> list[StepScores]:
-    """Score the steps of partial solutions (a task)."""
-    rows = await score_steps_task(verifier, prompt, [list(s) for s in solutions])
-    return [StepScores.model_validate(row) for row in rows]
+    """Score the steps of partial solutions, each call of the verifier a task.
+
+    A verifier that caches its verdicts (``remember``) is handed those a resumed run replays,
+    so that it does not ask again about the steps they judged.
+    """
+    size = call_size(verifier, len(solutions))
+
+    async def one_call(start: int) -> list[StepScores]:
+        part = [list(steps) for steps in solutions[start : start + size]]
+        result = await score_steps_task(verifier, prompt, part)
+        scores = [StepScores.model_validate(row) for row in result["scores"]]
+        remember = getattr(verifier, "remember", None)
+        if replay.replayed(result["record"]) and remember is not None:
+            remember(prompt, part, scores)
+        return scores
+
+    calls = range(0, len(solutions), size)
+    results = await asyncio.gather(*(one_call(start) for start in calls), return_exceptions=True)
+    return [scores for batch in within_budget(results) for scores in batch]
 
 
 def candidates_from(
@@ -196,9 +221,26 @@ async def sample_some(
 async def score_some(
     verifier: Verifier, prompt: list[Message], texts: Sequence[str], strategy: str
 ) -> list[Score | None]:
-    """Like ``score``, but None for the texts the budget left unscored."""
-    try:
-        return list(await score(verifier, prompt, texts, strategy))
-    except BudgetExhausted as exc:
-        partial = exc.partial or [None] * len(texts)
-        return [None if s is None else Score.model_validate(s) for s in partial]
+    """Score texts with an outcome verifier, each call of it a task; None for the texts the
+    budget left unscored. Emits a ``scored`` event for each score."""
+    size, counter = call_size(verifier, len(texts)), counter_for("scored", strategy, len(texts))
+
+    async def one_call(start: int) -> list[Score | None]:
+        part = list(texts[start : start + size])
+        try:
+            result = await score_task(verifier, prompt, part)
+        except BudgetExhausted as exc:  # some or all of this call's texts were not scored
+            partial = exc.partial if isinstance(exc.partial, list) else []
+            rows = partial if len(partial) == len(part) else [None] * len(part)
+        else:
+            replay.replayed(result["record"])
+            rows = result["scores"]
+        scores = [None if row is None else Score.model_validate(row) for row in rows]
+        for i, score in enumerate(scores):
+            if score is not None:
+                counter.tick(index=start + i, score=score.value)
+        return scores
+
+    calls = range(0, len(texts), size)
+    results = await asyncio.gather(*(one_call(start) for start in calls), return_exceptions=True)
+    return [score for batch in within_budget(results) for score in batch]

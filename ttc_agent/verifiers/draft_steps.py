@@ -11,7 +11,7 @@ import json
 from collections import OrderedDict
 from collections.abc import Sequence
 
-from ttc_agent.types import Message, StepScores, Usage
+from ttc_agent.types import Aggregate, Message, StepScores, Usage
 from ttc_agent.verifiers.protocol import Verifier
 
 
@@ -24,6 +24,9 @@ class DraftStepVerifier:
         >>> DraftStepVerifier(RubricJudge("writing_quality", model)).name
         'writing_quality'
     """
+
+    preferred_aggregate: Aggregate = "last"  # a step's score is that of the whole draft so far
+    batch_size = 1  # one solution per call, so that strategies checkpoint each one
 
     def __init__(self, verifier: Verifier, *, delimiter: str = "\n\n", cache_size: int = 4096):
         self.verifier, self.delimiter, self.cache_size = verifier, delimiter, cache_size
@@ -59,6 +62,20 @@ class DraftStepVerifier:
             usage = Usage.sum([usage_by_key.pop(k) for k in keys if k in usage_by_key])
             results.append(StepScores(steps=[self._cache[k] for k in keys], usage=usage))
         return results
+
+    def remember(
+        self,
+        prompt: Sequence[Message],
+        solutions: Sequence[Sequence[str]],
+        scores: Sequence[StepScores],
+    ) -> None:
+        """Take scores given before as known (a resumed search hands back what it replays)."""
+        context = json.dumps(list(prompt), sort_keys=True, default=str)
+        for steps, verdict in zip(solutions, scores, strict=True):
+            for k, value in enumerate(verdict.steps[: len(steps)]):
+                self._cache[json.dumps([context, list(steps[: k + 1])])] = value
+        while len(self._cache) > self.cache_size:
+            self._cache.popitem(last=False)
 
 
 def as_step_verifier(verifier: object, delimiter: str = "\n\n") -> object:

@@ -61,6 +61,8 @@ class RubricJudge:
         ['clarity', 'style', 'engagement', 'relevance']
     """
 
+    batch_size = 1  # one candidate per call, so that strategies checkpoint each one
+
     def __init__(
         self,
         card: str | Path | JudgeCard,
@@ -82,10 +84,8 @@ class RubricJudge:
         if attempts < 1:
             raise ConfigurationError(f"attempts must be at least 1, got {attempts}")
         self.name = self.card.name
-        self.attempts = attempts
-        self.top_logprobs = top_logprobs
-        self.max_tokens = max_tokens
-        self.constrained = constrained
+        self.attempts, self.top_logprobs = attempts, top_logprobs
+        self.max_tokens, self.constrained = max_tokens, constrained
         self._verdict = _verdict_model(self.card)
 
     def __repr__(self) -> str:

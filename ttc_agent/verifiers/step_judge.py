@@ -3,7 +3,8 @@
 The judge answers with one digit per step (``1`` correct, ``0`` not, on the card's 0..1 scale).
 Where the endpoint returns top logprobs, the step's score is the probability mass on ``1``
 (G-Eval's expected score on a 0..1 scale); elsewhere the digit itself. Step judgements are
-cached by (prompt, steps so far), so a beam search pays once for each step it keeps.
+cached by (prompt, steps so far), so a beam search pays once for each step it keeps, and a step
+being judged for one caller is awaited, not asked again, by another.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from string import Template
 from ttc_agent.budget import within_budget
 from ttc_agent.errors import ConfigurationError, JudgeOutputError
 from ttc_agent.models.protocol import ChatModel
-from ttc_agent.types import Message, StepScores, Usage
+from ttc_agent.types import Aggregate, Message, StepScores, Usage
 from ttc_agent.verifiers.fence import fence
 from ttc_agent.verifiers.judge_card import JudgeCard, load_card
 from ttc_agent.verifiers.rubric_judge import DATA_NOTICE, render_conversation, render_rubric
@@ -27,6 +28,11 @@ from ttc_agent.verifiers.rubric_judge import DATA_NOTICE, render_conversation, r
 
 class LLMStepJudge:
     """Scores steps with a chat model and a step judge card (default ``math_step``).
+
+    The judge is asked whether the *latest* step is correct, so a solution is only as good as
+    its worst step: step searches aggregate its scores by ``min`` unless told otherwise
+    (``preferred_aggregate``). For one verdict on a complete solution, use the
+    ``math_solution`` card with ``StepsAsOutcome(judge, delimiter=None)``.
 
     Args:
         model: the judge; give it logprobs (``OpenAIChat(logprobs=True)`` on the embedded
@@ -39,9 +45,12 @@ class LLMStepJudge:
     Example:
         >>> from ttc_agent import OpenAIChat
         >>> judge = LLMStepJudge(OpenAIChat("m", base_url="http://127.0.0.1:9/v1", api_key="k"))
-        >>> judge.card.scale.points
-        [0, 1]
+        >>> judge.card.scale.points, judge.preferred_aggregate
+        ([0, 1], 'min')
     """
+
+    preferred_aggregate: Aggregate = "min"  # an earlier wrong step sinks the solution
+    batch_size = 1  # one solution per call, so that strategies checkpoint each one
 
     def __init__(
         self,
@@ -62,6 +71,7 @@ class LLMStepJudge:
         self.model, self.name = model, self.card.name
         self.top_logprobs, self.attempts, self.cache_size = top_logprobs, attempts, cache_size
         self._cache: OrderedDict[str, float] = OrderedDict()
+        self._asked: dict[tuple[int, str], asyncio.Future[tuple[float, Usage]]] = {}  # by loop
 
     def __repr__(self) -> str:
         return f"LLMStepJudge({self.card.name!r}, {self.model!r})"
@@ -75,28 +85,53 @@ class LLMStepJudge:
             >>> # [s] = await judge.score_steps(prompt, [["2 + 2 = 4", "So 4."]]); s.steps
         """
         conversation = render_conversation(prompt)
-        pending: dict[str, tuple[Sequence[str], int]] = {}
+        loop = id(asyncio.get_running_loop())  # a judgement is shared within its event loop
+        needed: dict[str, asyncio.Future[tuple[float, Usage]]] = {}
+        mine = []  # the judgements this call asks for, and so pays for
         for steps in solutions:
             for k in range(len(steps)):
                 key = json.dumps([conversation, list(steps[: k + 1])])
-                if key not in self._cache:
-                    pending.setdefault(key, (steps, k))
-        judged = within_budget(
-            await asyncio.gather(
-                *(self._judge(conversation, steps[: k + 1]) for steps, k in pending.values()),
-                return_exceptions=True,
-            )
-        )
+                if key in self._cache or key in needed:
+                    continue
+                if (loop, key) not in self._asked:
+                    judging = self._judge(conversation, steps[: k + 1])
+                    self._asked[loop, key] = asyncio.ensure_future(judging)
+                    mine.append(key)
+                needed[key] = self._asked[loop, key]
+        try:
+            judged = await asyncio.gather(*needed.values(), return_exceptions=True)
+        finally:
+            for key in mine:
+                self._asked.pop((loop, key), None)
         usage_by_key = {}
-        for key, (value, usage) in zip(pending, judged, strict=True):
-            self._remember(key, value)
-            usage_by_key[key] = usage
+        for key, outcome in zip(needed, judged, strict=True):
+            if not isinstance(outcome, BaseException):  # kept even if another one failed
+                self._remember(key, outcome[0])
+                if key in mine:
+                    usage_by_key[key] = outcome[1]
+        within_budget(judged)
         results = []
         for steps in solutions:
             keys = [json.dumps([conversation, list(steps[: k + 1])]) for k in range(len(steps))]
             usage = Usage.sum([usage_by_key.pop(key) for key in keys if key in usage_by_key])
             results.append(StepScores(steps=[self._cache[key] for key in keys], usage=usage))
         return results
+
+    def remember(
+        self,
+        prompt: Sequence[Message],
+        solutions: Sequence[Sequence[str]],
+        scores: Sequence[StepScores],
+    ) -> None:
+        """Take verdicts given before as known (a resumed search hands back what it replays).
+
+        Example:
+            >>> # judge.remember(prompt, [["2 + 2 = 4"]], [StepScores(steps=[0.9])])
+        """
+        conversation = render_conversation(prompt)
+        for steps, verdict in zip(solutions, scores, strict=True):
+            for k, value in enumerate(verdict.steps[: len(steps)]):
+                self._remember(json.dumps([conversation, list(steps[: k + 1])]), value)
 
     def messages(self, conversation: str, steps: Sequence[str]) -> list[Message]:
         """The judge's messages for the last of ``steps``."""

@@ -7,14 +7,16 @@ from collections.abc import Sequence
 
 from ttc_agent.types import Aggregate, Message, Score, aggregate_scores
 from ttc_agent.verifiers.protocol import OnScore
-from ttc_agent.verifiers.step_protocol import StepVerifier
+from ttc_agent.verifiers.step_protocol import StepVerifier, preferred_aggregate
 
 
 class StepsAsOutcome:
     """Scores whole solutions with a step verifier: split into steps, score, aggregate.
 
     ``delimiter=None`` scores each solution as one step: one verdict on the whole solution
-    (for a step judge, one call per candidate instead of one per step).
+    (for a step judge, one call per candidate instead of one per step; give the judge a card
+    that asks about a whole solution, such as ``math_solution``). ``aggregate`` defaults to the
+    verifier's own preference (``min`` for ``LLMStepJudge``, ``last`` for PRMs).
 
     Example:
         >>> from ttc_agent import OpenAIChat, LLMStepJudge
@@ -27,11 +29,13 @@ class StepsAsOutcome:
         self,
         verifier: StepVerifier,
         *,
-        aggregate: Aggregate = "last",
+        aggregate: Aggregate | None = None,
         delimiter: str | None = "\n\n",
     ) -> None:
+        aggregate = aggregate or preferred_aggregate(verifier)
         self.verifier, self.aggregate, self.delimiter = verifier, aggregate, delimiter
         self.name = f"{verifier.name}:{aggregate}" if delimiter is not None else verifier.name
+        self.batch_size: int | None = getattr(verifier, "batch_size", None)  # solutions per call
 
     async def score(
         self,

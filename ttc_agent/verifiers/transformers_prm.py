@@ -1,20 +1,15 @@
 """A process reward model (PRM) run in this process with Hugging Face transformers, CPU or GPU.
 
-Two families of open PRMs are read:
+Four families of open PRMs are read (see ``prm_families`` for each one's input and scoring rule
+and where the rule comes from): ``step_tag`` (Math-Shepherd), ``qwen_prm``
+(Qwen2.5-Math-PRM), ``rlhflow`` (RLHFlow's Llama-3.1 PRMs) and ``skywork``
+(Skywork-o1-Open-PRM). A checkpoint's family is recognised by its value head (Skywork), its
+two-class head and ``<extra_0>`` token (Qwen), or its name; any other checkpoint must be given
+its family, rather than be read at the wrong place.
 
-- ``step_tag`` (Math-Shepherd): a causal LM. The input is ``f"{question} {step_1} ки\\n{step_2}
-  ки"``; the score of a step is the softmax over the logits of the good and bad tokens (``+`` and
-  ``-``) at the position of its step tag, P(good).
-- ``qwen_prm`` (Qwen2.5-Math-PRM): a two-class token head (logits of shape ``[batch, seq, 2]``,
-  class 1 = correct). The input is the chat template of a system prompt, the question and
-  ``"<extra_0>".join(steps) + "<extra_0>"`` as the assistant turn; the score of a step is
-  softmax(logits)[1] at its ``<extra_0>``. Qwen's checkpoints ship their model code
-  (``trust_remote_code=True``); a ``*ForTokenClassification`` checkpoint with two labels has the
-  same head and loads without it.
-
-Solutions are scored in batches (right-padded, one forward pass per ``batch_size`` solutions,
-longest first), under ``torch.inference_mode()`` in a worker thread so that the event loop keeps
-running. Step positions are found with one tensor mask per batch, never token by token.
+Each solution is encoded alone (its ids, and the position of each step's score); solutions are
+scored in batches (right-padded, one forward pass per ``batch_size`` solutions, longest first),
+under ``torch.inference_mode()`` in a worker thread so that the event loop keeps running.
 """
 
 from __future__ import annotations
@@ -26,14 +21,19 @@ from pathlib import Path
 from typing import Any, Literal
 
 from ttc_agent.errors import ConfigurationError
-from ttc_agent.types import Message, StepScores, Usage
+from ttc_agent.types import Aggregate, Message, StepScores, Usage
+from ttc_agent.verifiers.prm_checkpoints import detect_family, load_model, value_head
+from ttc_agent.verifiers.prm_families import (
+    DEFAULT_TAG,
+    FAMILIES,
+    QWEN_PRM_SYSTEM,
+    Encoded,
+    Family,
+    make_format,
+)
 
-Family = Literal["auto", "step_tag", "qwen_prm"]
+__all__ = ["QWEN_PRM_SYSTEM", "TransformersPRM", "question_of"]
 
-QWEN_PRM_SYSTEM = "Please reason step by step, and put your final answer within \\boxed{}."
-"""The system prompt Qwen2.5-Math-PRM was trained with."""
-
-_DEFAULT_TAG = {"step_tag": "ки", "qwen_prm": "<extra_0>"}
 _INSTALL = "pip install 'ttc-agent[prm]'"
 
 
@@ -42,27 +42,34 @@ class TransformersPRM:
 
     Args:
         model: a Hugging Face model id or a local folder (anything ``from_pretrained`` takes).
-        family: ``step_tag``, ``qwen_prm`` or ``auto``: ``qwen_prm`` when the tokenizer has the
-            ``<extra_0>`` token and the model is a process reward model (its architecture names
-            ``ProcessRewardModel``/``PRM``) or a token classifier, else ``step_tag``.
+        family: ``step_tag`` (Math-Shepherd), ``qwen_prm``, ``rlhflow``, ``skywork``, or
+            ``auto``: ``skywork`` when the weights hold a value head (``v_head.summary``),
+            ``qwen_prm`` when the tokenizer has ``<extra_0>`` and the model is a process reward
+            model or a token classifier, else the family the checkpoint's name names
+            (``math-shepherd``, ``rlhflow``, ``qwen2.5-math-prm``); otherwise
+            ``ConfigurationError``.
         device: ``auto`` (CUDA when available, else CPU), or a torch device such as ``cuda:1``.
         dtype: a torch dtype or its name; by default bfloat16 on CUDA, float32 elsewhere.
         batch_size: solutions per forward pass.
-        step_tag: the step tag token; by default ``ки`` (step_tag) or ``<extra_0>`` (qwen_prm).
-            It must be a single token of the model's tokenizer.
-        good_token: the token whose probability means "correct" (step_tag family).
-        bad_token: the token whose probability means "wrong" (step_tag family).
+        step_tag: the token that marks a step: by default ``ки`` (step_tag; rlhflow's
+            placeholder for its ``+`` turns), ``<extra_0>`` (qwen_prm) or ``\n`` (skywork). It
+            must be a single token of the model's tokenizer.
+        good_token: the token whose probability means "correct" (step_tag, rlhflow).
+        bad_token: the token whose probability means "wrong" (step_tag, rlhflow).
         trust_remote_code: run model code shipped with the checkpoint (Qwen2.5-Math-PRM needs it).
         max_length: cut inputs at this many tokens; a solution whose step tags were cut off
             raises ``ConfigurationError`` rather than returning too few scores.
 
     Raises:
-        ConfigurationError: torch or transformers is missing, the step tag or a good/bad token is
-            not one token, or the checkpoint has no head this class can read.
+        ConfigurationError: torch or transformers is missing, the family is unknown or cannot be
+            told, the step tag or a good/bad token is not one token, or the checkpoint has no
+            head this class can read.
 
     Example:
         >>> # prm = TransformersPRM("peiyi9979/math-shepherd-mistral-7b-prm")
         >>> # prm = TransformersPRM("Qwen/Qwen2.5-Math-PRM-7B", trust_remote_code=True)
+        >>> # prm = TransformersPRM("RLHFlow/Llama3.1-8B-PRM-Deepseek-Data")
+        >>> # prm = TransformersPRM("Skywork/Skywork-o1-Open-PRM-Qwen-2.5-7B")
         >>> # [scores] = await prm.score_steps(
         >>> #     [{"role": "user", "content": "What is 2 + 3 * 4?"}],
         >>> #     [["3 * 4 = 12.", "2 + 12 = 14."]],
@@ -70,11 +77,13 @@ class TransformersPRM:
         >>> # scores.steps  # one probability per step, e.g. [0.93, 0.88]
     """
 
+    preferred_aggregate: Aggregate = "last"  # trained to value the whole prefix at each step
+
     def __init__(
         self,
         model: str | Path,
         *,
-        family: Family = "auto",
+        family: Family | Literal["auto"] = "auto",
         device: str = "auto",
         dtype: Any = None,
         batch_size: int = 8,
@@ -84,8 +93,8 @@ class TransformersPRM:
         trust_remote_code: bool = False,
         max_length: int | None = None,
     ) -> None:
-        if family not in ("auto", "step_tag", "qwen_prm"):
-            raise ConfigurationError(f"family must be auto, step_tag or qwen_prm, got {family!r}")
+        if family != "auto" and family not in FAMILIES:
+            raise ConfigurationError(f"family must be auto, {', '.join(FAMILIES)}, got {family!r}")
         if batch_size < 1:
             raise ConfigurationError(f"batch_size must be at least 1, got {batch_size}")
         if max_length is not None and max_length < 1:
@@ -105,22 +114,18 @@ class TransformersPRM:
         config = transformers.AutoConfig.from_pretrained(
             source, trust_remote_code=trust_remote_code
         )
-        self.family: Literal["step_tag", "qwen_prm"] = (
-            _detect_family(self.tokenizer, config) if family == "auto" else family
+        self.family: Family = (
+            detect_family(source, self.tokenizer, config) if family == "auto" else family
         )
-        self.step_tag = step_tag if step_tag is not None else _DEFAULT_TAG[self.family]
+        self.step_tag = step_tag if step_tag is not None else DEFAULT_TAG[self.family]
         self.tokenizer.padding_side = "right"  # causal attention: real tokens never see padding
         if self.tokenizer.pad_token_id is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token or self.tokenizer.unk_token
-        self._tag_id = _tag_token_id(self.tokenizer, self._format("1", ["2"]), self.step_tag)
-        self._classes: list[int] = [1, 0]  # qwen_prm: [good, bad] columns of the two-class head
-        if self.family == "step_tag":
-            self._classes = [
-                _single_token_id(self.tokenizer, good_token, "good_token"),
-                _single_token_id(self.tokenizer, bad_token, "bad_token"),
-            ]
-
-        self.model = _load_model(
+        head = value_head(source) if self.family == "skywork" else None
+        self.format = make_format(
+            self.family, self.tokenizer, self.step_tag, good_token, bad_token, head
+        )
+        self.model = load_model(
             transformers, source, self.family, config, self.dtype, trust_remote_code
         )
         self.model.to(self.device).eval()
@@ -141,73 +146,57 @@ class TransformersPRM:
         of each batch, the forward pass (so that the usages add up to what was run).
         """
         question = question_of(prompt)
-        texts = [self._format(question, steps) if steps else None for steps in solutions]
-        counts = [len(steps) for steps in solutions]
-        return await asyncio.to_thread(self._score_texts, texts, counts)
+        return await asyncio.to_thread(self._score, question, [list(s) for s in solutions])
 
-    def _format(self, question: str, steps: Sequence[str]) -> str:
-        tag = self.step_tag
-        if self.family == "step_tag":
-            return f"{question} " + "\n".join(f"{step} {tag}" for step in steps)
-        messages = [
-            {"role": "system", "content": QWEN_PRM_SYSTEM},
-            {"role": "user", "content": question},
-            {"role": "assistant", "content": tag.join(steps) + tag},
-        ]
-        if not getattr(self.tokenizer, "chat_template", None):
-            raise ConfigurationError(f"the tokenizer of {self.name} has no chat template")
-        return self.tokenizer.apply_chat_template(
-            messages, tokenize=False, add_generation_prompt=False
-        )
-
-    def _score_texts(self, texts: list[str | None], counts: list[int]) -> list[StepScores]:
-        results: list[StepScores] = [StepScores(steps=[]) for _ in texts]
-        order = sorted(
-            (i for i, text in enumerate(texts) if text is not None),
-            key=lambda i: len(texts[i] or ""),
-            reverse=True,
-        )
+    def _score(self, question: str, solutions: list[list[str]]) -> list[StepScores]:
+        results: list[StepScores] = [StepScores(steps=[]) for _ in solutions]
+        encoded = {i: self._encode(question, steps) for i, steps in enumerate(solutions) if steps}
+        longest = {i: (len(encoded[i].ids), len("".join(solutions[i]))) for i in encoded}
+        order = sorted(encoded, key=longest.__getitem__, reverse=True)
+        for i in order:  # every solution is checked before any forward pass is paid for
+            if len(encoded[i].reads) != len(solutions[i]):
+                found, fed = len(encoded[i].reads), len(encoded[i].ids)
+                raise ConfigurationError(self._mismatch(i, len(solutions[i]), found, fed))
         with self._lock:
             for start in range(0, len(order), self.batch_size):
                 batch = order[start : start + self.batch_size]
-                scores, fed = self._forward([texts[i] or "" for i in batch])
+                scores = self._forward([encoded[i] for i in batch])
                 for k, i in enumerate(batch):
-                    if len(scores[k]) != counts[i]:
-                        message = self._mismatch(i, counts[i], len(scores[k]), fed[k])
-                        raise ConfigurationError(message)
-                    usage = Usage(prompt_tokens=fed[k], calls=1 if k == 0 else 0)
+                    usage = Usage(prompt_tokens=len(encoded[i].ids), calls=1 if k == 0 else 0)
                     results[i] = StepScores(steps=scores[k], usage=usage)
         return results
 
-    def _forward(self, texts: list[str]) -> tuple[list[list[float]], list[int]]:
-        """One forward pass: the step scores of each text and the tokens fed for it."""
+    def _encode(self, question: str, steps: Sequence[str]) -> Encoded:
+        ids, reads = self.format.encode(question, steps)
+        if self.max_length is not None and len(ids) > self.max_length:
+            ids = ids[: self.max_length]
+            reads = [r for r in reads if r < self.max_length]
+        return Encoded(ids, reads)
+
+    def _forward(self, batch: list[Encoded]) -> list[list[float]]:
+        """One forward pass: the step scores of each solution in ``batch``."""
         torch = self._torch
-        encoded = self.tokenizer(
-            texts,
-            padding=True,
-            truncation=self.max_length is not None,
-            max_length=self.max_length,
-            add_special_tokens=self.family == "step_tag",  # a chat template brings its own
-            return_tensors="pt",
-        )
-        input_ids = encoded["input_ids"].to(self.device)
-        attention_mask = encoded["attention_mask"].to(self.device)
+        width = max(len(solution.ids) for solution in batch)
+        input_ids = torch.full((len(batch), width), self.tokenizer.pad_token_id)
+        attention_mask = torch.zeros((len(batch), width), dtype=torch.long)
+        rows, columns = [], []
+        for i, solution in enumerate(batch):
+            input_ids[i, : len(solution.ids)] = torch.tensor(solution.ids)
+            attention_mask[i, : len(solution.ids)] = 1
+            rows += [i] * len(solution.reads)
+            columns += solution.reads
         with torch.inference_mode():
-            extra = {"use_cache": False} if self.family == "step_tag" else {}
-            output = self.model(input_ids=input_ids, attention_mask=attention_mask, **extra)
-            logits = output.logits if hasattr(output, "logits") else output[0]
-            if self.family == "qwen_prm" and logits.shape[-1] != 2:
-                raise ConfigurationError(
-                    f"{self.name} gives {logits.shape[-1]} values per token; the qwen_prm family "
-                    "needs a two-class head (logits of shape [batch, seq, 2])"
-                )
-            tags = (input_ids == self._tag_id) & attention_mask.bool()
-            pairs = logits[tags][:, self._classes].float()  # [tags in batch, (good, bad)]
-            good = pairs.softmax(dim=-1)[:, 0]
-            per_text = tags.sum(dim=1).tolist()
-            fed = attention_mask.sum(dim=1).tolist()
-            scores = [chunk.tolist() for chunk in good.cpu().split(per_text)]
-        return scores, fed
+            output = self.model(
+                input_ids=input_ids.to(self.device),
+                attention_mask=attention_mask.to(self.device),
+                **self.format.forward_options,
+            )
+            where = (
+                torch.tensor(rows, device=self.device),
+                torch.tensor(columns, device=self.device),
+            )
+            good = self.format.probabilities(output, *where)
+        return [chunk.tolist() for chunk in good.cpu().split([len(s.reads) for s in batch])]
 
     def _mismatch(self, index: int, steps: int, found: int, fed: int) -> str:
         reason = (
@@ -273,78 +262,3 @@ def _pick_dtype(torch: Any, dtype: Any, device: Any) -> Any:
             raise ConfigurationError(f"dtype {dtype!r} is not a torch dtype")
         return resolved
     return dtype
-
-
-def _detect_family(tokenizer: Any, config: Any) -> Literal["step_tag", "qwen_prm"]:
-    architectures = " ".join(getattr(config, "architectures", None) or [])
-    two_class_head = any(
-        mark in architectures for mark in ("ProcessRewardModel", "PRM", "ForTokenClassification")
-    )
-    has_separator = "<extra_0>" in tokenizer.get_vocab()
-    return "qwen_prm" if has_separator and two_class_head else "step_tag"
-
-
-def _tag_token_id(tokenizer: Any, probe: str, tag: str) -> int:
-    """The id the step tag gets in context, checking that it is exactly one known token."""
-    if not tag:
-        raise ConfigurationError("step_tag must not be empty")
-    if not getattr(tokenizer, "is_fast", False):  # no offsets: the tag on its own must do
-        return _single_token_id(tokenizer, tag, "step_tag")
-    start = probe.rfind(tag)
-    end = start + len(tag)
-    encoded = tokenizer(probe, add_special_tokens=False, return_offsets_mapping=True)
-    covering = [
-        (token_id, probe[s:e])
-        for token_id, (s, e) in zip(encoded["input_ids"], encoded["offset_mapping"], strict=True)
-        if s < end and e > start
-    ]
-    if len(covering) != 1:
-        pieces = [piece for _, piece in covering]
-        raise ConfigurationError(
-            f"step_tag {tag!r} is encoded as {len(covering)} tokens {pieces} by this tokenizer; "
-            "a PRM reads its score at one tag token: pass the tag the model was trained with"
-        )
-    token_id, piece = covering[0]
-    if token_id == tokenizer.unk_token_id:
-        raise ConfigurationError(f"step_tag {tag!r} is not in the tokenizer's vocabulary")
-    if piece.strip() != tag.strip():
-        raise ConfigurationError(
-            f"step_tag {tag!r} merges with the text around it into the token {piece!r}"
-        )
-    return int(token_id)
-
-
-def _single_token_id(tokenizer: Any, text: str, what: str) -> int:
-    ids = tokenizer.encode(text, add_special_tokens=False)
-    if len(ids) != 1:
-        raise ConfigurationError(
-            f"{what} {text!r} is encoded as {len(ids)} tokens {ids} by this tokenizer; "
-            "it must be a single token"
-        )
-    if ids[0] == tokenizer.unk_token_id:
-        raise ConfigurationError(f"{what} {text!r} is not in the tokenizer's vocabulary")
-    return int(ids[0])
-
-
-def _load_model(
-    transformers: Any,
-    source: str,
-    family: str,
-    config: Any,
-    dtype: Any,
-    trust_remote_code: bool,
-) -> Any:
-    major, minor = (int(part) for part in transformers.__version__.split(".")[:2])
-    dtype_key = "dtype" if (major, minor) >= (4, 56) else "torch_dtype"
-    options = {dtype_key: dtype, "trust_remote_code": trust_remote_code}
-    if family == "step_tag":
-        return transformers.AutoModelForCausalLM.from_pretrained(source, **options)
-    architectures = getattr(config, "architectures", None) or []
-    if any(name.endswith("ForTokenClassification") for name in architectures):
-        return transformers.AutoModelForTokenClassification.from_pretrained(source, **options)
-    if not trust_remote_code and "AutoModel" in (getattr(config, "auto_map", None) or {}):
-        raise ConfigurationError(
-            f"{source} ships its own model code ({', '.join(architectures)}): review it, then "
-            "pass trust_remote_code=True"
-        )
-    return transformers.AutoModel.from_pretrained(source, **options)

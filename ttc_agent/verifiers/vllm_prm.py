@@ -27,7 +27,8 @@ from ttc_agent.errors import (
 from ttc_agent.models.endpoint import Endpoint
 from ttc_agent.models.retry import RetryPolicy
 from ttc_agent.types import Message, StepScores, Usage
-from ttc_agent.verifiers.transformers_prm import QWEN_PRM_SYSTEM, question_of
+from ttc_agent.verifiers.prm_families import QWEN_PRM_SYSTEM
+from ttc_agent.verifiers.transformers_prm import question_of
 
 InputFormat = Literal["chat", "text"]
 
@@ -63,6 +64,9 @@ class VLLMPRM:
         'http://127.0.0.1:8000'
         >>> # [scores] = await prm.score_steps(prompt, [["3 * 4 = 12.", "2 + 12 = 14."]])
     """
+
+    preferred_aggregate = "last"  # trained to value the whole prefix at each step
+    batch_size = 1  # one request per solution, so that strategies checkpoint each one
 
     def __init__(
         self,
