@@ -243,9 +243,9 @@ class OpenAIChat:
         self, messages: Sequence[Message], n: int, params: dict[str, Any]
     ) -> list[Completion]:
         model = await self._model_name()
-        extra_body = self.extra_body | params.pop("extra_body", {})
+        extra_body = self.extra_body | params.get("extra_body", {})  # params serve every request
         text_completion = "prompt" in params
-        request = {"model": model, **params}
+        request = {"model": model, **{k: v for k, v in params.items() if k != "extra_body"}}
         if not text_completion:
             request["messages"] = list(messages)
         if n > 1:
