@@ -1,6 +1,7 @@
 """A maths solver: step-level beam search guided by the logprob step judge (math_step card),
 then answer checking: the final answer is extracted, parsed with math-verify and written to the
-state's ``answer`` key. ``TTC_N`` sets n (default 8, keep 2).
+state's ``answer`` key. ``TTC_N`` sets n (default 8, keep 2); ``TTC_CONTINUATION`` how the
+steps continue the assistant's text (default ``auto``: ask the server; see ``OpenAIChat``).
 """
 
 import os

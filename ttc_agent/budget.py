@@ -17,12 +17,13 @@ import contextlib
 import contextvars
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from ttc_agent.errors import TTCError
+from ttc_agent.token_bound import prompt_token_bound as prompt_token_bound
 from ttc_agent.types import Usage
 
 
@@ -217,7 +218,7 @@ class Meter:
         return None
 
     def _cost(self, model: str, prompt_tokens: int, output_tokens: int) -> float:
-        if self.budget.cost is None:
+        if self.budget.cost is None or prompt_tokens == output_tokens == 0:
             return 0.0
         price = self.budget.prices.get(model)
         if price is None:
@@ -273,23 +274,3 @@ def within_budget(results: list[Any]) -> list[Any]:
         partial = [None if isinstance(r, BaseException) else r for r in results]
         raise BudgetExhausted(str(errors[0]), partial=partial)
     return results
-
-
-def prompt_token_bound(messages: Mapping[str, object] | list[Mapping[str, object]] | str) -> int:
-    """An upper bound on a prompt's tokens: its UTF-8 bytes (a byte-level tokenizer never makes
-    more tokens than bytes) plus a few template tokens per message.
-
-    Example:
-        >>> prompt_token_bound([{"role": "user", "content": "Hi"}])
-        10
-    """
-    if isinstance(messages, str):
-        return len(messages.encode()) + 8
-    if isinstance(messages, Mapping):
-        messages = [messages]
-    total = 0
-    for message in messages:
-        content = message.get("content") or ""
-        text = content if isinstance(content, str) else str(content)
-        total += len(text.encode()) + 8
-    return total

@@ -47,6 +47,7 @@ from ttc_agent.evaluation.command import report as eval_report
 from ttc_agent.evaluation.command import run as run_eval
 from ttc_agent.files import write_atomically
 from ttc_agent.models import OpenAIChat, RetryPolicy
+from ttc_agent.models.continuation import CONTINUATIONS
 from ttc_agent.strategies import (
     StrategyNode,
     beam_search,
@@ -84,6 +85,12 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--model", help="model name (default: $TTC_MODEL, or the server's only one)")
     run.add_argument("--base-url", help="OpenAI-compatible endpoint (default: $OPENAI_BASE_URL, "
                      "else the embedded local model)")  # fmt: skip
+    run.add_argument(
+        "--continuation",
+        choices=CONTINUATIONS,
+        help="how beam_search and dvts continue the assistant's text: auto asks the server "
+        "(default: $TTC_CONTINUATION, else auto)",
+    )
     run.add_argument("--judge-model", help="a different model for the judge (same endpoint)")
     run.add_argument("--system", help="a system message to put before the prompt")
     run.add_argument("--temperature", type=float, default=0.8)
@@ -157,7 +164,9 @@ async def _run(args: argparse.Namespace, err: Console) -> SearchResult:
     if args.retries < 1:
         raise ConfigurationError(f"--retries must be at least 1, got {args.retries}")
     retry = RetryPolicy(attempts=args.retries)
-    model = OpenAIChat(args.model, base_url=args.base_url, retry=retry)
+    model = OpenAIChat(
+        args.model, base_url=args.base_url, retry=retry, continuation=args.continuation
+    )
     judge_model = model
     if args.judge_model or args.strategy in ("beam_search", "dvts"):  # step judges need logprobs
         judge_model = OpenAIChat(

@@ -29,7 +29,7 @@ async def checkpointer(store: str):
 async def main(store: str, base_url: str, strategy: str, mode: str) -> None:
     async with (
         checkpointer(store) as saver,
-        OpenAIChat("m", base_url=base_url, api_key="k") as model,
+        OpenAIChat("m", base_url=base_url, api_key="k", continuation="prefill") as model,
     ):
         if strategy == "best_of_n":
             node = best_of_n(model, RubricJudge("helpfulness", model, mode="structured"), n=4)

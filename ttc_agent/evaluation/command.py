@@ -27,6 +27,7 @@ from ttc_agent.evaluation.datasets import MATH_INSTRUCTION, load_problems
 from ttc_agent.evaluation.run import SearchFactory, Summary, evaluate
 from ttc_agent.evaluation.writing import STRATEGIES, WinRate, load_prompts, writing_experiment
 from ttc_agent.models import OpenAIChat, RetryPolicy
+from ttc_agent.models.continuation import CONTINUATIONS, Continuation
 from ttc_agent.strategies import beam_search, dvts
 from ttc_agent.verifiers import (
     LLMStepJudge,
@@ -61,6 +62,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--answer", choices=["math", "number"], default="math",
                         help="how answers are grouped (default: math-verify)")  # fmt: skip
     _model_arguments(parser)
+    parser.add_argument(
+        "--continuation",
+        choices=CONTINUATIONS,
+        help="how --search continues the assistant's text (default: $TTC_CONTINUATION, else auto)",
+    )
     parser.add_argument("--concurrency", type=int, default=4, help="problems in flight")
     parser.add_argument("--instruction", default=MATH_INSTRUCTION, help="appended to questions")
 
@@ -74,7 +80,7 @@ async def run(args: argparse.Namespace, err: Console) -> Summary:
     if not problems:
         raise ConfigurationError(f"{args.data} holds no problems")
     retry = RetryPolicy(attempts=max(1, args.retries))
-    model = _model(args.model, args.base_url, args.embedded, retry)
+    model = _model(args.model, args.base_url, args.embedded, retry, continuation=args.continuation)
     judge_model = None
     if not args.no_judge:
         judge_model = _model(
@@ -85,6 +91,8 @@ async def run(args: argparse.Namespace, err: Console) -> Summary:
     try:
         verifier = _verifier(args.judge, judge_model) if judge_model else None
         searches = _searches(args, model, judge_model) if args.search else None
+        if searches:  # a server that cannot continue steps: one error now, not one per problem
+            await model.check_continuation()
         with Progress(
             TextColumn("problems"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
             console=err, transient=True,
@@ -131,10 +139,15 @@ def _model(
     retry: RetryPolicy,
     *,
     logprobs: bool | None = None,
+    continuation: Continuation | None = None,
 ) -> OpenAIChat:
     if embedded:
-        return OpenAIChat(name, embedded=embedded, retry=retry, logprobs=logprobs)
-    return OpenAIChat(name, base_url=base_url, retry=retry, logprobs=logprobs)
+        return OpenAIChat(
+            name, embedded=embedded, retry=retry, logprobs=logprobs, continuation=continuation
+        )
+    return OpenAIChat(
+        name, base_url=base_url, retry=retry, logprobs=logprobs, continuation=continuation
+    )
 
 
 def _searches(

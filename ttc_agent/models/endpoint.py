@@ -22,12 +22,17 @@ T = TypeVar("T")
 
 @dataclass(frozen=True)
 class Cost:
-    """What a call may cost at most, and how to read what it did cost."""
+    """What a call may cost at most, and how to read what it did cost (None: the reply does
+    not say, so the call is charged what it reserved)."""
 
     model: str
     prompt_tokens: int
     output_tokens: int
-    usage: Callable[[Any], Usage]
+    usage: Callable[[Any], Usage | None]
+
+
+ONE_CALL = Cost("", 0, 0, usage=lambda _: Usage(calls=1))
+"""A request that bills no tokens (a model list, a template rendering): one call."""
 
 
 async def _metered(meter: Meter, cost: Cost, start: Callable[[], Awaitable[T]]) -> T:
@@ -87,6 +92,17 @@ class Endpoint:
         self._clients: dict[asyncio.AbstractEventLoop, tuple[openai.AsyncOpenAI, asyncio.Semaphore]]
         self._clients = {}
         self._lock: asyncio.Lock | None = None
+        self._listing: list[tuple[str, str | None]] | None = None
+
+    @property
+    def root(self) -> str:
+        """The server's root, for the APIs that are not under ``/v1``.
+
+        Example:
+            >>> Endpoint("http://127.0.0.1:9/v1/", None).root
+            'http://127.0.0.1:9'
+        """
+        return (self.base_url or "").rstrip("/").removesuffix("/v1")
 
     @property
     def where(self) -> str:
@@ -144,6 +160,18 @@ class Endpoint:
             raise ModelError(f"{self.where}: {exc} after {self.retry.attempts} attempts") from None
         return result
 
+    async def models(self) -> list[tuple[str, str | None]]:
+        """The models the server lists, each with its ``owned_by``: asked once (a metered call),
+        then remembered.
+
+        Raises:
+            ModelError: with status 404 when the server has no ``/v1/models``.
+        """
+        if self._listing is None:
+            listing = await self.call(lambda client: _listed(client.models.list()), cost=ONE_CALL)
+            self._listing = listing
+        return self._listing
+
     def _taken(self) -> AbstractAsyncContextManager[None]:
         return self._turn.taken() if self._turn is not None else nullcontext()
 
@@ -169,3 +197,7 @@ class Endpoint:
         clients, self._clients = self._clients, {}
         for client, _ in clients.values():
             await client.close()
+
+
+async def _listed(pages: Any) -> list[tuple[str, str | None]]:
+    return [(model.id, getattr(model, "owned_by", None)) async for model in pages]

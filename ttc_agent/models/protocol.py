@@ -21,10 +21,14 @@ class ChatModel(Protocol):
     ``json_schema`` asks for a reply constrained to that JSON schema, in whatever way the
     endpoint supports it (a hint: callers still validate what comes back). ``prefix`` continues
     the assistant's reply from that text (step-level search): the completions hold only the
-    continuation.
+    continuation. A model declares whether it can continue a partial reply at all through
+    ``check_continuation``, which step search awaits before its first request.
     """
 
-    name: str
+    @property
+    def name(self) -> str:
+        """The model's name, as results record it."""
+        ...
 
     async def sample(
         self,
@@ -39,6 +43,11 @@ class ChatModel(Protocol):
         prefix: str | None = None,
         on_completion: OnCompletion | None = None,
     ) -> list[Completion]: ...
+
+    async def check_continuation(self) -> None:
+        """Raise ``ConfigurationError`` (naming the model and how to fix it) unless ``sample``
+        can continue a partial reply given as ``prefix``."""
+        ...
 
     async def aclose(self) -> None: ...
 

@@ -279,6 +279,7 @@ class StepSearchNode(StrategyNode):
         """Grow this strategy's trees."""
 
     async def search(self, prompt: list[Message], settings: StepSearchSettings) -> SearchResult:
+        await self.model.check_continuation()  # before any request: steps continue the text
         trees = await self.trees(prompt, settings)
         beams = [beam for tree in trees for beam in tree.beams]
         if not beams:
