@@ -23,6 +23,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from ttc_agent.errors import TTCError
+from ttc_agent.tally import record
 from ttc_agent.token_bound import prompt_token_bound as prompt_token_bound
 from ttc_agent.types import Usage
 
@@ -85,16 +86,8 @@ class Budget(BaseModel):
     @property
     def limited(self) -> bool:
         """Whether any ceiling is set."""
-        return any(
-            value is not None
-            for value in (
-                self.calls,
-                self.output_tokens,
-                self.total_tokens,
-                self.cost,
-                self.deadline,
-            )
-        )
+        ceilings = (self.calls, self.output_tokens, self.total_tokens, self.cost, self.deadline)
+        return any(value is not None for value in ceilings)
 
 
 class Spend(BaseModel):
@@ -129,7 +122,8 @@ class Spend(BaseModel):
 
 
 class Meter:
-    """Enforces one ``Budget`` across concurrent calls (thread- and task-safe).
+    """Enforces one ``Budget`` across concurrent calls (thread- and task-safe). A meter with a
+    ``parent`` enforces both budgets: every call is reserved and settled in both.
 
     Example:
         >>> meter = Meter(Budget(calls=1))
@@ -139,8 +133,10 @@ class Meter:
         (1, 11)
     """
 
-    def __init__(self, budget: Budget, *, clock: float | None = None) -> None:
-        self.budget = budget
+    def __init__(
+        self, budget: Budget, *, clock: float | None = None, parent: Meter | None = None
+    ) -> None:
+        self.budget, self.parent = budget, parent
         self.started = time.monotonic() if clock is None else clock
         self.spent = Spend()  # settled
         self.reserved = Spend()  # in flight
@@ -149,9 +145,10 @@ class Meter:
 
     def remaining_time(self) -> float | None:
         """Seconds left before the deadline (None without one)."""
-        if self.budget.deadline is None:
-            return None
-        return self.budget.deadline - (time.monotonic() - self.started)
+        lefts = [] if self.parent is None else [self.parent.remaining_time()]
+        if self.budget.deadline is not None:
+            lefts.append(self.budget.deadline - (time.monotonic() - self.started))
+        return min((left for left in lefts if left is not None), default=None)
 
     def output_room(self, model: str, prompt_tokens: int, choices: int = 1) -> int | None:
         """The most output tokens each of ``choices`` may be given now (None: unlimited)."""
@@ -167,43 +164,63 @@ class Meter:
             if price is not None and price.output > 0:
                 left = self.budget.cost - committed.cost - price.cost(prompt_tokens, 0)
                 rooms.append(int(left * 1_000_000 / price.output))
-        return None if not rooms else max(0, min(rooms)) // max(choices, 1)
+        own = None if not rooms else max(0, min(rooms)) // max(choices, 1)
+        above = (
+            None if self.parent is None else self.parent.output_room(model, prompt_tokens, choices)
+        )
+        return min((room for room in (own, above) if room is not None), default=None)
 
     def reserve(self, model: str, *, prompt_tokens: int, output_tokens: int) -> Spend:
         """Reserve one call's worst case, or raise ``BudgetExhausted`` without reserving."""
-        ask = Spend(
-            calls=1,
-            prompt_tokens=prompt_tokens,
-            output_tokens=output_tokens,
-            cost=self._cost(model, prompt_tokens, output_tokens),
-        )
-        with self._lock:
-            left = self.remaining_time()
-            if left is not None and left <= 0:
+        if self.parent is not None:
+            try:
+                self.parent.reserve(model, prompt_tokens=prompt_tokens, output_tokens=output_tokens)
+            except BudgetExhausted:
                 self.exhausted = True
-                raise BudgetExhausted("the deadline has passed")
-            committed = self.spent + self.reserved + ask
-            problem = self._over(committed)
-            if problem:
-                self.exhausted = True
-                raise BudgetExhausted(f"the next call would exceed the {problem} budget")
-            self.reserved = self.reserved + ask
+                raise
+        try:
+            ask = self._ask(model, prompt_tokens, output_tokens)
+            with self._lock:
+                left = self.remaining_time()
+                if left is not None and left <= 0:
+                    self.exhausted = True
+                    raise BudgetExhausted("the deadline has passed")
+                problem = self._over(self.spent + self.reserved + ask)
+                if problem:
+                    self.exhausted = True
+                    raise BudgetExhausted(f"the next call would exceed the {problem} budget")
+                self.reserved = self.reserved + ask
+        except BudgetExhausted:
+            if self.parent is not None:
+                self.parent._settle_up(model, prompt_tokens, output_tokens, Usage())
+            raise
         return ask
 
     def settle(self, ticket: Spend, model: str, usage: Usage | None) -> None:
-        """Replace a reservation by what the call billed (``None``: charge the reservation)."""
+        """Replace a reservation by what the call billed (``None``: the reply did not say, or
+        the call failed part-way: charge the reservation). Open tallies get the billed usage.
+        """
+        record(usage or Usage(calls=1))
+        self._settle_up(model, ticket.prompt_tokens, ticket.output_tokens, usage)
+
+    def _settle_up(self, model: str, prompt: int, output: int, usage: Usage | None) -> None:
+        """Settle here and in every parent (``Usage()``: the call was not sent after all)."""
+        ticket = self._ask(model, prompt, output)
         if usage is None:
             billed = ticket
         else:
-            billed = Spend(
-                calls=1,
-                prompt_tokens=usage.prompt_tokens,
-                output_tokens=usage.completion_tokens,
-                cost=self._cost(model, usage.prompt_tokens, usage.completion_tokens),
-            )
+            billed = self._ask(model, usage.prompt_tokens, usage.completion_tokens, usage.calls)
         with self._lock:
             self.reserved = self.reserved - ticket
             self.spent = self.spent + billed
+        if self.parent is not None:
+            self.parent._settle_up(model, prompt, output, usage)
+
+    def _ask(self, model: str, prompt_tokens: int, output_tokens: int, calls: int = 1) -> Spend:
+        cost = self._cost(model, prompt_tokens, output_tokens)
+        return Spend(
+            calls=calls, prompt_tokens=prompt_tokens, output_tokens=output_tokens, cost=cost
+        )
 
     def _over(self, spend: Spend) -> str | None:
         budget = self.budget

@@ -74,16 +74,17 @@ class Refine(StrategyNode):
                 settings.threshold is not None and best.value >= settings.threshold
             ):
                 break  # reached the threshold, or the budget left nothing scored
-            results = await asyncio.gather(
-                *(self._revise(prompt, seen[i], settings) for i in survivors),
+            judged = [i for i in survivors if seen[i].score is not None]  # the budget may
+            results = await asyncio.gather(  # have left some drafts kept unjudged: none to revise
+                *(self._revise(prompt, seen[i], settings) for i in judged),
                 return_exceptions=True,
             )
             batches = [_arrived(result) for result in results]
             revisions = [
                 Candidate(index=len(seen) + k, text=c.text, finish_reason=c.finish_reason,
-                          usage=c.usage, parent=parent)
+                          usage=c.usage, parent=parent, tool_calls=c.tool_calls)
                 for k, (parent, c) in enumerate(
-                    (parent, c) for parent, batch in zip(survivors, batches, strict=True)
+                    (parent, c) for parent, batch in zip(judged, batches, strict=True)
                     for c in batch
                 )
             ]  # fmt: skip

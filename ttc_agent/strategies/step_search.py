@@ -20,6 +20,7 @@ from ttc_agent.strategies import tasks
 from ttc_agent.strategies.node import StrategyNode
 from ttc_agent.strategies.progress import emit
 from ttc_agent.strategies.selection import select_best, select_weighted
+from ttc_agent.tally import tallied
 from ttc_agent.types import (
     Aggregate,
     Candidate,
@@ -121,11 +122,13 @@ async def grow(
     step = 0
     for step in range(1, settings.max_steps + 1):
         try:
-            children, spent = await _step(
-                model, verifier, prompt, parents, settings, strategy, is_final
-            )
-        except BudgetExhausted:
-            break  # the budget ran out: what the last full step left is the result
+            with tallied() as cut:
+                children, spent = await _step(
+                    model, verifier, prompt, parents, settings, strategy, is_final
+                )
+        except BudgetExhausted:  # the last full step's beams are the result; the cut step's
+            generation, verification = generation + cut.generation, verification + cut.verification
+            break  # spend (as the servers billed it) still counts
         generation, verification = generation + spent.generation, verification + spent.verification
         finished += [child for child in children if child.finished]
         live = [child for child in children if not child.finished]

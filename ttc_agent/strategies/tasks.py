@@ -18,6 +18,7 @@ from ttc_agent.budget import BudgetExhausted
 from ttc_agent.errors import ModelError, SamplesFailed
 from ttc_agent.models.protocol import ChatModel
 from ttc_agent.strategies.progress import Counter
+from ttc_agent.tally import spending
 from ttc_agent.types import Candidate, Completion, Message, Score, StepScores
 from ttc_agent.verifiers.protocol import Verifier
 from ttc_agent.verifiers.step_protocol import StepVerifier
@@ -141,7 +142,8 @@ async def score(
     verifier: Verifier, prompt: list[Message], texts: Sequence[str], strategy: str
 ) -> list[Score]:
     """Score texts with an outcome verifier (a task)."""
-    rows = await score_task(verifier, prompt, list(texts), strategy)
+    with spending("verification"):
+        rows = await score_task(verifier, prompt, list(texts), strategy)
     return [Score.model_validate(row) for row in rows]
 
 
@@ -149,7 +151,8 @@ async def score_steps(
     verifier: StepVerifier, prompt: list[Message], solutions: Sequence[Sequence[str]]
 ) -> list[StepScores]:
     """Score the steps of partial solutions (a task)."""
-    rows = await score_steps_task(verifier, prompt, [list(s) for s in solutions])
+    with spending("verification"):
+        rows = await score_steps_task(verifier, prompt, [list(s) for s in solutions])
     return [StepScores.model_validate(row) for row in rows]
 
 

@@ -16,7 +16,7 @@ from typing import Any, Literal
 from langchain_core.runnables import RunnableConfig
 from pydantic import BaseModel, ConfigDict, Field
 
-from ttc_agent.budget import Budget, current_meter, metered
+from ttc_agent.budget import Budget, Meter, current_meter, metered
 from ttc_agent.models.protocol import ChatModel
 from ttc_agent.strategies import tasks
 from ttc_agent.strategies.best_of_n import best_of_n
@@ -92,16 +92,22 @@ class ThinkHarder(StrategyNode):
     async def search(self, prompt: list[Message], settings: ThinkHarderSettings) -> SearchResult:
         preset = self.presets[settings.effort]
         emit("effort", self.strategy, effort=settings.effort, preset=preset.strategy, n=preset.n)
-        outer = current_meter()
-        with metered(preset.budget if outer is None else outer):
+        outer = current_meter()  # this invocation's budget: the preset's can only tighten it
+        budget = outer if preset.budget is None else Meter(preset.budget, parent=outer)
+        with metered(budget) as meter:
             if preset.strategy == "plain":
                 result = await self._plain(prompt, settings)
             else:
                 inner = self._node(preset, settings)
                 result = await inner.search(prompt, inner.settings)
         record = {"effort": settings.effort, "preset": preset.model_dump(mode="json")}
+        limited = result.budget_limited or (meter is not None and meter.exhausted)
         return result.model_copy(
-            update={"settings": record | result.settings, "strategy": result.strategy}
+            update={
+                "settings": record | result.settings,
+                "strategy": result.strategy,
+                "budget_limited": limited,
+            }
         )
 
     async def _plain(self, prompt: list[Message], settings: ThinkHarderSettings) -> SearchResult:
