@@ -143,10 +143,11 @@ class ChatRequest:
 
     @property
     def last_user(self) -> str:
+        """The last user message's text (its text parts joined, for content parts)."""
         if self.prompt is not None:
             users = re.findall(r"<\|im_start\|>user\n(.*?)<\|im_end\|>", self.prompt, re.DOTALL)
         else:
-            users = [m.get("content") or "" for m in self.messages if m.get("role") == "user"]
+            users = [_text(m.get("content")) for m in self.messages if m.get("role") == "user"]
         return users[-1] if users else ""
 
 
@@ -163,7 +164,8 @@ class LoopbackServer:
         stop_reason: report vLLM's ``stop_reason`` (None when the reply ended by itself).
 
     Replies are cut at the first of the request's ``stop`` strings (finish_reason ``stop``) and
-    at ``max_tokens`` tokens (finish_reason ``length``), as real servers do. Both
+    at ``max_completion_tokens`` (or ``max_tokens``) tokens (finish_reason ``length``), as real
+    servers do. Both
     ``/chat/completions`` and ``/completions`` are served.
         latency: seconds every request takes before answering.
         faults: inject faults into a share of requests (``injected`` counts them by kind).
@@ -420,7 +422,7 @@ class LoopbackServer:
         chat = "prompt" not in body
         want_logprobs = bool(body.get("logprobs"))
         top_k = int(body.get("top_logprobs") or 0) if chat else int(body.get("logprobs") or 0)
-        stop, most = body.get("stop"), body.get("max_tokens")
+        stop, most = body.get("stop"), body.get("max_completion_tokens", body.get("max_tokens"))
         cut = [limit(reply, stop, most, self.counting) for reply in replies]
         choices = []
         for i, (reply, stopped_by) in enumerate(cut):
@@ -461,6 +463,12 @@ _PLANNED = {
     "unavailable": Fault.server_error(503),
     "reset": Fault.dropped(),
 }
+
+
+def _text(content: Any) -> str:
+    if isinstance(content, list):
+        return "".join(part.get("text") or "" for part in content if isinstance(part, dict))
+    return content or ""
 
 
 def _error(message: str, status: int) -> dict[str, Any]:

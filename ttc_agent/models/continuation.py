@@ -15,7 +15,8 @@ from collections.abc import Sequence
 from typing import Any, Literal
 
 from ttc_agent.errors import ConfigurationError, ModelError
-from ttc_agent.models.endpoint import ONE_CALL, Endpoint
+from ttc_agent.models.endpoint import Endpoint
+from ttc_agent.models.metering import ONE_CALL
 from ttc_agent.types import Message
 
 Continuation = Literal["auto", "prefill", "vllm", "chatml", "llamacpp"]

@@ -6,55 +6,17 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, nullcontext
-from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import openai
 
-from ttc_agent.budget import BudgetExhausted, Meter, current_meter
+from ttc_agent.budget import current_meter
 from ttc_agent.errors import AuthenticationFailed, EndpointUnreachable, ModelError
+from ttc_agent.models.metering import ONE_CALL, Cost, metered_call
 from ttc_agent.models.retry import EmptyResponse, RetryPolicy
 from ttc_agent.models.turn import SharedTurn
-from ttc_agent.types import Usage
 
 T = TypeVar("T")
-
-
-@dataclass(frozen=True)
-class Cost:
-    """What a call may cost at most, and how to read what it did cost (None: the reply does
-    not say, so the call is charged what it reserved)."""
-
-    model: str
-    prompt_tokens: int
-    output_tokens: int
-    usage: Callable[[Any], Usage | None]
-
-
-ONE_CALL = Cost("", 0, 0, usage=lambda _: Usage(calls=1))
-"""A request that bills no tokens (a model list, a template rendering): one call."""
-
-
-async def _metered(meter: Meter, cost: Cost, start: Callable[[], Awaitable[T]]) -> T:
-    ticket = meter.reserve(
-        cost.model, prompt_tokens=cost.prompt_tokens, output_tokens=cost.output_tokens
-    )
-    left = meter.remaining_time()
-    try:
-        call = start()
-        result = await (call if left is None else asyncio.wait_for(call, max(left, 0.001)))
-    except TimeoutError:
-        meter.settle(ticket, cost.model, None)
-        meter.exhausted = True
-        raise BudgetExhausted("the deadline passed during a call") from None
-    except openai.APIStatusError:  # the server refused: one call, no tokens
-        meter.settle(ticket, cost.model, Usage(calls=1))
-        raise
-    except BaseException:  # it may have been billed in full: charge the reservation
-        meter.settle(ticket, cost.model, None)
-        raise
-    meter.settle(ticket, cost.model, cost.usage(result))
-    return result
 
 
 class Endpoint:
@@ -150,10 +112,10 @@ class Endpoint:
             async for attempt in self.retry.retrying():
                 with attempt:
                     async with slots, self._taken():
-                        if meter is None:
+                        if meter is None or cost is None:
                             result = await request(client)
                         else:
-                            result = await _metered(meter, cost, lambda: request(client))
+                            result = await metered_call(meter, cost, lambda: request(client))
         except openai.APIError as exc:
             raise self.error(exc) from None
         except EmptyResponse as exc:

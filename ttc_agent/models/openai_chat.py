@@ -11,10 +11,11 @@ from typing import Any, Literal
 
 import openai
 
-from ttc_agent.budget import BudgetExhausted, current_meter, prompt_token_bound, within_budget
+from ttc_agent.budget import BudgetExhausted, prompt_token_bound, within_budget
 from ttc_agent.errors import ConfigurationError
 from ttc_agent.models.continuation import Continuation, Continuer, chatml, checked
-from ttc_agent.models.endpoint import Cost, Endpoint
+from ttc_agent.models.endpoint import Endpoint
+from ttc_agent.models.metering import Cost, request_cost
 from ttc_agent.models.protocol import OnCompletion
 from ttc_agent.models.replies import billed, completions_of, without_lost_samples
 from ttc_agent.models.retry import EmptyResponse, RetryPolicy
@@ -292,22 +293,12 @@ class OpenAIChat:
 
     def _cost(self, model: str, request: dict[str, Any], n: int) -> Cost | None:
         """The worst case of a request under the running budget; caps its max_tokens to fit."""
-        meter = current_meter()
-        if meter is None:
-            return None
-        prompt = prompt_token_bound(
-            request.get("prompt") or request["messages"], tools=request.get("tools")
-        )
-        room = meter.output_room(model, prompt, n)
-        if room is not None:
-            if room < 1:
-                meter.exhausted = True
-                raise BudgetExhausted("no output tokens left in the budget")
-            wanted = request.get("max_tokens")
-            if wanted is not None and wanted > room:
-                meter.exhausted = True  # the budget shortens this reply: the result is limited
-            request["max_tokens"] = min(wanted or room, room)
-        return Cost(model, prompt, (request.get("max_tokens") or 0) * n, usage=billed)
+        source = request.get("prompt") or request["messages"]
+        prompt = prompt_token_bound(source, tools=request.get("tools"))
+        cost, max_tokens = request_cost(model, prompt, request.get("max_tokens"), n, billed)
+        if max_tokens is not None:
+            request["max_tokens"] = max_tokens
+        return cost
 
     async def _model_name(self) -> str:
         """The model to name in requests; asks the endpoint when none was given."""

@@ -26,6 +26,7 @@ from langchain_core.messages import (
     convert_to_messages,
     convert_to_openai_messages,
 )
+from langchain_core.messages.tool import invalid_tool_call, tool_call
 from langchain_core.runnables import RunnableConfig
 from langgraph.graph import START, StateGraph
 from langgraph.graph.message import add_messages
@@ -35,7 +36,7 @@ from pydantic import BaseModel, ValidationError
 from ttc_agent.budget import Budget, metered
 from ttc_agent.errors import ConfigurationError
 from ttc_agent.strategies.tasks import counting_failures
-from ttc_agent.types import Message, SearchResult
+from ttc_agent.types import Message, SearchResult, ToolCall
 
 METADATA_KEY = "ttc"
 
@@ -95,6 +96,7 @@ class StrategyNode(ABC):
                 "output_tokens": total.completion_tokens,
                 "total_tokens": total.total_tokens,
             },
+            **tool_calls(result.best.tool_calls if result.best else []),
         )
         update: dict[str, Any] = {self.messages_key: [reply]}
         if self.result_key is not None:
@@ -164,6 +166,26 @@ class StrategyNode(ABC):
             graph.add_edge(START, self.strategy)
             self._graph = graph.compile()
         return self._graph
+
+
+def tool_calls(calls: Sequence[ToolCall]) -> dict[str, list[Any]]:
+    """The chosen candidate's tool calls as an ``AIMessage``'s: those whose arguments parse as
+    ``tool_calls``, the others as ``invalid_tool_calls`` (with the arguments as written).
+
+    Example:
+        >>> tool_calls([ToolCall(id="c1", name="add", arguments='{"a": 1}')])["tool_calls"]
+        [{'name': 'add', 'args': {'a': 1}, 'id': 'c1', 'type': 'tool_call'}]
+    """
+    valid: list[Any] = []
+    invalid: list[Any] = []
+    for call in calls:
+        try:
+            valid.append(tool_call(name=call.name, args=call.args, id=call.id))
+        except ValueError as exc:
+            invalid.append(
+                invalid_tool_call(name=call.name, args=call.arguments, id=call.id, error=str(exc))
+            )
+    return {"tool_calls": valid, "invalid_tool_calls": invalid}
 
 
 def search_result(source: BaseMessage | Mapping[str, Any]) -> SearchResult:

@@ -169,6 +169,7 @@ def candidates_from(
             finish_reason=c.finish_reason,
             usage=c.usage,
             key=key(c.text) if key else None,
+            tool_calls=c.tool_calls,
         )
         for i, c in enumerate(completions)
     ]

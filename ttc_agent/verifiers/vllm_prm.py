@@ -25,7 +25,8 @@ from ttc_agent.errors import (
     ConfigurationError,
     ModelError,
 )
-from ttc_agent.models.endpoint import ONE_CALL, Cost, Endpoint
+from ttc_agent.models.endpoint import Endpoint
+from ttc_agent.models.metering import ONE_CALL, Cost
 from ttc_agent.models.retry import RetryPolicy
 from ttc_agent.types import Message, StepScores, Usage
 from ttc_agent.verifiers.transformers_prm import QWEN_PRM_SYSTEM, question_of
