@@ -21,6 +21,7 @@ from ttc_agent.strategies import tasks
 from ttc_agent.strategies.node import StrategyNode
 from ttc_agent.strategies.progress import emit
 from ttc_agent.types import Candidate, Completion, Message, Score, SearchResult, SearchUsage, Usage
+from ttc_agent.verifiers.fence import neutralise
 from ttc_agent.verifiers.protocol import Verifier
 
 REVISE = (
@@ -135,10 +136,10 @@ class Refine(StrategyNode):
             high=self.scale[1],
             details=_details(draft.score),
         )
-        return [
+        return [  # the draft and the judge's words are quoted: their control markers stay text
             *prompt,
-            {"role": "assistant", "content": draft.text},
-            {"role": "user", "content": feedback},
+            {"role": "assistant", "content": neutralise(draft.text)},
+            {"role": "user", "content": neutralise(feedback)},
         ]
 
 

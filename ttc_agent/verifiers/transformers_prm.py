@@ -27,6 +27,7 @@ from typing import Any, Literal
 
 from ttc_agent.errors import ConfigurationError
 from ttc_agent.types import Message, StepScores, Usage
+from ttc_agent.verifiers.fence import neutralise
 
 Family = Literal["auto", "step_tag", "qwen_prm"]
 
@@ -140,7 +141,8 @@ class TransformersPRM:
         Each ``StepScores`` carries the tokens fed for its solution and, on the first solution
         of each batch, the forward pass (so that the usages add up to what was run).
         """
-        question = question_of(prompt)
+        question = neutralise(question_of(prompt))  # quoted text: control markers stay text
+        solutions = [[neutralise(step) for step in steps] for steps in solutions]
         texts = [self._format(question, steps) if steps else None for steps in solutions]
         counts = [len(steps) for steps in solutions]
         return await asyncio.to_thread(self._score_texts, texts, counts)

@@ -29,6 +29,7 @@ from ttc_agent.models.endpoint import Endpoint
 from ttc_agent.models.metering import ONE_CALL, Cost
 from ttc_agent.models.retry import RetryPolicy
 from ttc_agent.types import Message, StepScores, Usage
+from ttc_agent.verifiers.fence import neutralise
 from ttc_agent.verifiers.transformers_prm import QWEN_PRM_SYSTEM, question_of
 
 InputFormat = Literal["chat", "text"]
@@ -127,9 +128,10 @@ class VLLMPRM:
         Each ``StepScores`` carries the prompt tokens and the one pooling call it cost. Under a
         budget every pooling call is metered like any model call.
         """
-        question = question_of(prompt)
+        question = neutralise(question_of(prompt))  # quoted text: control markers stay text
         scored = await asyncio.gather(
-            *(self._score_one(question, steps) for steps in solutions), return_exceptions=True
+            *(self._score_one(question, [neutralise(s) for s in steps]) for steps in solutions),
+            return_exceptions=True,
         )
         return within_budget(scored)  # a budget stop keeps the scores that arrived (partial)
 
