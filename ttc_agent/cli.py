@@ -17,9 +17,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
-from langchain_core.messages import HumanMessage, SystemMessage
+from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import (
@@ -58,7 +58,14 @@ from ttc_agent.strategies import (
     search_result,
 )
 from ttc_agent.types import SearchResult
-from ttc_agent.verifiers import LLMStepJudge, RubricJudge, available_cards, load_card
+from ttc_agent.verifiers import (
+    LLMStepJudge,
+    RubricJudge,
+    StepVerifier,
+    Verifier,
+    available_cards,
+    load_card,
+)
 
 STRATEGIES = ("best_of_n", "majority_vote", "beam_search", "dvts", "refine")
 ANSWER_KEYS = {"math": boxed_answer, "exact": normalize, "number": last_number}
@@ -174,7 +181,7 @@ async def _run(args: argparse.Namespace, err: Console) -> SearchResult:
         )
     try:
         node = _node(args, model, judge_model)
-        messages = [SystemMessage(args.system)] if args.system else []
+        messages: list[BaseMessage] = [SystemMessage(args.system)] if args.system else []
         messages.append(HumanMessage(args.prompt))
         with Progress(
             TextColumn("{task.description:<9}"),
@@ -242,12 +249,13 @@ def _node(args: argparse.Namespace, model: OpenAIChat, judge_model: OpenAIChat) 
     common = {"temperature": args.temperature}
     answer_key = ANSWER_KEYS[args.answer] if args.answer else None
     if args.strategy == "majority_vote":
-        answer = {"math": "math", "exact": "exact", "number": last_number}[args.answer or "math"]
+        groups: dict[str, str | Callable[[str], str | None]] = {"number": last_number}
+        answer = groups.get(args.answer or "math", args.answer or "math")
         return majority_vote(model, n=args.n, answer=answer, max_tokens=args.max_tokens, **common)
     if args.strategy in ("beam_search", "dvts"):
         card = load_card(args.judge or "math_step")
         if card.scale.points == [0, 1]:
-            verifier: object = LLMStepJudge(judge_model, card)
+            verifier: StepVerifier | Verifier = LLMStepJudge(judge_model, card)
         else:
             verifier = RubricJudge(card, judge_model)
         steps = {"max_steps": args.max_steps, "answer_key": answer_key, **common}

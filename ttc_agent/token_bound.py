@@ -100,7 +100,8 @@ def _tool_call_bound(call: Any) -> int:
     string the model wrote or as the object it parses to."""
     if not isinstance(call, Mapping):
         return PART_ALLOWANCE + json_bound(call)
-    function = call.get("function") if isinstance(call.get("function"), Mapping) else {}
+    raw = call.get("function")
+    function: Mapping[str, Any] = raw if isinstance(raw, Mapping) else {}
     arguments = function.get("arguments", call.get("args"))
     rest = {k: v for k, v in call.items() if k not in ("function", "args")}
     rest |= {k: v for k, v in function.items() if k != "arguments"}

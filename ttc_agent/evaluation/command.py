@@ -11,6 +11,7 @@ import argparse
 import math
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -90,7 +91,7 @@ async def run(args: argparse.Namespace, err: Console) -> Summary:
         raise ConfigurationError("--search needs a judge to guide the steps; drop --no-judge")
     try:
         verifier = _verifier(args.judge, judge_model) if judge_model else None
-        searches = _searches(args, model, judge_model) if args.search else None
+        searches = _searches(args, model, judge_model) if args.search and judge_model else None
         if searches:  # a server that cannot continue steps: one error now, not one per problem
             await model.check_continuation()
         with Progress(
@@ -302,5 +303,5 @@ class _bar:
         self.progress.__enter__()
         return lambda done, total: self.progress.update(self.task, completed=done)
 
-    def __exit__(self, *exc: object) -> None:
+    def __exit__(self, *exc: Any) -> None:
         self.progress.__exit__(*exc)

@@ -16,7 +16,7 @@ from ttc_agent.errors import ConfigurationError
 from ttc_agent.models.continuation import Continuation, Continuer, chatml, checked
 from ttc_agent.models.endpoint import Endpoint
 from ttc_agent.models.metering import Cost, request_cost
-from ttc_agent.models.protocol import OnCompletion
+from ttc_agent.models.protocol import ChatModel, OnCompletion
 from ttc_agent.models.replies import billed, completions_of, without_lost_samples
 from ttc_agent.models.retry import EmptyResponse, RetryPolicy
 from ttc_agent.models.turn import LOCAL_CPU
@@ -253,11 +253,11 @@ class OpenAIChat:
         )
         batches = without_lost_samples(batches, completions)
         try:
-            batches = within_budget(batches)
+            arrived: list[list[Completion]] = within_budget(batches)
         except BudgetExhausted as exc:
-            arrived = [c for batch in exc.partial if batch for c in batch]
-            raise BudgetExhausted(str(exc), partial=completions + arrived) from None
-        return [*completions, *(c for batch in batches for c in batch)][:n]
+            partial = [c for batch in exc.partial if batch for c in batch]
+            raise BudgetExhausted(str(exc), partial=completions + partial) from None
+        return [*completions, *(c for batch in arrived for c in batch)][:n]
 
     def _response_format(self, schema: dict[str, Any] | None) -> dict[str, Any] | None:
         if schema is None or self.json_mode == "off":
@@ -321,3 +321,6 @@ def _embedded_base_url(name: str) -> str:
     from ttc_agent.models.embedded import EMBEDDED_MODELS, embedded_server
 
     return embedded_server(EMBEDDED_MODELS[name]).base_url
+
+
+_IS_A_CHAT_MODEL: type[ChatModel] = OpenAIChat  # mypy checks it against the protocol

@@ -7,7 +7,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from ttc_agent.types import Completion, Message
 
-OnCompletion = Callable[[Completion], None]
+OnCompletion = Callable[[Completion], object]
 """Called once for each completion as it arrives (for progress events)."""
 
 

@@ -73,7 +73,7 @@ class StrategyNode(ABC):
     async def search(self, prompt: list[Message], settings: Any) -> SearchResult:
         """Run the search for one prompt (inside a graph run: steps are LangGraph tasks)."""
 
-    async def __call__(self, state: Mapping[str, Any], config: RunnableConfig) -> dict[str, Any]:
+    async def __call__(self, state: Any, config: RunnableConfig) -> dict[str, Any]:
         messages = state.get(self.messages_key) if isinstance(state, Mapping) else None
         if not messages:
             raise ConfigurationError(
@@ -140,12 +140,12 @@ class StrategyNode(ABC):
         messages = (
             [HumanMessage(prompt)] if isinstance(prompt, str) else convert_to_messages(prompt)
         )
-        config = dict(config or {})
+        run: RunnableConfig = {**(config or {})}
         if overrides:
-            configurable = dict(config.get("configurable") or {})
+            configurable = dict(run.get("configurable") or {})
             configurable[METADATA_KEY] = {**configurable.get(METADATA_KEY, {}), **overrides}
-            config["configurable"] = configurable
-        final = await self.graph.ainvoke({self.messages_key: messages}, config)
+            run["configurable"] = configurable
+        final = await self.graph.ainvoke({self.messages_key: messages}, run)
         return search_result(final[self.messages_key][-1])
 
     @property
@@ -158,8 +158,9 @@ class StrategyNode(ABC):
             >>> #                                      stream_mode="custom"): print(event)
         """
         if self._graph is None:
-            state = TypedDict(  # type: ignore[misc]
-                "StandaloneState", {self.messages_key: Annotated[list[AnyMessage], add_messages]}
+            state = TypedDict(  # a state whose key is known only now: no static type
+                "StandaloneState",
+                {self.messages_key: Annotated[list[AnyMessage], add_messages]},  # type: ignore[misc]
             )
             graph = StateGraph(state)
             graph.add_node(self.strategy, self)
@@ -188,7 +189,7 @@ def tool_calls(calls: Sequence[ToolCall]) -> dict[str, list[Any]]:
     return {"tool_calls": valid, "invalid_tool_calls": invalid}
 
 
-def search_result(source: BaseMessage | Mapping[str, Any]) -> SearchResult:
+def search_result(source: BaseMessage | Mapping[str, Any] | None) -> SearchResult:
     """The ``SearchResult`` recorded on a strategy's reply (a message, or a state whose last
     message is one).
 
@@ -196,6 +197,8 @@ def search_result(source: BaseMessage | Mapping[str, Any]) -> SearchResult:
         >>> # state = await graph.ainvoke({"messages": [("user", "Hi")]})
         >>> # search_result(state).candidates
     """
+    if source is None:
+        raise ConfigurationError("no state to read a search result from: the graph gave none")
     message = source
     if isinstance(source, Mapping):
         message = list(source["messages"])[-1]

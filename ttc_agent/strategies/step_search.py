@@ -11,6 +11,7 @@ import asyncio
 import re
 from abc import abstractmethod
 from collections.abc import Callable, Sequence
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -208,7 +209,8 @@ async def _extend(
     strategy: str,
     temperature: float | None = None,
 ) -> list[Completion]:
-    options = {"stop": [settings.step_delimiter], "max_tokens": settings.max_step_tokens}
+    options: dict[str, Any] = {"stop": [settings.step_delimiter]}
+    options["max_tokens"] = settings.max_step_tokens
     if temperature is not None:
         options["temperature"] = temperature
     if parent.steps:
@@ -290,7 +292,8 @@ class StepSearchNode(StrategyNode):
         candidates = candidates_from_beams(beams, settings, self.answer_key)
         weighted = self.answer_key is not None
         chosen, groups = select_weighted(candidates) if weighted else (select_best(candidates), {})
-        emit("selected", self.strategy, index=chosen, score=candidates[chosen].score.value)
+        best = candidates[chosen].score
+        emit("selected", self.strategy, index=chosen, score=best.value if best else None)
         return SearchResult(
             strategy=self.strategy,
             settings=settings.model_dump()

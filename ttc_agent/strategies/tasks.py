@@ -6,13 +6,12 @@ not pay again for samples or scores it already has. Task results are plain JSON.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
-from typing import Any
+from typing import Any, ParamSpec, Protocol, TypeVar
 
 from langgraph.func import task
-from pydantic import BaseModel
 
 from ttc_agent.budget import BudgetExhausted
 from ttc_agent.errors import ModelError, SamplesFailed
@@ -25,8 +24,24 @@ from ttc_agent.verifiers.step_protocol import StepVerifier
 
 _failures: ContextVar[list[int] | None] = ContextVar("ttc_failures", default=None)
 
+P = ParamSpec("P")
+T = TypeVar("T")
 
-@task(name="ttc_sample")
+
+def named_task(name: str) -> Callable[[Callable[P, Awaitable[T]]], Callable[P, Awaitable[T]]]:
+    """``langgraph.func.task(name=...)`` for async functions, typed: langgraph's overload for a
+    named task leaves the function's parameters and result unsolved (``Never``)."""
+    return task(name=name)  # type: ignore[return-value]  # see above: the stub, not the call
+
+
+class SamplingSettings(Protocol):
+    """What ``sample`` reads of a strategy's settings (``max_tokens`` too, where they have it)."""
+
+    @property
+    def temperature(self) -> float: ...
+
+
+@named_task("ttc_sample")
 async def sample_task(
     model: ChatModel,
     prompt: list[Message],
@@ -51,7 +66,7 @@ async def sample_task(
     return {"completions": rows, "failed": failed}
 
 
-@task(name="ttc_score")
+@named_task("ttc_score")
 async def score_task(
     verifier: Verifier, prompt: list[Message], texts: list[str], strategy: str
 ) -> list[dict[str, Any]]:
@@ -63,7 +78,7 @@ async def score_task(
     return [score.model_dump(mode="json") for score in scores]
 
 
-@task(name="ttc_score_steps")
+@named_task("ttc_score_steps")
 async def score_steps_task(
     verifier: StepVerifier, prompt: list[Message], solutions: list[list[str]]
 ) -> list[dict[str, Any]]:
@@ -76,7 +91,7 @@ async def sample(
     model: ChatModel,
     prompt: list[Message],
     n: int,
-    settings: BaseModel,
+    settings: SamplingSettings,
     strategy: str,
     *,
     done: int = 0,
@@ -179,7 +194,7 @@ async def sample_some(
     model: ChatModel,
     prompt: list[Message],
     n: int,
-    settings: BaseModel,
+    settings: SamplingSettings,
     strategy: str,
     **options: Any,
 ) -> list[Completion]:

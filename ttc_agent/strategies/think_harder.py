@@ -80,7 +80,7 @@ class ThinkHarder(StrategyNode):
         super().__init__(settings, messages_key=messages_key, result_key=result_key)
         self.model, self.judge, self.presets, self.effort_key = model, judge, presets, effort_key
 
-    async def __call__(self, state: Mapping[str, Any], config: RunnableConfig) -> dict[str, Any]:
+    async def __call__(self, state: Any, config: RunnableConfig) -> dict[str, Any]:
         effort = state.get(self.effort_key) if isinstance(state, Mapping) else None
         overrides = ((config or {}).get("configurable") or {}).get(METADATA_KEY) or {}
         if effort and "effort" not in overrides:  # the state's effort, unless the call says
@@ -122,15 +122,23 @@ class ThinkHarder(StrategyNode):
         )
 
     def _node(self, preset: Preset, settings: ThinkHarderSettings) -> StrategyNode:
-        common = {"temperature": settings.temperature, "max_tokens": settings.max_tokens}
+        temperature, max_tokens = settings.temperature, settings.max_tokens
         if preset.strategy == "majority_vote":
-            return majority_vote(self.model, n=preset.n, answer="exact", **common)
+            return majority_vote(
+                self.model,
+                n=preset.n,
+                answer="exact",
+                temperature=temperature,
+                max_tokens=max_tokens,
+            )
         if preset.strategy == "refine":
             return refine(
                 self.model, self.judge, rounds=preset.rounds, width=preset.n, keep=preset.keep,
-                **common,
+                temperature=temperature, max_tokens=max_tokens,
             )  # fmt: skip
-        return best_of_n(self.model, self.judge, n=preset.n, **common)
+        return best_of_n(
+            self.model, self.judge, n=preset.n, temperature=temperature, max_tokens=max_tokens
+        )
 
 
 def think_harder(

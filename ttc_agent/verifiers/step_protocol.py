@@ -18,7 +18,10 @@ class StepVerifier(Protocol):
     correct path after that step.
     """
 
-    name: str
+    @property
+    def name(self) -> str:
+        """The verifier's name, as results record it."""
+        ...
 
     async def score_steps(
         self, prompt: Sequence[Message], solutions: Sequence[Sequence[str]]
