@@ -6,7 +6,14 @@ import json
 
 import pytest
 
-from ttc_agent import Budget, BudgetExhausted, ConfigurationError, OpenAIChat, best_of_n
+from ttc_agent import (
+    Budget,
+    BudgetExhausted,
+    ConfigurationError,
+    OpenAIChat,
+    adaptive,
+    best_of_n,
+)
 from ttc_agent.strategies.beam_search import beam_search
 from ttc_agent.strategies.dvts import dvts
 from ttc_agent.testing import Reply, fenced
@@ -107,6 +114,19 @@ async def test_strategies_without_steps_never_ask(loopback):
         result = await best_of_n(model, Length(), n=2).ainvoke("Q")
     assert len(result.candidates) == 2
     assert server.lookups == []
+
+
+async def test_adaptive_sends_a_hard_question_to_best_of_n_where_steps_cannot_continue(loopback):
+    """The probes are paid for: a server that cannot continue gets best-of-N, not an error."""
+    answers = iter(f"It is {k}." for k in range(100))
+    server = loopback(lambda request: next(answers), flavour="openai")
+    async with OpenAIChat("m", base_url=server.base_url, api_key="k") as model:
+        node = adaptive(model, Length(), Budget(calls=400), step_verifier=Depth())
+        result = await node.ainvoke("Hard question")
+    assert result.settings["decision"]["difficulty"] == "hard"
+    assert result.settings["decision"]["strategy"] == "weighted_best_of_n"
+    assert server.lookups == ["/v1/models"]
+    assert all(r.messages[-1]["role"] == "user" for r in server.requests)
 
 
 async def test_prefill_on_vllm_would_not_continue(loopback):

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol, runtime_checkable
 
+from ttc_agent.errors import ConfigurationError
 from ttc_agent.types import Completion, Message
 
 OnCompletion = Callable[[Completion], object]
@@ -50,6 +51,15 @@ class ChatModel(Protocol):
         ...
 
     async def aclose(self) -> None: ...
+
+
+async def can_continue(model: ChatModel) -> bool:
+    """Whether ``model`` can continue a partial reply (its ``check_continuation`` passes)."""
+    try:
+        await model.check_continuation()
+    except ConfigurationError:
+        return False
+    return True
 
 
 def split_tokens(total: int, texts: Sequence[str]) -> list[int]:
