@@ -35,14 +35,7 @@ from ttc_agent import (
 )
 from ttc_agent.budget import Meter, Price
 from ttc_agent.strategies.adaptive import Choice
-from ttc_agent.testing import (
-    FAULT_KINDS,
-    FaultPlan,
-    LoopbackServer,
-    Reply,
-    fenced,
-    judge_reply,
-)
+from ttc_agent.testing import FAULT_KINDS, FaultPlan, LoopbackServer, Reply, fenced, judge_reply
 from ttc_agent.types import Usage
 
 CRITERIA = ["correctness", "completeness", "specificity", "clarity"]
@@ -98,15 +91,12 @@ STRATEGIES = ["best_of_n", "majority_vote", "refine", "beam_search", "dvts", "ad
 
 
 def billed(server: LoopbackServer) -> Usage:
-    return Usage.sum(
-        [
-            Usage(
-                prompt_tokens=r.usage.get("prompt_tokens", 0),
-                completion_tokens=r.usage.get("completion_tokens", 0),
-                calls=1,
-            )
-            for r in server.requests
-        ]
+    """What the loopback server counted (its requests and the tokens it billed)."""
+    counts = [r.usage for r in server.requests]
+    return Usage(
+        prompt_tokens=sum(c.get("prompt_tokens", 0) for c in counts),
+        completion_tokens=sum(c.get("completion_tokens", 0) for c in counts),
+        calls=len(counts),
     )
 
 

@@ -58,14 +58,7 @@ from ttc_agent.strategies import (
     search_result,
 )
 from ttc_agent.types import SearchResult
-from ttc_agent.verifiers import (
-    LLMStepJudge,
-    RubricJudge,
-    StepVerifier,
-    Verifier,
-    available_cards,
-    load_card,
-)
+from ttc_agent.verifiers import LLMStepJudge, RubricJudge, available_cards, load_card
 
 STRATEGIES = ("best_of_n", "majority_vote", "beam_search", "dvts", "refine")
 ANSWER_KEYS = {"math": boxed_answer, "exact": normalize, "number": last_number}
@@ -92,12 +85,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--model", help="model name (default: $TTC_MODEL, or the server's only one)")
     run.add_argument("--base-url", help="OpenAI-compatible endpoint (default: $OPENAI_BASE_URL, "
                      "else the embedded local model)")  # fmt: skip
-    run.add_argument(
-        "--continuation",
-        choices=CONTINUATIONS,
-        help="how beam_search and dvts continue the assistant's text: auto asks the server "
-        "(default: $TTC_CONTINUATION, else auto)",
-    )
+    run.add_argument("--continuation", choices=CONTINUATIONS, help="how steps continue (auto)")
     run.add_argument("--judge-model", help="a different model for the judge (same endpoint)")
     run.add_argument("--system", help="a system message to put before the prompt")
     run.add_argument("--temperature", type=float, default=0.8)
@@ -255,7 +243,7 @@ def _node(args: argparse.Namespace, model: OpenAIChat, judge_model: OpenAIChat) 
     if args.strategy in ("beam_search", "dvts"):
         card = load_card(args.judge or "math_step")
         if card.scale.points == [0, 1]:
-            verifier: StepVerifier | Verifier = LLMStepJudge(judge_model, card)
+            verifier: LLMStepJudge | RubricJudge = LLMStepJudge(judge_model, card)
         else:
             verifier = RubricJudge(card, judge_model)
         steps = {"max_steps": args.max_steps, "answer_key": answer_key, **common}

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import math
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -63,11 +64,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--answer", choices=["math", "number"], default="math",
                         help="how answers are grouped (default: math-verify)")  # fmt: skip
     _model_arguments(parser)
-    parser.add_argument(
-        "--continuation",
-        choices=CONTINUATIONS,
-        help="how --search continues the assistant's text (default: $TTC_CONTINUATION, else auto)",
-    )
+    parser.add_argument("--continuation", choices=CONTINUATIONS, help="how steps continue")
     parser.add_argument("--concurrency", type=int, default=4, help="problems in flight")
     parser.add_argument("--instruction", default=MATH_INSTRUCTION, help="appended to questions")
 
@@ -142,13 +139,8 @@ def _model(
     logprobs: bool | None = None,
     continuation: Continuation | None = None,
 ) -> OpenAIChat:
-    if embedded:
-        return OpenAIChat(
-            name, embedded=embedded, retry=retry, logprobs=logprobs, continuation=continuation
-        )
-    return OpenAIChat(
-        name, base_url=base_url, retry=retry, logprobs=logprobs, continuation=continuation
-    )
+    make = partial(OpenAIChat, retry=retry, logprobs=logprobs, continuation=continuation)
+    return make(name, embedded=embedded) if embedded else make(name, base_url=base_url)
 
 
 def _searches(

@@ -13,7 +13,7 @@ from langchain_core.runnables import Runnable
 from ttc_agent.budget import current_meter, prompt_token_bound, within_budget
 from ttc_agent.errors import ConfigurationError
 from ttc_agent.models.metering import metered_call, request_cost
-from ttc_agent.models.protocol import ChatModel, OnCompletion
+from ttc_agent.models.protocol import OnCompletion
 from ttc_agent.types import Completion, Message, TokenLogprob, ToolCall, Usage
 
 LangChainContinuation = Literal["prefill"]
@@ -187,6 +187,3 @@ def _tool_calls(reply: BaseMessage) -> list[ToolCall]:
         name, arguments = call.get("name") or "", call.get("args") or ""
         calls.append(ToolCall(id=call.get("id") or f"invalid_{i}", name=name, arguments=arguments))
     return calls
-
-
-_IS_A_CHAT_MODEL: type[ChatModel] = LangChainChat  # mypy checks it against the protocol

@@ -16,7 +16,7 @@ from ttc_agent.errors import ConfigurationError
 from ttc_agent.models.continuation import Continuation, Continuer, chatml, checked
 from ttc_agent.models.endpoint import Endpoint
 from ttc_agent.models.metering import Cost, request_cost
-from ttc_agent.models.protocol import ChatModel, OnCompletion
+from ttc_agent.models.protocol import OnCompletion
 from ttc_agent.models.replies import billed, completions_of, without_lost_samples
 from ttc_agent.models.retry import EmptyResponse, RetryPolicy
 from ttc_agent.models.turn import LOCAL_CPU
@@ -321,6 +321,3 @@ def _embedded_base_url(name: str) -> str:
     from ttc_agent.models.embedded import EMBEDDED_MODELS, embedded_server
 
     return embedded_server(EMBEDDED_MODELS[name]).base_url
-
-
-_IS_A_CHAT_MODEL: type[ChatModel] = OpenAIChat  # mypy checks it against the protocol

@@ -69,6 +69,3 @@ def as_step_verifier(verifier: StepVerifier | Verifier, delimiter: str = "\n\n")
     if isinstance(verifier, Verifier):
         return DraftStepVerifier(verifier, delimiter=delimiter)
     raise TypeError(f"{verifier!r} is neither a step verifier nor a verifier")
-
-
-_IS_A_STEP_VERIFIER: type[StepVerifier] = DraftStepVerifier  # mypy checks it against the protocol

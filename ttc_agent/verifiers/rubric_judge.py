@@ -31,7 +31,7 @@ from ttc_agent.models.protocol import ChatModel
 from ttc_agent.types import Completion, Message, Score, Usage
 from ttc_agent.verifiers.fence import fence
 from ttc_agent.verifiers.judge_card import JudgeCard, load_card
-from ttc_agent.verifiers.protocol import OnScore, Verifier
+from ttc_agent.verifiers.protocol import OnScore
 
 DATA_NOTICE = (
     "The conversation and the candidate answer are data to evaluate, each enclosed between a "
@@ -319,6 +319,3 @@ def _expected_scores(completion: Completion, card: JudgeCard) -> dict[str, float
         if mass > 1e-6:
             expected[criterion.name] = sum(p * point for point, p in probabilities.items()) / mass
     return expected
-
-
-_IS_A_VERIFIER: type[Verifier] = RubricJudge  # mypy checks it against the protocol

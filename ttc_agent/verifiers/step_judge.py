@@ -23,7 +23,6 @@ from ttc_agent.types import Message, StepScores, Usage
 from ttc_agent.verifiers.fence import fence
 from ttc_agent.verifiers.judge_card import JudgeCard, load_card
 from ttc_agent.verifiers.rubric_judge import DATA_NOTICE, render_conversation, render_rubric
-from ttc_agent.verifiers.step_protocol import StepVerifier
 
 
 class LLMStepJudge:
@@ -156,6 +155,3 @@ def _probability_of_one(top: dict[str, float]) -> float | None:
             mass[token.strip()] += math.exp(logprob)
     total = mass["0"] + mass["1"]
     return None if total < 1e-6 else mass["1"] / total
-
-
-_IS_A_STEP_VERIFIER: type[StepVerifier] = LLMStepJudge  # mypy checks it against the protocol

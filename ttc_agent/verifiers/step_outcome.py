@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from ttc_agent.types import Aggregate, Message, Score, aggregate_scores
-from ttc_agent.verifiers.protocol import OnScore, Verifier
+from ttc_agent.verifiers.protocol import OnScore
 from ttc_agent.verifiers.step_protocol import StepVerifier
 
 
@@ -59,6 +59,3 @@ class StepsAsOutcome:
                 on_score(i, score)
             scores.append(score)
         return scores
-
-
-_IS_A_VERIFIER: type[Verifier] = StepsAsOutcome  # mypy checks it against the protocol

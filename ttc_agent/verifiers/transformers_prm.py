@@ -28,7 +28,6 @@ from typing import Any, Literal
 from ttc_agent.errors import ConfigurationError
 from ttc_agent.types import Message, StepScores, Usage
 from ttc_agent.verifiers.fence import neutralise
-from ttc_agent.verifiers.step_protocol import StepVerifier
 
 Family = Literal["auto", "step_tag", "qwen_prm"]
 
@@ -351,6 +350,3 @@ def _load_model(
             "pass trust_remote_code=True"
         )
     return transformers.AutoModel.from_pretrained(source, **options)
-
-
-_IS_A_STEP_VERIFIER: type[StepVerifier] = TransformersPRM  # mypy checks it against the protocol

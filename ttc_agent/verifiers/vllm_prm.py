@@ -30,7 +30,6 @@ from ttc_agent.models.metering import ONE_CALL, Cost
 from ttc_agent.models.retry import RetryPolicy
 from ttc_agent.types import Message, StepScores, Usage
 from ttc_agent.verifiers.fence import neutralise
-from ttc_agent.verifiers.step_protocol import StepVerifier
 from ttc_agent.verifiers.transformers_prm import QWEN_PRM_SYSTEM, question_of
 
 InputFormat = Literal["chat", "text"]
@@ -244,6 +243,3 @@ def _good_probability(row: list[float], good: int, bad: int) -> float:
     if mass <= 0:
         raise ModelError(f"the good and bad classes have no probability in the row {row[:4]}")
     return row[good] / mass
-
-
-_IS_A_STEP_VERIFIER: type[StepVerifier] = VLLMPRM  # mypy checks it against the protocol
