@@ -154,8 +154,13 @@ async def raw_step_reference(base_url: str, n: int, steps: int, judge: LLMStepJu
 
 async def step_strategies(n: int, latency: float, repeats: int, steps: int = 4) -> None:
     with loopback_process(honour_n=False, latency=latency) as base_url:
-        model = OpenAIChat(
-            "m", base_url=base_url, api_key="k", max_concurrency=n, n_mode="parallel"
+        model = OpenAIChat(  # the loopback server continues a final assistant message
+            "m",
+            base_url=base_url,
+            api_key="k",
+            max_concurrency=n,
+            n_mode="parallel",
+            continuation="prefill",
         )
         judge = LLMStepJudge(model)
         nodes = {

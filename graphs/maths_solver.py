@@ -1,7 +1,8 @@
 """A maths solver: step-level beam search guided by the logprob step judge (math_step card),
 then answer checking: the final answer is extracted, parsed with math-verify and written to the
-state's ``answer`` key. ``TTC_N`` sets n (default 8, keep 2). Needs math-verify (the ``math``
-extra), checked when the graph is built.
+state's ``answer`` key. ``TTC_N`` sets n (default 8, keep 2); ``TTC_CONTINUATION`` how the
+steps continue the assistant's text (default ``auto``: ask the server; see ``OpenAIChat``).
+Needs math-verify (the ``math`` extra), checked when the graph is built.
 """
 
 from typing import Annotated, Any

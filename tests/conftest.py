@@ -28,12 +28,16 @@ def loopback() -> Iterator[type[LoopbackServer]]:
 async def model_for(loopback):
     """``make(handler, **server_options) -> (server, model)``: a loopback server (honouring n
     unless told otherwise, so choices come in script order) and an ``OpenAIChat`` on it, closed
-    at the end of the test."""
+    at the end of the test. The model continues partial replies as ``continuation`` says:
+    by default ``auto`` on a flavoured server, and ``prefill`` on the plain loopback server,
+    which continues a final assistant message as llama-server and Ollama do."""
     models: list[OpenAIChat] = []
 
-    def make(handler, **server_options):
+    def make(handler, continuation=None, **server_options):
         server = loopback(handler, **server_options)
-        model = OpenAIChat("m", base_url=server.base_url, api_key="k")
+        if continuation is None:
+            continuation = "auto" if server.flavour else "prefill"
+        model = OpenAIChat("m", base_url=server.base_url, api_key="k", continuation=continuation)
         models.append(model)
         return server, model
 

@@ -3,43 +3,61 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
+from langchain_openai import ChatOpenAI
+from pooling_server import TAG, PoolingStub
 
 from ttc_agent import (
+    VLLMPRM,
     Budget,
     BudgetExhausted,
+    ChatModel,
     ConfigurationError,
+    LangChainChat,
     LLMStepJudge,
     OpenAIChat,
+    Policy,
+    Preset,
     RetryPolicy,
     RubricJudge,
     TTCError,
+    adaptive,
     beam_search,
     best_of_n,
     dvts,
     majority_vote,
     refine,
+    think_harder,
 )
 from ttc_agent.budget import Meter, Price
-from ttc_agent.testing import (
-    FAULT_KINDS,
-    FaultPlan,
-    LoopbackServer,
-    Reply,
-    fenced,
-    judge_reply,
-)
+from ttc_agent.strategies.adaptive import Choice
+from ttc_agent.testing import FAULT_KINDS, FaultPlan, LoopbackServer, Reply, fenced, judge_reply
 from ttc_agent.types import Usage
 
 CRITERIA = ["correctness", "completeness", "specificity", "clarity"]
+ADD = {"type": "function", "function": {"name": "add", "parameters": {"type": "object"}}}
+TOOL_CONVERSATION = [
+    {"role": "user", "content": "Add 2 and 3, then answer."},
+    {
+        "role": "assistant",
+        "content": None,
+        "tool_calls": [
+            {"id": "c1", "type": "function", "function": {"name": "add", "arguments": '{"a":2}'}}
+        ],
+    },
+    {"role": "tool", "tool_call_id": "c1", "content": "5"},
+    {"role": "user", "content": [{"type": "text", "text": "Answer briefly."}]},
+]
 
 
 def handler(request):
     candidate = fenced(request.last_user)
-    if candidate is not None and request.body.get("max_tokens") == 2:  # the step judge
+    most = request.body.get("max_tokens") or request.body.get("max_completion_tokens")
+    if candidate is not None and most == 2:  # the step judge
         return Reply("1", alternatives={0: {"1": -0.3, "0": -1.4}})
     if candidate is not None:
         return judge_reply(dict.fromkeys(CRITERIA, 1 + len(candidate) % 5))
@@ -47,35 +65,48 @@ def handler(request):
     return f"Step {depth + 1}: the answer might be {request.index % 3} here.\n\nmore text"
 
 
-def build(strategy: str, model: OpenAIChat, n: int):
-    judge = RubricJudge("helpfulness", model, mode="structured", max_tokens=120)
+def build(strategy: str, model: ChatModel, judge_model: ChatModel, n: int, prm: Any = None):
+    judge = RubricJudge("helpfulness", judge_model, mode="structured", max_tokens=120)
+    steps = prm or LLMStepJudge(judge_model)
     if strategy == "best_of_n":
         return best_of_n(model, judge, n=n, max_tokens=40)
     if strategy == "majority_vote":
         return majority_vote(model, n=n, answer="exact", verifier=judge, max_tokens=40)
     if strategy == "refine":
-        return refine(model, judge, rounds=2, width=n, max_tokens=40)
+        return refine(model, judge, rounds=2, width=n, keep=2, max_tokens=40)
+    if strategy == "adaptive":  # hard questions (the answers scatter) go to beam search
+        table = [Choice(difficulty=d, strategy="beam_search", n=2 * n, keep=2) for d in DIFFICULTY]
+        policy = Policy(table=table)
+        return adaptive(model, judge, policy=policy, step_verifier=steps, probe=2, max_tokens=30)
+    if strategy == "think_harder":
+        presets = {"high": Preset(strategy="refine", n=n, keep=2, budget=Budget(calls=9))}
+        return think_harder(model, judge, effort="high", presets=presets, max_tokens=40)
     if strategy == "dvts":
-        return dvts(
-            model, LLMStepJudge(model), n=2 * n, subtrees=2, max_steps=3, max_step_tokens=20
-        )
-    return beam_search(model, LLMStepJudge(model), n=2 * n, keep=2, max_steps=3, max_step_tokens=20)
+        return dvts(model, steps, n=2 * n, subtrees=2, max_steps=3, max_step_tokens=20)
+    return beam_search(model, steps, n=2 * n, keep=2, max_steps=3, max_step_tokens=20)
+
+
+DIFFICULTY = ("easy", "medium", "hard")
+STRATEGIES = ["best_of_n", "majority_vote", "refine", "beam_search", "dvts", "adaptive"]
 
 
 def billed(server: LoopbackServer) -> Usage:
-    return Usage.sum(
-        [
-            Usage(
-                prompt_tokens=r.usage.get("prompt_tokens", 0),
-                completion_tokens=r.usage.get("completion_tokens", 0),
-                calls=1,
-            )
-            for r in server.requests
-        ]
+    """What the loopback server counted (its requests and the tokens it billed)."""
+    counts = [r.usage for r in server.requests]
+    return Usage(
+        prompt_tokens=sum(c.get("prompt_tokens", 0) for c in counts),
+        completion_tokens=sum(c.get("completion_tokens", 0) for c in counts),
+        calls=len(counts),
     )
 
 
-limits = st.one_of(st.none(), st.integers(min_value=0, max_value=4000))
+def pooled(server: PoolingStub) -> Usage:
+    """What the PRM's pooling server billed (and its tokenize calls)."""
+    prompt = sum(len(server.tokens(body)) for path, body in server.requests if path == "/pooling")
+    return Usage(prompt_tokens=prompt, calls=len(server.requests))
+
+
+limits = st.one_of(st.none(), st.integers(min_value=0, max_value=8000))
 
 
 fault_plans = st.builds(
@@ -92,7 +123,9 @@ fault_plans = st.builds(
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 @given(
-    strategy=st.sampled_from(["best_of_n", "majority_vote", "refine", "beam_search", "dvts"]),
+    strategy=st.sampled_from([*STRATEGIES, "think_harder", "beam_search+prm"]),
+    client=st.sampled_from(["openai", "langchain"]),
+    conversation=st.sampled_from(["plain", "tools"]),
     calls=st.one_of(st.none(), st.integers(min_value=0, max_value=14)),
     output_tokens=limits,
     total_tokens=limits,
@@ -100,37 +133,87 @@ fault_plans = st.builds(
     honour_n=st.booleans(),
     concurrency=st.integers(min_value=1, max_value=4),
     faults=fault_plans,
+    server=st.fixed_dictionaries(
+        {
+            "flavour": st.sampled_from(["vllm", "llamacpp"]),
+            "usage": st.booleans(),
+            "counting": st.sampled_from(["words", "bytes"]),
+        }
+    ),
 )
 def test_spend_never_exceeds_the_budget(
-    strategy, calls, output_tokens, total_tokens, n, honour_n, concurrency, faults
+    strategy,
+    client,
+    conversation,
+    calls,
+    output_tokens,
+    total_tokens,
+    n,
+    honour_n,
+    concurrency,
+    faults,
+    server,
 ):
-    """1,000 random budgets, sizes, fault patterns and concurrency limits."""
+    """1,000 random budgets, sizes, fault patterns and concurrency limits, on OpenAIChat and
+    LangChainChat, conversations with tool calls, servers that do not report usage or count
+    more tokens than a client could estimate, and a PRM's pooling calls: the servers' own counts
+    never exceed a ceiling."""
     budget = Budget(calls=calls, output_tokens=output_tokens, total_tokens=total_tokens)
-    with LoopbackServer(handler, honour_n=honour_n, faults=faults) as server:
+    if client == "langchain":  # LangChain's own retries are requests the meter cannot see
+        faults, server = FaultPlan(rate=0.0), server | {"flavour": "llamacpp"}
+    prm = PoolingStub().start() if strategy.endswith("+prm") else None
+    with LoopbackServer(handler, honour_n=honour_n, faults=faults, **server) as loopback:
 
         async def run():
             retry = RetryPolicy(attempts=3, initial_wait=0.001, max_wait=0.01)
-            async with OpenAIChat(
-                "m", base_url=server.base_url, api_key="k", retry=retry,
-                max_concurrency=concurrency,
-            ) as model:  # fmt: skip
-                node = build(strategy, model, n)
+            where = prm.url if prm else "http://127.0.0.1:9"
+            async with (
+                OpenAIChat(
+                    "m",
+                    base_url=loopback.base_url,
+                    api_key="k",
+                    retry=retry,
+                    max_concurrency=concurrency,
+                ) as model,
+                VLLMPRM("prm", base_url=where, step_tag=TAG, retry=retry) as pooling,
+            ):
+                generator: ChatModel = model
+                if client == "langchain":
+                    chat = ChatOpenAI(
+                        model="m", base_url=loopback.base_url, api_key="k", max_retries=0
+                    )
+                    tools = chat.bind_tools([ADD]) if conversation == "tools" else chat
+                    generator = LangChainChat(tools, continuation="prefill")
+                elif conversation == "tools":
+                    generator = model.bind_tools([ADD])
+                node = build(strategy.removesuffix("+prm"), generator, model, n, prm and pooling)
+                prompt = TOOL_CONVERSATION if conversation == "tools" else "Answer briefly."
                 try:
-                    return await node.ainvoke("Answer briefly.", budget=budget.model_dump())
-                except TTCError:  # nothing fitted, or faults outlasted the retries
+                    return await node.ainvoke(prompt, budget=budget.model_dump())
+                except TTCError as exc:  # nothing fitted, or faults outlasted the retries
+                    event(f"{strategy}: {type(exc).__name__}")
                     return None
 
-        result = asyncio.run(run())
-        spent = billed(server)
+        try:
+            result = asyncio.run(run())
+        finally:
+            if prm is not None:
+                prm.stop()
+        spent = billed(loopback) + (pooled(prm) if prm else Usage())
+        lookups = len(loopback.lookups)
     event("nothing fitted" if result is None else f"budget_limited={result.budget_limited}")
     if calls is not None:
-        assert len(server.requests) <= calls
+        assert spent.calls + lookups <= calls
     if output_tokens is not None:
         assert spent.completion_tokens <= output_tokens
     if total_tokens is not None:
         assert spent.total_tokens <= total_tokens
-    if result is not None and not budget.limited:
+    if strategy == "think_harder":  # the preset's own budget holds too
+        assert spent.calls + lookups <= 9
+    if result is not None and not budget.limited and strategy != "think_harder":
         assert not result.budget_limited
+    if result is not None and server["usage"] and faults.rate == 0:
+        assert result.usage.total.total_tokens <= spent.total_tokens  # never more than billed
 
 
 async def test_exhausted_budget_returns_the_best_so_far(loopback):

@@ -125,7 +125,7 @@ def test_beam_search_from_the_command_line_uses_the_step_judge(loopback):
         depth = (request.prefix or "").count("\n\n")
         return f"step {depth + 1}\n\nrest"
 
-    server = loopback(handler, honour_n=True)
+    server = loopback(handler, honour_n=True, flavour="vllm")
     done = ttc("run", "Q", "--strategy", "beam_search", "-n", "4", "--keep", "2",
                "--max-steps", "2", "--json", server=server)  # fmt: skip
     assert done.returncode == 0, done.stderr

@@ -242,7 +242,7 @@ def test_ttc_eval_asks_about_whole_solutions_and_searches_about_steps(loopback, 
 async def test_step_searches_run_at_every_budget(loopback, tmp_path, problems):
     from ttc_agent import LLMStepJudge, beam_search
 
-    server = loopback(world)
+    server = loopback(world, flavour="vllm")
     out = tmp_path / "run"
     async with OpenAIChat("m", base_url=server.base_url, api_key="k") as model:
         steps = LLMStepJudge(model)

@@ -72,8 +72,8 @@ def strategies(model: OpenAIChat) -> dict[str, object]:
 @pytest.fixture
 def models(loopback):
     """(clean, faulty): the same world behind a clean server and one with 20 % faults."""
-    clean = loopback(world)
-    faulty = loopback(world, faults=FaultPlan(rate=0.2, seed=11, hang=1.5))
+    clean = loopback(world, flavour="vllm")
+    faulty = loopback(world, faults=FaultPlan(rate=0.2, seed=11, hang=1.5), flavour="vllm")
     made = [
         OpenAIChat("m", base_url=server.base_url, api_key="k", timeout=1.0, retry=RETRY)
         for server in (clean, faulty)
@@ -142,7 +142,9 @@ async def test_search_goes_on_when_some_samples_fail_for_good(model_for):
 
 async def test_step_search_goes_on_when_a_beam_fails_for_good(model_for):
     server, _ = model_for(world)
-    model = OpenAIChat("m", base_url=server.base_url, api_key="k", retry=RetryPolicy(1))
+    model = OpenAIChat(
+        "m", base_url=server.base_url, api_key="k", retry=RetryPolicy(1), continuation="prefill"
+    )
     steps = LLMStepJudge(model)
     failing = {"left": 1}
 

@@ -85,7 +85,7 @@ class KeyEquivalence:
 
     def __init__(self, key: Callable[[str], Any], name: str | None = None) -> None:
         self.key = key
-        self.name = name or getattr(key, "__name__", "key")
+        self.name: str = name or str(getattr(key, "__name__", "key"))
 
     def labels(self, texts: Sequence[str]) -> list[str | None]:
         keys = [self.key(text) for text in texts]
@@ -138,8 +138,8 @@ class MathEquivalence:
                     labels[i] = label
                     break
             else:
-                labels[i] = str(answer[0])
-                representatives.append((labels[i], answer))
+                label = labels[i] = str(answer[0])
+                representatives.append((label, answer))
         return labels
 
 

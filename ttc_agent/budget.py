@@ -17,13 +17,15 @@ import contextlib
 import contextvars
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from ttc_agent import bills
 from ttc_agent.errors import TTCError
+from ttc_agent.tally import record
+from ttc_agent.token_bound import prompt_token_bound as prompt_token_bound
 from ttc_agent.types import Usage
 
 
@@ -85,16 +87,8 @@ class Budget(BaseModel):
     @property
     def limited(self) -> bool:
         """Whether any ceiling is set."""
-        return any(
-            value is not None
-            for value in (
-                self.calls,
-                self.output_tokens,
-                self.total_tokens,
-                self.cost,
-                self.deadline,
-            )
-        )
+        ceilings = (self.calls, self.output_tokens, self.total_tokens, self.cost, self.deadline)
+        return any(value is not None for value in ceilings)
 
 
 class Spend(BaseModel):
@@ -129,7 +123,8 @@ class Spend(BaseModel):
 
 
 class Meter:
-    """Enforces one ``Budget`` across concurrent calls (thread- and task-safe).
+    """Enforces one ``Budget`` across concurrent calls (thread- and task-safe). A meter with a
+    ``parent`` enforces both budgets: every call is reserved and settled in both.
 
     Example:
         >>> meter = Meter(Budget(calls=1))
@@ -139,8 +134,10 @@ class Meter:
         (1, 11)
     """
 
-    def __init__(self, budget: Budget, *, clock: float | None = None) -> None:
-        self.budget = budget
+    def __init__(
+        self, budget: Budget, *, clock: float | None = None, parent: Meter | None = None
+    ) -> None:
+        self.budget, self.parent = budget, parent
         self.started = time.monotonic() if clock is None else clock
         self.spent = Spend()  # settled
         self.reserved = Spend()  # in flight
@@ -149,9 +146,10 @@ class Meter:
 
     def remaining_time(self) -> float | None:
         """Seconds left before the deadline (None without one)."""
-        if self.budget.deadline is None:
-            return None
-        return self.budget.deadline - (time.monotonic() - self.started)
+        lefts = [] if self.parent is None else [self.parent.remaining_time()]
+        if self.budget.deadline is not None:
+            lefts.append(self.budget.deadline - (time.monotonic() - self.started))
+        return min((left for left in lefts if left is not None), default=None)
 
     def output_room(self, model: str, prompt_tokens: int, choices: int = 1) -> int | None:
         """The most output tokens each of ``choices`` may be given now (None: unlimited)."""
@@ -167,44 +165,88 @@ class Meter:
             if price is not None and price.output > 0:
                 left = self.budget.cost - committed.cost - price.cost(prompt_tokens, 0)
                 rooms.append(int(left * 1_000_000 / price.output))
-        return None if not rooms else max(0, min(rooms)) // max(choices, 1)
+        own = None if not rooms else max(0, min(rooms)) // max(choices, 1)
+        above = (
+            None if self.parent is None else self.parent.output_room(model, prompt_tokens, choices)
+        )
+        return min((room for room in (own, above) if room is not None), default=None)
 
     def reserve(self, model: str, *, prompt_tokens: int, output_tokens: int) -> Spend:
         """Reserve one call's worst case, or raise ``BudgetExhausted`` without reserving."""
-        ask = Spend(
-            calls=1,
-            prompt_tokens=prompt_tokens,
-            output_tokens=output_tokens,
-            cost=self._cost(model, prompt_tokens, output_tokens),
-        )
-        with self._lock:
-            left = self.remaining_time()
-            if left is not None and left <= 0:
+        if self.parent is not None:
+            try:
+                self.parent.reserve(model, prompt_tokens=prompt_tokens, output_tokens=output_tokens)
+            except BudgetExhausted:
                 self.exhausted = True
-                raise BudgetExhausted("the deadline has passed")
-            committed = self.spent + self.reserved + ask
-            problem = self._over(committed)
-            if problem:
-                self.exhausted = True
-                raise BudgetExhausted(f"the next call would exceed the {problem} budget")
-            self.reserved = self.reserved + ask
+                raise
+        try:
+            ask = self._ask(model, prompt_tokens, output_tokens)
+            with self._lock:
+                left = self.remaining_time()
+                if left is not None and left <= 0:
+                    self.exhausted = True
+                    raise BudgetExhausted("the deadline has passed")
+                problem = self._over(self.spent + self.reserved + ask)
+                if problem:
+                    self.exhausted = True
+                    raise BudgetExhausted(f"the next call would exceed the {problem} budget")
+                self.reserved = self.reserved + ask
+        except BudgetExhausted:
+            if self.parent is not None:
+                self.parent._settle_up(model, prompt_tokens, output_tokens, Usage())
+            raise
         return ask
 
     def settle(self, ticket: Spend, model: str, usage: Usage | None) -> None:
-        """Replace a reservation by what the call billed (``None``: charge the reservation)."""
+        """Replace a reservation by what the call billed (``None``: the reply did not say, or
+        the call failed part-way: charge the reservation). Open tallies get the billed usage.
+        """
+        record(usage or Usage(calls=1))
+        billed = usage or Usage(
+            prompt_tokens=ticket.prompt_tokens, completion_tokens=ticket.output_tokens, calls=1
+        )
+        bills.note(model, billed.prompt_tokens, billed.completion_tokens)
+        self._settle_up(model, ticket.prompt_tokens, ticket.output_tokens, usage)
+
+    def charge(self, model: str, usage: Usage) -> None:
+        """Charge a call that was made before this meter saw it, with nothing reserved for it (a
+        resumed run replaying a stored result): here and in every parent, noted like any call.
+
+        Example:
+            >>> meter = Meter(Budget(calls=3))
+            >>> meter.charge("m", Usage(prompt_tokens=4, completion_tokens=2, calls=1))
+            >>> meter.spent.calls, meter.reserved.calls
+            (1, 0)
+        """
+        record(usage)
+        bills.note(model, usage.prompt_tokens, usage.completion_tokens)
+        self._charge_up(model, usage)
+
+    def _charge_up(self, model: str, usage: Usage) -> None:
+        billed = self._ask(model, usage.prompt_tokens, usage.completion_tokens, usage.calls)
+        with self._lock:
+            self.spent = self.spent + billed
+        if self.parent is not None:
+            self.parent._charge_up(model, usage)
+
+    def _settle_up(self, model: str, prompt: int, output: int, usage: Usage | None) -> None:
+        """Settle here and in every parent (``Usage()``: the call was not sent after all)."""
+        ticket = self._ask(model, prompt, output)
         if usage is None:
             billed = ticket
         else:
-            billed = Spend(
-                calls=1,
-                prompt_tokens=usage.prompt_tokens,
-                output_tokens=usage.completion_tokens,
-                cost=self._cost(model, usage.prompt_tokens, usage.completion_tokens),
-            )
+            billed = self._ask(model, usage.prompt_tokens, usage.completion_tokens, usage.calls)
         with self._lock:
             self.reserved = self.reserved - ticket
             self.spent = self.spent + billed
-        bills.note(model, billed.prompt_tokens, billed.output_tokens)
+        if self.parent is not None:
+            self.parent._settle_up(model, prompt, output, usage)
+
+    def _ask(self, model: str, prompt_tokens: int, output_tokens: int, calls: int = 1) -> Spend:
+        cost = self._cost(model, prompt_tokens, output_tokens)
+        return Spend(
+            calls=calls, prompt_tokens=prompt_tokens, output_tokens=output_tokens, cost=cost
+        )
 
     def _over(self, spend: Spend) -> str | None:
         budget = self.budget
@@ -219,7 +261,7 @@ class Meter:
         return None
 
     def _cost(self, model: str, prompt_tokens: int, output_tokens: int) -> float:
-        if self.budget.cost is None:
+        if self.budget.cost is None or prompt_tokens == output_tokens == 0:
             return 0.0
         price = self.budget.prices.get(model)
         if price is None:
@@ -275,23 +317,3 @@ def within_budget(results: list[Any]) -> list[Any]:
         partial = [None if isinstance(r, BaseException) else r for r in results]
         raise BudgetExhausted(str(errors[0]), partial=partial)
     return results
-
-
-def prompt_token_bound(messages: Mapping[str, object] | list[Mapping[str, object]] | str) -> int:
-    """An upper bound on a prompt's tokens: its UTF-8 bytes (a byte-level tokenizer never makes
-    more tokens than bytes) plus a few template tokens per message.
-
-    Example:
-        >>> prompt_token_bound([{"role": "user", "content": "Hi"}])
-        10
-    """
-    if isinstance(messages, str):
-        return len(messages.encode()) + 8
-    if isinstance(messages, Mapping):
-        messages = [messages]
-    total = 0
-    for message in messages:
-        content = message.get("content") or ""
-        text = content if isinstance(content, str) else str(content)
-        total += len(text.encode()) + 8
-    return total

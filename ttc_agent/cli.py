@@ -21,7 +21,7 @@ import sys
 from collections.abc import Callable, Sequence
 from importlib import metadata
 
-from langchain_core.messages import HumanMessage, SystemMessage
+from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 from rich.console import Console
 from rich.markup import escape
 
@@ -41,6 +41,7 @@ from ttc_agent.evaluation.command import report as eval_report
 from ttc_agent.evaluation.command import run as run_eval
 from ttc_agent.files import write_atomically
 from ttc_agent.models import OpenAIChat, RetryPolicy
+from ttc_agent.models.continuation import CONTINUATIONS
 from ttc_agent.strategies import (
     StrategyNode,
     adaptive,
@@ -87,6 +88,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--model", help="model name (default: $TTC_MODEL, or the server's only one)")
     run.add_argument("--base-url", help="OpenAI-compatible endpoint (default: $OPENAI_BASE_URL, "
                      "else the embedded local model)")  # fmt: skip
+    run.add_argument("--continuation", choices=CONTINUATIONS, help="how steps continue (auto)")
     run.add_argument("--judge-model", help="a different model for the judge (same endpoint)")
     run.add_argument("--system", help="a system message to put before the prompt")
     run.add_argument("--temperature", type=float, default=0.8)
@@ -162,7 +164,9 @@ async def _run(args: argparse.Namespace, err: Console) -> SearchResult:
     if args.retries < 1:
         raise ConfigurationError(f"--retries must be at least 1, got {args.retries}")
     retry = RetryPolicy(attempts=args.retries, on_retry=_retry_notice(err))
-    model = OpenAIChat(args.model, base_url=args.base_url, retry=retry)
+    model = OpenAIChat(
+        args.model, base_url=args.base_url, retry=retry, continuation=args.continuation
+    )
     judge_model = model
     if args.judge_model or args.strategy in STEP_SEARCHES:  # step judges need logprobs
         judge_model = OpenAIChat(
@@ -170,7 +174,7 @@ async def _run(args: argparse.Namespace, err: Console) -> SearchResult:
         )
     try:
         node = _node(args, model, judge_model)
-        messages = [SystemMessage(args.system)] if args.system else []
+        messages: list[BaseMessage] = [SystemMessage(args.system)] if args.system else []
         messages.append(HumanMessage(args.prompt))
         limits = {"calls": args.budget_calls, "total_tokens": args.budget_tokens}
         budget = {key: value for key, value in limits.items() if value is not None}
@@ -257,12 +261,13 @@ def _node(args: argparse.Namespace, model: OpenAIChat, judge_model: OpenAIChat) 
     common = {"temperature": args.temperature}
     answer_key = ANSWER_KEYS[args.answer] if args.answer else None
     if args.strategy == "majority_vote":
-        answer = {"math": "math", "exact": "exact", "number": last_number}[args.answer or "math"]
+        groups: dict[str, str | Callable[[str], str | None]] = {"number": last_number}
+        answer = groups.get(args.answer or "math", args.answer or "math")
         return majority_vote(model, n=args.n, answer=answer, max_tokens=args.max_tokens, **common)
     if args.strategy in ("beam_search", "dvts"):
         card = load_card(args.judge or "math_step")
         if card.scale.points == [0, 1]:
-            verifier: object = LLMStepJudge(judge_model, card)
+            verifier: LLMStepJudge | RubricJudge = LLMStepJudge(judge_model, card)
         else:
             verifier = RubricJudge(card, judge_model)
         steps = {"max_steps": args.max_steps, "answer_key": answer_key, **common}

@@ -23,23 +23,18 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-_TOKEN = re.compile(r"\d|[^\W\d]+|\s+|[^\w\s]")
-
-
-@dataclass(frozen=True)
-class Reply:
-    """One scripted choice.
-
-    Args:
-        text: the message content.
-        finish_reason: as the server reports it.
-        alternatives: top logprobs to report at the token starting at a character offset,
-            e.g. ``{12: {"4": -0.5, "5": -1.0}}``; other tokens report only themselves.
-    """
-
-    text: str
-    finish_reason: str = "stop"
-    alternatives: dict[int, dict[str, float]] = field(default_factory=dict)
+from ttc_agent.testing_servers import OWNED_BY, Flavour, apply_template, continued, refusal
+from ttc_agent.testing_wire import (
+    Counting,
+    Reply,
+    chat_message,
+    chunks,
+    limit,
+    logprobs,
+    prompt_tokens,
+    text_logprobs,
+)
+from ttc_agent.testing_wire import count_tokens as count_tokens
 
 
 @dataclass(frozen=True)
@@ -126,6 +121,7 @@ class ChatRequest:
     headers: dict[str, str]  # names in lower case
     choice: int = 0  # which of the n choices a handler call is for
     usage: dict[str, int] = field(default_factory=dict)  # what the reply billed (200 only)
+    flavour: str | None = None  # the server's (see ttc_agent.testing_servers)
 
     @property
     def messages(self) -> list[dict[str, Any]]:
@@ -138,13 +134,8 @@ class ChatRequest:
 
     @property
     def prefix(self) -> str | None:
-        """The partial assistant reply being continued, if any (prefill or ChatML prompt)."""
-        if self.prompt is not None:
-            start = self.prompt.rfind("<|im_start|>assistant\n")
-            return None if start < 0 else self.prompt[start + len("<|im_start|>assistant\n") :]
-        if self.messages and self.messages[-1].get("role") == "assistant":
-            return self.messages[-1].get("content") or ""
-        return None
+        """The partial assistant reply the server continues, if any (as its flavour would)."""
+        return continued(self.body, self.flavour)
 
     @property
     def system(self) -> str:
@@ -152,19 +143,15 @@ class ChatRequest:
 
     @property
     def last_user(self) -> str:
+        """The last user message's text (its text parts joined, for content parts)."""
         if self.prompt is not None:
             users = re.findall(r"<\|im_start\|>user\n(.*?)<\|im_end\|>", self.prompt, re.DOTALL)
         else:
-            users = [m.get("content") or "" for m in self.messages if m.get("role") == "user"]
+            users = [_text(m.get("content")) for m in self.messages if m.get("role") == "user"]
         return users[-1] if users else ""
 
 
 Handler = Callable[[ChatRequest], "str | Reply | Fault"]
-
-
-def count_tokens(text: str) -> int:
-    """The loopback server's token count: digits, words, spaces and punctuation each count one."""
-    return len(_TOKEN.findall(text))
 
 
 class LoopbackServer:
@@ -177,12 +164,22 @@ class LoopbackServer:
         stop_reason: report vLLM's ``stop_reason`` (None when the reply ended by itself).
 
     Replies are cut at the first of the request's ``stop`` strings (finish_reason ``stop``) and
-    at ``max_tokens`` tokens (finish_reason ``length``), as real servers do. Both
+    at ``max_completion_tokens`` (or ``max_tokens``) tokens (finish_reason ``length``), as real
+    servers do. Both
     ``/chat/completions`` and ``/completions`` are served.
         latency: seconds every request takes before answering.
         faults: inject faults into a share of requests (``injected`` counts them by kind).
         api_key: when set, requests must carry it as a Bearer token.
         model: the one model name ``/v1/models`` lists.
+        flavour: ``vllm``, ``openai`` or ``llamacpp``: list that ``owned_by`` and treat a
+            partial assistant reply as that server does (``ttc_agent.testing_servers``).
+        counting: ``words`` or ``bytes`` (a server whose counts exceed the client's estimate:
+            see ``ttc_agent.testing_wire``).
+        usage: report each reply's usage (False: bill it, as ``requests`` records, but do
+            not say).
+        list_models: serve ``/v1/models`` (False: a 404, as some proxies answer).
+
+    ``lookups`` records the paths of the other requests (``/v1/models``, ``/apply-template``).
     """
 
     def __init__(
@@ -195,14 +192,23 @@ class LoopbackServer:
         api_key: str | None = None,
         model: str = "loopback",
         stop_reason: bool = False,
+        flavour: Flavour | None = None,
+        counting: Counting = "words",
+        usage: bool = True,
+        list_models: bool = True,
     ) -> None:
+        if flavour not in OWNED_BY:
+            raise ValueError(f"unknown flavour {flavour!r}; known: vllm, openai, llamacpp")
         self.handler = handler or (lambda request: f"echo: {request.last_user}")
         self.honour_n = honour_n
         self.latency = latency
         self.api_key = api_key
         self.model = model
         self.stop_reason = stop_reason
+        self.flavour, self.counting, self.usage = flavour, counting, usage
+        self.list_models = list_models
         self.requests: list[ChatRequest] = []
+        self.lookups: list[str] = []
         self.errors: list[Exception] = []  # exceptions raised by the handler
         self._faults: deque[Fault] = deque()
         self.fault_plan = faults
@@ -247,8 +253,10 @@ class LoopbackServer:
             def do_GET(self) -> None:
                 if not self._authorised():
                     return
-                if self.path.rstrip("/") == "/v1/models":  # only under /v1, as vLLM serves
-                    data = [{"id": server.model, "object": "model", "owned_by": "loopback"}]
+                server.lookups.append(self.path)
+                if self.path.rstrip("/") == "/v1/models" and server.list_models:  # as vLLM
+                    owner = OWNED_BY[server.flavour]
+                    data = [{"id": server.model, "object": "model", "owned_by": owner}]
                     self._json(200, {"object": "list", "data": data})
                 else:
                     self._json(404, _error("not found", 404))
@@ -258,13 +266,17 @@ class LoopbackServer:
                 raw = self.rfile.read(length)
                 if not self._authorised():
                     return
-                if self.path.rstrip("/") not in ("/v1/chat/completions", "/v1/completions"):
-                    self._json(404, _error("not found", 404))
-                    return
                 try:
                     body = json.loads(raw)
                 except json.JSONDecodeError:
                     self._json(400, _error("invalid JSON body", 400))
+                    return
+                if self.path == "/apply-template" and server.flavour == "llamacpp":
+                    server.lookups.append(self.path)
+                    self._json(200, {"prompt": apply_template(body.get("messages") or [])})
+                    return
+                if self.path.rstrip("/") not in ("/v1/chat/completions", "/v1/completions"):
+                    self._json(404, _error("not found", 404))  # only under /v1, as vLLM serves
                     return
                 try:
                     status, payload, headers, drop = server._respond(
@@ -292,7 +304,7 @@ class LoopbackServer:
                 self.send_header("Cache-Control", "no-cache")
                 self.close_connection = True
                 self.end_headers()
-                for event in _chunks(payload, include_usage):
+                for event in chunks(payload, include_usage):
                     self.wfile.write(f"data: {json.dumps(event)}\n\n".encode())
                     self.wfile.flush()
                 self.wfile.write(b"data: [DONE]\n\n")
@@ -336,7 +348,8 @@ class LoopbackServer:
         self, body: dict[str, Any], headers: dict[str, str]
     ) -> tuple[int, Any, dict[str, str], bool]:
         with self._lock:
-            request = ChatRequest(index=len(self.requests), body=body, headers=headers)
+            index = len(self.requests)
+            request = ChatRequest(index, body=body, headers=headers, flavour=self.flavour)
             self.requests.append(request)
             fault = self._faults.popleft() if self._faults else None
             planned = self._draw_fault(request) if fault is None else None
@@ -353,10 +366,14 @@ class LoopbackServer:
                 return 0, None, {}, True
             if fault.status != 200:
                 return fault.status, _error(fault.message, fault.status), fault.headers, False
+        if problem := refusal(body, self.flavour):
+            return 400, _error(problem, 400), {}, False
         n = int(body.get("n") or 1) if self.honour_n else 1
         replies = []
         for choice in range(n):
-            outcome = self.handler(ChatRequest(request.index, body, headers, choice))
+            outcome = self.handler(
+                ChatRequest(request.index, body, headers, choice, flavour=self.flavour)
+            )
             if isinstance(outcome, Fault):
                 time.sleep(outcome.delay)
                 if outcome.drop:
@@ -368,9 +385,7 @@ class LoopbackServer:
                     False,
                 )
             replies.append(outcome if isinstance(outcome, Reply) else Reply(str(outcome)))
-        payload = self._completion(body, request.index, replies)
-        request.usage = payload["usage"]
-        return 200, payload, {}, False
+        return 200, self._completion(body, request.index, replies), {}, False
 
     def _draw_fault(self, request: ChatRequest) -> str | None:
         """The planned fault for this request, if the draw says so (under the lock)."""
@@ -390,55 +405,56 @@ class LoopbackServer:
         if kind == "empty":
             payload = self._completion(body, request.index, [])
         elif kind == "truncated":
-            reply = self.handler(ChatRequest(request.index, body, request.headers))
-            text = reply.text if isinstance(reply, Reply) else str(reply)
-            payload = self._completion(
-                body, request.index, [Reply(text[: len(text) // 2], "length")]
+            reply = self.handler(
+                ChatRequest(request.index, body, request.headers, flavour=self.flavour)
             )
+            text = reply.text if isinstance(reply, Reply) else str(reply)
+            cut = Reply(text[: len(text) // 2], "length")
+            payload = self._completion(body, request.index, [cut])
         else:
             payload = self._completion(body, request.index, [Reply("Great answer! 10/10 :)")])
-        request.usage = payload["usage"]
         return payload
 
     def _completion(self, body: dict[str, Any], index: int, replies: list[Reply]) -> dict[str, Any]:
+        """The reply's payload; what it bills is recorded on request ``index`` (and left out of
+        the payload by a server that does not report usage)."""
+        request = self.requests[index]
         chat = "prompt" not in body
         want_logprobs = bool(body.get("logprobs"))
         top_k = int(body.get("top_logprobs") or 0) if chat else int(body.get("logprobs") or 0)
-        replies = [_limit(reply, body.get("stop"), body.get("max_tokens")) for reply in replies]
+        stop, most = body.get("stop"), body.get("max_completion_tokens", body.get("max_tokens"))
+        cut = [limit(reply, stop, most, self.counting) for reply in replies]
         choices = []
-        for i, (reply, stopped_by) in enumerate(replies):
-            tokens = _logprobs(reply, top_k) if want_logprobs else None
-            choice: dict[str, Any] = {"index": i, "finish_reason": reply.finish_reason}
+        for i, (reply, stopped_by) in enumerate(cut):
+            tokens = logprobs(reply, top_k) if want_logprobs else None
+            finish = "tool_calls" if reply.tool_calls and reply.finish_reason == "stop" else None
+            choice: dict[str, Any] = {"index": i, "finish_reason": finish or reply.finish_reason}
             if chat:
-                choice["message"] = {"role": "assistant", "content": reply.text}
+                choice["message"] = chat_message(reply, i)
                 choice["logprobs"] = {"content": tokens} if tokens is not None else None
             else:
                 choice["text"] = reply.text
-                choice["logprobs"] = _text_logprobs(tokens) if tokens is not None else None
+                choice["logprobs"] = text_logprobs(tokens) if tokens is not None else None
             if self.stop_reason:
                 choice["stop_reason"] = stopped_by
             choices.append(choice)
-        replies = [reply for reply, _ in replies]
-        if chat:
-            prompt_tokens = sum(
-                count_tokens(m.get("content") or "") if isinstance(m.get("content"), str) else 0
-                for m in body.get("messages", [])
-            )
-        else:
-            prompt_tokens = count_tokens(body["prompt"])
-        completion_tokens = sum(count_tokens(reply.text) for reply in replies)
+        prompt = prompt_tokens(body, self.counting)
+        completion = sum(count_tokens(reply.text, self.counting) for reply, _ in cut)
+        completion += sum(
+            count_tokens(json.dumps(r.tool_calls), self.counting) for r, _ in cut if r.tool_calls
+        )
+        request.usage = {
+            "prompt_tokens": prompt,
+            "completion_tokens": completion,
+            "total_tokens": prompt + completion,
+        }
         return {
-            "id": f"chatcmpl-loopback-{index}",
+            "id": f"chatcmpl-loopback-{request.index}",
             "object": "chat.completion" if chat else "text_completion",
             "created": 0,
             "model": body.get("model") or self.model,
             "choices": choices,
-            "usage": {
-                "prompt_tokens": prompt_tokens,
-                "completion_tokens": completion_tokens,
-                "total_tokens": prompt_tokens + completion_tokens,
-            },
-        }
+        } | ({"usage": request.usage} if self.usage else {})
 
 
 _PLANNED = {
@@ -449,65 +465,10 @@ _PLANNED = {
 }
 
 
-def _chunks(payload: dict[str, Any], include_usage: bool) -> list[dict[str, Any]]:
-    """A completion as the chunks a streaming server sends: role, one per token, finish."""
-    base = {k: payload[k] for k in ("id", "created", "model")} | {"object": "chat.completion.chunk"}
-    events = []
-    for choice in payload["choices"]:
-        index = choice["index"]
-        events.append(base | {"choices": [{"index": index, "delta": {"role": "assistant"}}]})
-        for token in _TOKEN.findall(choice["message"]["content"]):
-            events.append(base | {"choices": [{"index": index, "delta": {"content": token}}]})
-        finish = {"index": index, "delta": {}, "finish_reason": choice["finish_reason"]}
-        events.append(base | {"choices": [finish]})
-    if include_usage:
-        events.append(base | {"choices": [], "usage": payload["usage"]})
-    return events
-
-
-def _limit(reply: Reply, stop: Any, max_tokens: Any) -> tuple[Reply, str | None]:
-    """Cut a reply at its first stop string and at max_tokens, as a server would."""
-    text, finish, stopped_by = reply.text, reply.finish_reason, None
-    stops = [stop] if isinstance(stop, str) else list(stop or [])
-    cuts = [(text.find(s), s) for s in stops if s and s in text]
-    if cuts:
-        position, stopped_by = min(cuts)
-        text, finish = text[:position], "stop"
-    if max_tokens is not None:
-        tokens = _TOKEN.findall(text)
-        if len(tokens) > int(max_tokens):
-            text, finish, stopped_by = "".join(tokens[: int(max_tokens)]), "length", None
-    if text == reply.text:
-        return reply, stopped_by
-    return Reply(text, finish, reply.alternatives), stopped_by
-
-
-def _text_logprobs(tokens: list[dict[str, Any]]) -> dict[str, Any]:
-    return {
-        "tokens": [t["token"] for t in tokens],
-        "token_logprobs": [t["logprob"] for t in tokens],
-        "top_logprobs": [{a["token"]: a["logprob"] for a in t["top_logprobs"]} for t in tokens],
-        "text_offset": [],
-    }
-
-
-def _logprobs(reply: Reply, top_k: int) -> list[dict[str, Any]]:
-    tokens = []
-    for match in _TOKEN.finditer(reply.text):
-        alternatives = reply.alternatives.get(match.start(), {match.group(): 0.0})
-        ranked = sorted(alternatives.items(), key=lambda item: -item[1])[: max(top_k, 1)]
-        logprob = alternatives.get(match.group(), ranked[0][1])
-        tokens.append(
-            {
-                "token": match.group(),
-                "logprob": logprob,
-                "bytes": list(match.group().encode()),
-                "top_logprobs": [
-                    {"token": t, "logprob": lp, "bytes": list(t.encode())} for t, lp in ranked
-                ][:top_k],
-            }
-        )
-    return tokens
+def _text(content: Any) -> str:
+    if isinstance(content, list):
+        return "".join(part.get("text") or "" for part in content if isinstance(part, dict))
+    return content or ""
 
 
 def _error(message: str, status: int) -> dict[str, Any]:

@@ -6,6 +6,7 @@ These types know nothing of models, verifiers or graphs.
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Sequence
 from typing import Any, Literal
@@ -66,6 +67,36 @@ class TokenLogprob(BaseModel):
     top: dict[str, float] = Field(default_factory=dict)
 
 
+class ToolCall(BaseModel):
+    """A tool call in a model's reply: which tool, with which arguments.
+
+    ``arguments`` is the JSON text exactly as the model wrote it (it may not parse); ``args``
+    parses it.
+
+    Example:
+        >>> ToolCall(id="call_1", name="add", arguments='{"a": 2, "b": 3}').args
+        {'a': 2, 'b': 3}
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    id: str
+    name: str
+    arguments: str = "{}"
+
+    @property
+    def args(self) -> dict[str, Any]:
+        """The arguments as a mapping.
+
+        Raises:
+            ValueError: they are not a JSON object.
+        """
+        value = json.loads(self.arguments)
+        if not isinstance(value, dict):
+            raise ValueError(f"tool call arguments must be a JSON object, got {self.arguments!r}")
+        return value
+
+
 class Completion(BaseModel):
     """One sampled completion as the model returned it.
 
@@ -84,6 +115,8 @@ class Completion(BaseModel):
     limit cut it, None when the server does not say (most servers only say "stop")."""
     logprobs: list[TokenLogprob] | None = None
     usage: Usage = Usage()
+    tool_calls: list[ToolCall] = Field(default_factory=list)
+    """The tools the reply calls, in order (none for a plain answer)."""
 
 
 class Score(BaseModel):
@@ -154,6 +187,7 @@ class Candidate(BaseModel):
     tree: int | None = None
     round: int | None = None
     parent: int | None = None
+    tool_calls: list[ToolCall] = Field(default_factory=list)
 
 
 class SearchUsage(BaseModel):

@@ -33,7 +33,7 @@ async def main(store: str, base_url: str, strategy: str, mode: str, calls: str =
     budget = Budget(calls=int(calls)) if calls else None
     async with (
         checkpointer(store) as saver,
-        OpenAIChat("m", base_url=base_url, api_key="k") as model,
+        OpenAIChat("m", base_url=base_url, api_key="k", continuation="prefill") as model,
     ):
         if strategy == "best_of_n":
             judge = RubricJudge("helpfulness", model, mode="structured")

@@ -10,7 +10,9 @@ from __future__ import annotations
 import argparse
 import math
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -28,6 +30,7 @@ from ttc_agent.evaluation.plots import require_matplotlib
 from ttc_agent.evaluation.run import SearchFactory, Summary, evaluate
 from ttc_agent.evaluation.writing import STRATEGIES, WinRate, load_prompts, writing_experiment
 from ttc_agent.models import OpenAIChat, RetryPolicy
+from ttc_agent.models.continuation import CONTINUATIONS, Continuation
 from ttc_agent.strategies import beam_search, dvts
 from ttc_agent.verifiers import (
     LLMStepJudge,
@@ -62,6 +65,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--answer", choices=["math", "number"], default="math",
                         help="how answers are grouped (default: math-verify)")  # fmt: skip
     _model_arguments(parser)
+    parser.add_argument("--continuation", choices=CONTINUATIONS, help="how steps continue")
     parser.add_argument("--concurrency", type=int, default=4, help="problems in flight")
     parser.add_argument("--instruction", default=MATH_INSTRUCTION, help="appended to questions")
 
@@ -78,7 +82,7 @@ async def run(args: argparse.Namespace, err: Console) -> Summary:
     if not problems:
         raise ConfigurationError(f"{args.data} holds no problems")
     retry = RetryPolicy(attempts=max(1, args.retries))
-    model = _model(args.model, args.base_url, args.embedded, retry)
+    model = _model(args.model, args.base_url, args.embedded, retry, continuation=args.continuation)
     judge_model = None
     if not args.no_judge:
         judge_model = _model(
@@ -88,7 +92,9 @@ async def run(args: argparse.Namespace, err: Console) -> Summary:
         raise ConfigurationError("--search needs a judge to guide the steps; drop --no-judge")
     try:
         verifier = _verifier(args.judge or "math_solution", judge_model) if judge_model else None
-        searches = _searches(args, model, judge_model) if args.search else None
+        searches = _searches(args, model, judge_model) if args.search and judge_model else None
+        if searches:  # a server that cannot continue steps: one error now, not one per problem
+            await model.check_continuation()
         with Progress(
             TextColumn("problems"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
             console=err, transient=True,
@@ -135,10 +141,10 @@ def _model(
     retry: RetryPolicy,
     *,
     logprobs: bool | None = None,
+    continuation: Continuation | None = None,
 ) -> OpenAIChat:
-    if embedded:
-        return OpenAIChat(name, embedded=embedded, retry=retry, logprobs=logprobs)
-    return OpenAIChat(name, base_url=base_url, retry=retry, logprobs=logprobs)
+    make = partial(OpenAIChat, retry=retry, logprobs=logprobs, continuation=continuation)
+    return make(name, embedded=embedded) if embedded else make(name, base_url=base_url)
 
 
 def _searches(
@@ -294,5 +300,5 @@ class _bar:
         self.progress.__enter__()
         return lambda done, total: self.progress.update(self.task, completed=done)
 
-    def __exit__(self, *exc: object) -> None:
+    def __exit__(self, *exc: Any) -> None:
         self.progress.__exit__(*exc)

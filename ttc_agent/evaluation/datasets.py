@@ -84,7 +84,7 @@ def load_problems(
         id or (base.id if base else None),
         base.gold if base else str.strip,
     )
-    problems = []
+    problems: list[Problem] = []
     for number, line in enumerate(path.read_text(encoding="utf-8").splitlines()):
         if limit is not None and len(problems) >= limit:
             break

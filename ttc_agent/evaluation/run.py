@@ -313,7 +313,7 @@ async def _search(
         "verification_tokens": result.usage.verification.total_tokens,
         "latency": round(latency, 3),
         "model": settings["model"],
-        "verifier": getattr(node, "verifier", None) and node.verifier.name,
+        "verifier": verifier.name if (verifier := getattr(node, "verifier", None)) else None,
     }
 
 

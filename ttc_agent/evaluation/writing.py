@@ -34,7 +34,7 @@ from ttc_agent.evaluation.plots import pyplot
 from ttc_agent.files import write_atomically
 from ttc_agent.models.protocol import ChatModel
 from ttc_agent.strategies.refine import refine
-from ttc_agent.types import Message
+from ttc_agent.types import Message, Score
 from ttc_agent.verifiers.pairwise_judge import PairwiseJudge
 from ttc_agent.verifiers.protocol import Verifier
 
@@ -72,7 +72,7 @@ def load_prompts(
         format = format or "jsonl"
     if format not in ("arena_hard", "mt_bench", "jsonl"):
         raise ConfigurationError(f"unknown format {format!r}; known: arena_hard, mt_bench, jsonl")
-    prompts = []
+    prompts: list[WritingPrompt] = []
     for number, line in enumerate(path.read_text(encoding="utf-8").splitlines()):
         if limit is not None and len(prompts) >= limit:
             break
@@ -206,7 +206,7 @@ async def _drafts(
             prompt.messages, n, temperature=temperature, max_tokens=max_tokens
         )
         texts = [c.text for c in completions]
-        scores = await selection.score(prompt.messages, texts)
+        scores: list[Score | None] = list(await selection.score(prompt.messages, texts))
         generated = [c.usage.total_tokens for c in completions]
     else:
         node = refine(model, selection, rounds=n - 1, temperature=temperature,

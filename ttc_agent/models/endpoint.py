@@ -11,56 +11,23 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, nullcontext
-from dataclasses import dataclass
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 import openai
 
-from ttc_agent.budget import BudgetExhausted, Meter, current_meter
+from ttc_agent.budget import current_meter
 from ttc_agent.errors import (
     AuthenticationFailed,
     ConfigurationError,
     EndpointUnreachable,
     ModelError,
 )
+from ttc_agent.models.metering import ONE_CALL, Cost, metered_call
 from ttc_agent.models.retry import EmptyResponse, RetryPolicy, could_not_connect, describe
 from ttc_agent.models.turn import SharedTurn
-from ttc_agent.types import Usage
 
 T = TypeVar("T")
-
-
-@dataclass(frozen=True)
-class Cost:
-    """What a call may cost at most, and how to read what it did cost."""
-
-    model: str
-    prompt_tokens: int
-    output_tokens: int
-    usage: Callable[[Any], Usage]
-
-
-async def _metered(meter: Meter, cost: Cost, start: Callable[[], Awaitable[T]]) -> T:
-    ticket = meter.reserve(
-        cost.model, prompt_tokens=cost.prompt_tokens, output_tokens=cost.output_tokens
-    )
-    left = meter.remaining_time()
-    try:
-        call = start()
-        result = await (call if left is None else asyncio.wait_for(call, max(left, 0.001)))
-    except TimeoutError:
-        meter.settle(ticket, cost.model, None)
-        meter.exhausted = True
-        raise BudgetExhausted("the deadline passed during a call") from None
-    except openai.APIStatusError:  # the server refused: one call, no tokens
-        meter.settle(ticket, cost.model, Usage(calls=1))
-        raise
-    except BaseException:  # it may have been billed in full: charge the reservation
-        meter.settle(ticket, cost.model, None)
-        raise
-    meter.settle(ticket, cost.model, cost.usage(result))
-    return result
 
 
 def check_base_url(url: str, source: str = "base URL") -> str:
@@ -119,7 +86,18 @@ class Endpoint:
         self._clients: dict[asyncio.AbstractEventLoop, tuple[openai.AsyncOpenAI, asyncio.Semaphore]]
         self._clients = {}
         self._lock: asyncio.Lock | None = None
+        self._listing: list[tuple[str, str | None]] | None = None
         self._answered = False  # whether the server has ever answered (any HTTP status)
+
+    @property
+    def root(self) -> str:
+        """The server's root, for the APIs that are not under ``/v1``.
+
+        Example:
+            >>> Endpoint("http://127.0.0.1:9/v1/", None).root
+            'http://127.0.0.1:9'
+        """
+        return (self.base_url or "").rstrip("/").removesuffix("/v1")
 
     @property
     def where(self) -> str:
@@ -168,10 +146,10 @@ class Endpoint:
                 with attempt:
                     async with slots, self._taken():
                         try:
-                            if meter is None:
+                            if meter is None or cost is None:
                                 result = await request(client)
                             else:
-                                result = await _metered(meter, cost, lambda: request(client))
+                                result = await metered_call(meter, cost, lambda: request(client))
                         except openai.APIConnectionError as exc:
                             if not self._answered and could_not_connect(exc):
                                 raise self.error(exc, retried=False) from None
@@ -186,27 +164,17 @@ class Endpoint:
             raise ModelError(f"{self.where}: {exc} after {self.retry.attempts} attempts") from None
         return result
 
-    async def served_models(self) -> list[str]:
-        """The model names the server lists at ``/models``.
+    async def models(self) -> list[tuple[str, str | None]]:
+        """The models the server lists, each with its ``owned_by``: asked once (a metered call),
+        then remembered.
 
         Raises:
-            ConfigurationError: the server has no ``/models`` (404), which usually means a base
-                URL without its ``/v1``; the message says so.
+            ModelError: with status 404 when the server has no ``/v1/models``.
         """
-
-        async def ids(client: openai.AsyncOpenAI) -> list[str]:
-            return [model.id async for model in client.models.list()]
-
-        try:
-            return await self.call(ids)
-        except ModelError as exc:
-            if exc.status_code != 404:
-                raise
-            raise ConfigurationError(
-                f"no model named, and {self.where}/models answered 404 when asked for the "
-                "served model's name: name it (--model, model= or TTC_MODEL), or check the "
-                "base URL (most servers want it to end in /v1)"
-            ) from None
+        if self._listing is None:
+            listing = await self.call(lambda client: _listed(client.models.list()), cost=ONE_CALL)
+            self._listing = listing
+        return self._listing
 
     def _taken(self) -> AbstractAsyncContextManager[None]:
         return self._turn.taken() if self._turn is not None else nullcontext()
@@ -233,3 +201,7 @@ class Endpoint:
         clients, self._clients = self._clients, {}
         for client, _ in clients.values():
             await client.close()
+
+
+async def _listed(pages: Any) -> list[tuple[str, str | None]]:
+    return [(model.id, getattr(model, "owned_by", None)) async for model in pages]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import copy
 import os
 from collections.abc import Sequence
 from functools import partial
@@ -10,17 +11,20 @@ from typing import Any, Literal
 
 import openai
 
-from ttc_agent.budget import BudgetExhausted, current_meter, prompt_token_bound, within_budget
-from ttc_agent.errors import ConfigurationError, ModelError, SamplesFailed
-from ttc_agent.models.endpoint import Cost, Endpoint, check_base_url
-from ttc_agent.models.protocol import OnCompletion, split_tokens
+from ttc_agent.budget import BudgetExhausted, prompt_token_bound, within_budget
+from ttc_agent.errors import ConfigurationError, ModelError
+from ttc_agent.models.continuation import Continuation, Continuer, chatml, checked
+from ttc_agent.models.endpoint import Endpoint, check_base_url
+from ttc_agent.models.metering import Cost, request_cost
+from ttc_agent.models.protocol import OnCompletion
+from ttc_agent.models.replies import billed, completions_of, without_lost_samples
 from ttc_agent.models.retry import EmptyResponse, RetryPolicy
 from ttc_agent.models.turn import LOCAL_CPU
-from ttc_agent.types import Completion, Message, TokenLogprob, Usage
+from ttc_agent.types import Completion, Message
 
 NMode = Literal["auto", "native", "parallel"]
 JSONMode = Literal["json_schema", "json_object", "off"]
-Continuation = Literal["prefill", "vllm", "chatml"]
+__all__ = ["Continuation", "JSONMode", "NMode", "OpenAIChat", "chatml"]
 
 
 class OpenAIChat:
@@ -43,10 +47,19 @@ class OpenAIChat:
     whose server computes them at about half a second per token.
 
     ``continuation`` says how to continue a partial assistant reply (``prefix``, for step-level
-    search): ``prefill`` sends it as a final assistant message (llama.cpp's llama-server,
-    Ollama), ``vllm`` adds vLLM's ``continue_final_message``, ``chatml`` renders the ChatML
-    template and uses ``/completions`` (Qwen and other ChatML models; the embedded model's
-    default).
+    search). ``auto`` (the default; ``TTC_CONTINUATION`` when unset) asks ``/v1/models`` once,
+    the first time a prefix is needed: vLLM's ``owned_by`` gives ``vllm`` (its
+    ``continue_final_message``), llama.cpp's llama-server's gives ``llamacpp`` (its own chat
+    template through ``/apply-template``, then ``/completions``); the embedded model uses
+    ``chatml``; anything else (OpenAI, which answers a partial reply with a fresh one, or no
+    ``/v1/models``) is a ``ConfigurationError`` that ``check_continuation`` raises before step
+    search sends anything. ``prefill`` sends the prefix as a final assistant message, for
+    servers that continue one by themselves (Ollama, llama-server); ``chatml`` renders ChatML
+    for ``/completions``.
+
+    ``tools`` (OpenAI tool definitions) are offered with every request except continuations;
+    the replies' tool calls are in ``Completion.tool_calls``. ``bind_tools`` gives a copy that
+    offers them, sharing this model's connections.
 
     ``embedded`` picks an embedded model by name (``"0.5b"``, the default generator, or
     ``"1.5b"``, a stronger judge; extra ``local-verifier``), whatever the environment says.
@@ -74,6 +87,7 @@ class OpenAIChat:
         json_mode: JSONMode | None = None,
         logprobs: bool | None = None,
         continuation: Continuation | None = None,
+        tools: Sequence[dict[str, Any]] | None = None,
         extra_body: dict[str, Any] | None = None,
         endpoint: Endpoint | None = None,
         embedded: str | None = None,
@@ -109,13 +123,10 @@ class OpenAIChat:
             self._model = EMBEDDED_MODELS[self._embedded_name].alias  # known before it starts
         self.json_mode: JSONMode = json_mode or ("json_object" if self._embedded else "json_schema")
         self.logprobs = (not self._embedded) if logprobs is None else logprobs
-        if continuation not in (None, "prefill", "vllm", "chatml"):
-            raise ConfigurationError(
-                f"continuation must be prefill, vllm or chatml, got {continuation!r}"
-            )
-        self.continuation: Continuation = continuation or (
-            "chatml" if self._embedded else "prefill"
-        )
+        if continuation is None and not self._embedded:
+            continuation = os.environ.get("TTC_CONTINUATION") or None  # type: ignore[assignment]
+        self.continuation: Continuation = checked(continuation)
+        self.tools = [dict(tool) for tool in tools or []]
         self.endpoint = endpoint or Endpoint(
             base_url,
             api_key,
@@ -126,6 +137,7 @@ class OpenAIChat:
             turn=LOCAL_CPU if self._embedded else None,
         )
         self.extra_body = dict(extra_body or {})
+        self._continuer = Continuer(self.endpoint, self.continuation, embedded=self._embedded)
         self._honours_n: bool | None = {"auto": None, "native": True, "parallel": False}[n_mode]
         self._discovery: asyncio.Lock | None = None
 
@@ -157,6 +169,32 @@ class OpenAIChat:
         """Close the HTTP connections held by this model."""
         await self.endpoint.aclose()
 
+    def bind_tools(self, tools: Sequence[dict[str, Any]]) -> OpenAIChat:
+        """This model offering ``tools`` (OpenAI tool definitions), on the same connections.
+
+        Example:
+            >>> model = OpenAIChat("m", base_url="http://127.0.0.1:9/v1", api_key="k")
+            >>> tool = {"type": "function", "function": {"name": "add", "parameters": {}}}
+            >>> [t["function"]["name"] for t in model.bind_tools([tool]).tools]
+            ['add']
+        """
+        bound = copy.copy(self)
+        bound.tools = [dict(tool) for tool in tools]
+        return bound
+
+    async def continuation_mode(self) -> Continuation:
+        """How this model continues a partial reply (``auto`` resolved, once).
+
+        Raises:
+            ConfigurationError: the server cannot be told to continue one (it names the
+                endpoint and the ``continuation=`` choices).
+        """
+        return await self._continuer.mode(await self._model_name())
+
+    async def check_continuation(self) -> None:
+        """Raise ``ConfigurationError`` unless this model can continue a partial reply."""
+        await self.continuation_mode()
+
     async def sample(
         self,
         messages: Sequence[Message],
@@ -185,20 +223,12 @@ class OpenAIChat:
         }
         if top_logprobs is not None and self.logprobs:
             params |= {"logprobs": True, "top_logprobs": top_logprobs}
+        if self.tools and json_schema is None:
+            params["tools"] = self.tools
         params = {key: value for key, value in params.items() if value is not None}
         if prefix is not None:
-            messages = [*messages, {"role": "assistant", "content": prefix}]
-            if self.continuation == "vllm":
-                params["extra_body"] = {
-                    "continue_final_message": True,
-                    "add_generation_prompt": False,
-                }
-            elif self.continuation == "chatml":
-                params = {"prompt": chatml(messages)} | {
-                    k: v for k, v in params.items() if k != "response_format"
-                }
-                if "logprobs" in params:
-                    params["logprobs"] = params.pop("top_logprobs")
+            mode = await self.continuation_mode()
+            messages, params = await self._continuer.continued(mode, messages, prefix, params)
 
         def deliver(batch: list[Completion]) -> list[Completion]:
             if on_completion is not None:
@@ -222,13 +252,13 @@ class OpenAIChat:
         batches = await asyncio.gather(
             *(one() for _ in range(n - len(completions))), return_exceptions=True
         )
-        batches = _without_lost_samples(batches, completions)
+        batches = without_lost_samples(batches, completions)
         try:
-            batches = within_budget(batches)
+            arrived: list[list[Completion]] = within_budget(batches)
         except BudgetExhausted as exc:
-            arrived = [c for batch in exc.partial if batch for c in batch]
-            raise BudgetExhausted(str(exc), partial=completions + arrived) from None
-        return [*completions, *(c for batch in batches for c in batch)][:n]
+            partial = [c for batch in exc.partial if batch for c in batch]
+            raise BudgetExhausted(str(exc), partial=completions + partial) from None
+        return [*completions, *(c for batch in arrived for c in batch)][:n]
 
     def _response_format(self, schema: dict[str, Any] | None) -> dict[str, Any] | None:
         if schema is None or self.json_mode == "off":
@@ -244,9 +274,9 @@ class OpenAIChat:
         self, messages: Sequence[Message], n: int, params: dict[str, Any]
     ) -> list[Completion]:
         model = await self._model_name()
-        extra_body = self.extra_body | params.pop("extra_body", {})
+        extra_body = self.extra_body | params.get("extra_body", {})
         text_completion = "prompt" in params
-        request = {"model": model, **params}
+        request = {"model": model, **{k: v for k, v in params.items() if k != "extra_body"}}
         if not text_completion:
             request["messages"] = list(messages)
         if n > 1:
@@ -260,24 +290,16 @@ class OpenAIChat:
                 raise EmptyResponse("the server returned no choices")
             return response
 
-        return _completions(await self.endpoint.call(create, cost=cost))
+        return completions_of(await self.endpoint.call(create, cost=cost))
 
     def _cost(self, model: str, request: dict[str, Any], n: int) -> Cost | None:
         """The worst case of a request under the running budget; caps its max_tokens to fit."""
-        meter = current_meter()
-        if meter is None:
-            return None
-        prompt = prompt_token_bound(request.get("prompt") or request["messages"])
-        room = meter.output_room(model, prompt, n)
-        if room is not None:
-            if room < 1:
-                meter.exhausted = True
-                raise BudgetExhausted("no output tokens left in the budget")
-            wanted = request.get("max_tokens")
-            if wanted is not None and wanted > room:
-                meter.exhausted = True  # the budget shortens this reply: the result is limited
-            request["max_tokens"] = min(wanted or room, room)
-        return Cost(model, prompt, (request.get("max_tokens") or 0) * n, usage=_billed)
+        source = request.get("prompt") or request["messages"]
+        prompt = prompt_token_bound(source, tools=request.get("tools"))
+        cost, max_tokens = request_cost(model, prompt, request.get("max_tokens"), n, billed)
+        if max_tokens is not None:
+            request["max_tokens"] = max_tokens
+        return cost
 
     async def _model_name(self) -> str:
         """The model to name in requests; asks the endpoint when none was given."""
@@ -286,7 +308,16 @@ class OpenAIChat:
         self._discovery = self._discovery or asyncio.Lock()
         async with self._discovery:
             if self._model is None:
-                models = await self.endpoint.served_models()
+                try:
+                    models = [name for name, _ in await self.endpoint.models()]
+                except ModelError as exc:
+                    if exc.status_code != 404:
+                        raise
+                    raise ConfigurationError(
+                        f"no model named, and {self.endpoint.where}/models answered 404 when "
+                        "asked for the served model's name: name it (--model, model= or "
+                        "TTC_MODEL), or check the base URL (most servers want it to end in /v1)"
+                    ) from None
                 if len(models) != 1:
                     raise ConfigurationError(
                         f"{self.endpoint.where} serves {len(models)} models "
@@ -296,102 +327,7 @@ class OpenAIChat:
         return self._model
 
 
-def _without_lost_samples(batches: list[Any], arrived: list[Completion]) -> list[Any]:
-    """The batches of single-sample requests, or ``SamplesFailed`` when some failed for good.
-
-    Failures that would fail every request alike (a refused key, a bad request) and budget
-    stops are left for the caller; when every sample failed, the first failure is raised.
-    """
-    lost = [b for b in batches if isinstance(b, ModelError) and not b.fails_every_request]
-    if not lost:
-        return batches
-    if any(isinstance(b, BaseException) and b not in lost for b in batches):
-        return batches  # a budget stop or a failure of every request decides
-    kept = [c for b in batches if not isinstance(b, BaseException) for c in b]
-    if not (arrived or kept):
-        raise lost[0]
-    raise SamplesFailed(
-        f"{len(lost)} of {len(batches) + len(arrived)} samples failed for good: {lost[0]}",
-        partial=arrived + kept,
-        failed=len(lost),
-    )
-
-
-def _billed(response: Any) -> Usage:
-    usage = response.usage
-    if usage is None:
-        return Usage(calls=1)
-    return Usage(
-        prompt_tokens=usage.prompt_tokens, completion_tokens=usage.completion_tokens, calls=1
-    )
-
-
 def _embedded_base_url(name: str) -> str:
     from ttc_agent.models.embedded import EMBEDDED_MODELS, embedded_server
 
     return embedded_server(EMBEDDED_MODELS[name]).base_url
-
-
-def chatml(messages: Sequence[Message]) -> str:
-    r"""Render messages in ChatML, leaving the last (assistant) message open for continuation.
-
-    Example:
-        >>> chatml([{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "He"}])
-        '<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\nHe'
-    """
-    *history, last = messages
-    turns = [f"<|im_start|>{m['role']}\n{m.get('content') or ''}<|im_end|>\n" for m in history]
-    return "".join(turns) + f"<|im_start|>{last['role']}\n{last.get('content') or ''}"
-
-
-def _ended(choice: Any) -> bool | None:
-    if choice.finish_reason == "length":
-        return False
-    extra = choice.model_extra or {}
-    if choice.finish_reason == "stop" and "stop_reason" in extra:  # vLLM: None means EOS
-        return extra["stop_reason"] is None
-    return None
-
-
-def _completions(response: Any) -> list[Completion]:
-    texts = [
-        (choice.message.content if hasattr(choice, "message") else choice.text) or ""
-        for choice in response.choices
-    ]
-    usage = response.usage
-    prompt = usage.prompt_tokens if usage else 0
-    shares = split_tokens(usage.completion_tokens if usage else 0, texts)
-    completions = []
-    for i, (choice, text, tokens) in enumerate(zip(response.choices, texts, shares, strict=True)):
-        logprobs = None
-        if getattr(choice.logprobs, "tokens", None) is not None:  # the completions endpoint
-            top = choice.logprobs.top_logprobs or [{}] * len(choice.logprobs.tokens)
-            logprobs = [
-                TokenLogprob(token=token, logprob=logprob or 0.0, top=dict(alternatives or {}))
-                for token, logprob, alternatives in zip(
-                    choice.logprobs.tokens, choice.logprobs.token_logprobs, top, strict=False
-                )
-            ]
-        elif getattr(choice.logprobs, "content", None) is not None:
-            logprobs = [
-                TokenLogprob(
-                    token=item.token,
-                    logprob=item.logprob,
-                    top={alt.token: alt.logprob for alt in item.top_logprobs or []},
-                )
-                for item in choice.logprobs.content
-            ]
-        completions.append(
-            Completion(
-                text=text,
-                finish_reason=choice.finish_reason,
-                ended=_ended(choice),
-                logprobs=logprobs,
-                usage=Usage(
-                    prompt_tokens=prompt if i == 0 else 0,
-                    completion_tokens=tokens,
-                    calls=1 if i == 0 else 0,
-                ),
-            )
-        )
-    return completions

@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol, runtime_checkable
 
+from ttc_agent.errors import ConfigurationError
 from ttc_agent.types import Completion, Message
 
-OnCompletion = Callable[[Completion], None]
+OnCompletion = Callable[[Completion], object]
 """Called once for each completion as it arrives (for progress events)."""
 
 
@@ -21,10 +22,14 @@ class ChatModel(Protocol):
     ``json_schema`` asks for a reply constrained to that JSON schema, in whatever way the
     endpoint supports it (a hint: callers still validate what comes back). ``prefix`` continues
     the assistant's reply from that text (step-level search): the completions hold only the
-    continuation.
+    continuation. A model declares whether it can continue a partial reply at all through
+    ``check_continuation``, which step search awaits before its first request.
     """
 
-    name: str
+    @property
+    def name(self) -> str:
+        """The model's name, as results record it."""
+        ...
 
     async def sample(
         self,
@@ -40,7 +45,21 @@ class ChatModel(Protocol):
         on_completion: OnCompletion | None = None,
     ) -> list[Completion]: ...
 
+    async def check_continuation(self) -> None:
+        """Raise ``ConfigurationError`` (naming the model and how to fix it) unless ``sample``
+        can continue a partial reply given as ``prefix``."""
+        ...
+
     async def aclose(self) -> None: ...
+
+
+async def can_continue(model: ChatModel) -> bool:
+    """Whether ``model`` can continue a partial reply (its ``check_continuation`` passes)."""
+    try:
+        await model.check_continuation()
+    except ConfigurationError:
+        return False
+    return True
 
 
 def split_tokens(total: int, texts: Sequence[str]) -> list[int]:

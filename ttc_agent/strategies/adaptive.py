@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ttc_agent.answers import last_number
 from ttc_agent.budget import Budget, BudgetExhausted, current_meter
-from ttc_agent.models.protocol import ChatModel
+from ttc_agent.models.protocol import ChatModel, can_continue
 from ttc_agent.strategies import tasks
 from ttc_agent.strategies.beam_search import beam_search
 from ttc_agent.strategies.best_of_n import best_of_n
@@ -143,7 +143,9 @@ class Adaptive(StrategyNode):
         if meter is not None and meter.budget.calls is not None:
             calls_left = meter.budget.calls - meter.spent.calls - meter.reserved.calls
         choice = settings.policy.choose(difficulty, calls_left)
-        if choice.strategy == "beam_search" and self.step_verifier is None:
+        if choice.strategy == "beam_search" and not (  # else the probes go to best-of-N
+            self.step_verifier and await can_continue(self.model)
+        ):
             choice = choice.model_copy(update={"strategy": "weighted_best_of_n"})
         decision = {
             "difficulty": difficulty,

@@ -12,8 +12,6 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 
-from langgraph.func import task
-
 from ttc_agent.budget import Budget
 from ttc_agent.models.protocol import ChatModel
 from ttc_agent.strategies import replay
@@ -25,13 +23,14 @@ from ttc_agent.strategies.step_search import (
     grow,
     has_final_answer,
 )
+from ttc_agent.strategies.tasks import named_task
 from ttc_agent.types import Message
 from ttc_agent.verifiers.draft_steps import as_step_verifier
 from ttc_agent.verifiers.protocol import Verifier
 from ttc_agent.verifiers.step_protocol import StepVerifier, preferred_aggregate
 
 
-@task(name="ttc_subtree")
+@named_task("ttc_subtree")
 async def subtree_task(
     model: ChatModel,
     verifier: StepVerifier,

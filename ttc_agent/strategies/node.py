@@ -26,6 +26,7 @@ from langchain_core.messages import (
     convert_to_messages,
     convert_to_openai_messages,
 )
+from langchain_core.messages.tool import invalid_tool_call, tool_call
 from langchain_core.runnables import RunnableConfig
 from langgraph.graph import START, StateGraph
 from langgraph.graph.message import add_messages
@@ -36,7 +37,7 @@ from ttc_agent.budget import Budget, metered
 from ttc_agent.errors import ConfigurationError
 from ttc_agent.strategies import replay
 from ttc_agent.strategies.tasks import counting_failures
-from ttc_agent.types import Message, SearchResult
+from ttc_agent.types import Message, SearchResult, ToolCall
 
 METADATA_KEY = "ttc"
 
@@ -73,7 +74,7 @@ class StrategyNode(ABC):
     async def search(self, prompt: list[Message], settings: Any) -> SearchResult:
         """Run the search for one prompt (inside a graph run: steps are LangGraph tasks)."""
 
-    async def __call__(self, state: Mapping[str, Any], config: RunnableConfig) -> dict[str, Any]:
+    async def __call__(self, state: Any, config: RunnableConfig) -> dict[str, Any]:
         messages = state.get(self.messages_key) if isinstance(state, Mapping) else None
         if not messages:
             raise ConfigurationError(
@@ -96,6 +97,7 @@ class StrategyNode(ABC):
                 "output_tokens": total.completion_tokens,
                 "total_tokens": total.total_tokens,
             },
+            **tool_calls(result.best.tool_calls if result.best else []),
         )
         update: dict[str, Any] = {self.messages_key: [reply]}
         if self.result_key is not None:
@@ -139,12 +141,12 @@ class StrategyNode(ABC):
         messages = (
             [HumanMessage(prompt)] if isinstance(prompt, str) else convert_to_messages(prompt)
         )
-        config = dict(config or {})
+        run: RunnableConfig = {**(config or {})}
         if overrides:
-            configurable = dict(config.get("configurable") or {})
+            configurable = dict(run.get("configurable") or {})
             configurable[METADATA_KEY] = {**configurable.get(METADATA_KEY, {}), **overrides}
-            config["configurable"] = configurable
-        final = await self.graph.ainvoke({self.messages_key: messages}, config)
+            run["configurable"] = configurable
+        final = await self.graph.ainvoke({self.messages_key: messages}, run)
         return search_result(final[self.messages_key][-1])
 
     @property
@@ -157,8 +159,9 @@ class StrategyNode(ABC):
             >>> #                                      stream_mode="custom"): print(event)
         """
         if self._graph is None:
-            state = TypedDict(  # type: ignore[misc]
-                "StandaloneState", {self.messages_key: Annotated[list[AnyMessage], add_messages]}
+            state = TypedDict(  # a state whose key is known only now: no static type
+                "StandaloneState",
+                {self.messages_key: Annotated[list[AnyMessage], add_messages]},  # type: ignore[misc]
             )
             graph = StateGraph(state)
             graph.add_node(self.strategy, self)
@@ -167,7 +170,27 @@ class StrategyNode(ABC):
         return self._graph
 
 
-def search_result(source: BaseMessage | Mapping[str, Any]) -> SearchResult:
+def tool_calls(calls: Sequence[ToolCall]) -> dict[str, list[Any]]:
+    """The chosen candidate's tool calls as an ``AIMessage``'s: those whose arguments parse as
+    ``tool_calls``, the others as ``invalid_tool_calls`` (with the arguments as written).
+
+    Example:
+        >>> tool_calls([ToolCall(id="c1", name="add", arguments='{"a": 1}')])["tool_calls"]
+        [{'name': 'add', 'args': {'a': 1}, 'id': 'c1', 'type': 'tool_call'}]
+    """
+    valid: list[Any] = []
+    invalid: list[Any] = []
+    for call in calls:
+        try:
+            valid.append(tool_call(name=call.name, args=call.args, id=call.id))
+        except ValueError as exc:
+            invalid.append(
+                invalid_tool_call(name=call.name, args=call.arguments, id=call.id, error=str(exc))
+            )
+    return {"tool_calls": valid, "invalid_tool_calls": invalid}
+
+
+def search_result(source: BaseMessage | Mapping[str, Any] | None) -> SearchResult:
     """The ``SearchResult`` recorded on a strategy's reply (a message, or a state whose last
     message is one).
 
@@ -175,6 +198,8 @@ def search_result(source: BaseMessage | Mapping[str, Any]) -> SearchResult:
         >>> # state = await graph.ainvoke({"messages": [("user", "Hi")]})
         >>> # search_result(state).candidates
     """
+    if source is None:
+        raise ConfigurationError("no state to read a search result from: the graph gave none")
     message = source
     if isinstance(source, Mapping):
         message = list(source["messages"])[-1]

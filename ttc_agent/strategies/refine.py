@@ -21,6 +21,7 @@ from ttc_agent.strategies import tasks
 from ttc_agent.strategies.node import StrategyNode
 from ttc_agent.strategies.progress import counted_together, emit
 from ttc_agent.types import Candidate, Completion, Message, Score, SearchResult, SearchUsage, Usage
+from ttc_agent.verifiers.fence import neutralise
 from ttc_agent.verifiers.protocol import Verifier
 
 REVISE = (
@@ -76,18 +77,19 @@ class Refine(StrategyNode):
                 settings.threshold is not None and best.value >= settings.threshold
             ):
                 break  # reached the threshold, or the budget left nothing scored
-            revisions_wanted = len(survivors) * settings.width
-            with counted_together("sampled", self.strategy, revisions_wanted):
+            judged = [i for i in survivors if seen[i].score is not None]  # the budget may
+            # have left some kept drafts unjudged: there is no feedback to revise them with
+            with counted_together("sampled", self.strategy, len(judged) * settings.width):
                 results = await asyncio.gather(
-                    *(self._revise(prompt, seen[i], settings) for i in survivors),
+                    *(self._revise(prompt, seen[i], settings) for i in judged),
                     return_exceptions=True,
                 )
             batches = [_arrived(result) for result in results]
             revisions = [
                 Candidate(index=len(seen) + k, text=c.text, finish_reason=c.finish_reason,
-                          usage=c.usage, parent=parent)
+                          usage=c.usage, parent=parent, tool_calls=c.tool_calls)
                 for k, (parent, c) in enumerate(
-                    (parent, c) for parent, batch in zip(survivors, batches, strict=True)
+                    (parent, c) for parent, batch in zip(judged, batches, strict=True)
                     for c in batch
                 )
             ]  # fmt: skip
@@ -141,10 +143,10 @@ class Refine(StrategyNode):
             high=self.scale[1],
             details=_details(draft.score),
         )
-        return [
+        return [  # the draft and the judge's words are quoted: their control markers stay text
             *prompt,
-            {"role": "assistant", "content": draft.text},
-            {"role": "user", "content": feedback},
+            {"role": "assistant", "content": neutralise(draft.text)},
+            {"role": "user", "content": neutralise(feedback)},
         ]
 
 

@@ -15,7 +15,7 @@ from contextvars import ContextVar
 from typing import Any, TypeVar
 
 from ttc_agent import bills
-from ttc_agent.budget import Spend, current_meter
+from ttc_agent.budget import current_meter
 from ttc_agent.types import Usage
 
 T = TypeVar("T")
@@ -58,5 +58,5 @@ def replayed(record: Mapping[str, Any]) -> bool:
             bills.note(model, prompt_tokens, output_tokens)
             continue
         billed = Usage(prompt_tokens=prompt_tokens, completion_tokens=output_tokens, calls=1)
-        meter.settle(Spend(), model, billed)  # a call with nothing reserved: it was made before
+        meter.charge(model, billed)  # a call with nothing reserved: it was made before
     return True

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 from abc import abstractmethod
 from collections.abc import Callable, Sequence
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -23,6 +24,7 @@ from ttc_agent.strategies.beams import Beam, has_final_answer, spread
 from ttc_agent.strategies.node import StrategyNode
 from ttc_agent.strategies.progress import counted_together, emit
 from ttc_agent.strategies.selection import select_best, select_weighted
+from ttc_agent.tally import tallied
 from ttc_agent.types import (
     Aggregate,
     Candidate,
@@ -97,11 +99,13 @@ async def grow(
     emit("step", strategy, step=0, total=settings.max_steps, tree=tree)
     for step in range(1, settings.max_steps + 1):
         try:
-            children, spent = await _step(
-                model, verifier, prompt, parents, settings, strategy, is_final
-            )
-        except BudgetExhausted:
-            break  # the budget ran out: what the last full step left is the result
+            with tallied() as cut:
+                children, spent = await _step(
+                    model, verifier, prompt, parents, settings, strategy, is_final
+                )
+        except BudgetExhausted:  # the last full step's beams are the result; the cut step's
+            generation, verification = generation + cut.generation, verification + cut.verification
+            break  # spend (as the servers billed it) still counts
         generation, verification = generation + spent.generation, verification + spent.verification
         finished += [child for child in children if child.finished]
         live = [child for child in children if not child.finished]
@@ -183,7 +187,8 @@ async def _extend(
     strategy: str,
     temperature: float | None = None,
 ) -> list[Completion]:
-    options = {"stop": [settings.step_delimiter], "max_tokens": settings.max_step_tokens}
+    options: dict[str, Any] = {"stop": [settings.step_delimiter]}
+    options["max_tokens"] = settings.max_step_tokens
     if temperature is not None:
         options["temperature"] = temperature
     if parent.steps:
@@ -237,6 +242,7 @@ class StepSearchNode(StrategyNode):
         """Grow this strategy's trees."""
 
     async def search(self, prompt: list[Message], settings: StepSearchSettings) -> SearchResult:
+        await self.model.check_continuation()  # before any request: steps continue the text
         trees = await self.trees(prompt, settings)
         beams = [beam for tree in trees for beam in tree.beams]
         beams = [beam for beam in beams if beam.finished] or beams  # partial ones only if all are
@@ -245,7 +251,8 @@ class StepSearchNode(StrategyNode):
         candidates = candidates_from_beams(beams, settings, self.answer_key)
         weighted = self.answer_key is not None
         chosen, groups = select_weighted(candidates) if weighted else (select_best(candidates), {})
-        emit("selected", self.strategy, index=chosen, score=candidates[chosen].score.value)
+        best = candidates[chosen].score
+        emit("selected", self.strategy, index=chosen, score=best.value if best else None)
         return SearchResult(
             strategy=self.strategy,
             settings=settings.model_dump()

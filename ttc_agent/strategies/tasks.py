@@ -11,27 +11,43 @@ billed (see ``replay``).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
-from typing import Any
+from typing import Any, ParamSpec, Protocol, TypeVar
 
 from langgraph.func import task
-from pydantic import BaseModel
 
 from ttc_agent.budget import BudgetExhausted, within_budget
 from ttc_agent.errors import ModelError, SamplesFailed
 from ttc_agent.models.protocol import ChatModel
 from ttc_agent.strategies import replay
 from ttc_agent.strategies.progress import counter_for
+from ttc_agent.tally import spending
 from ttc_agent.types import Candidate, Completion, Message, Score, StepScores
 from ttc_agent.verifiers.protocol import Verifier
 from ttc_agent.verifiers.step_protocol import StepVerifier
 
 _failures: ContextVar[list[int] | None] = ContextVar("ttc_failures", default=None)
 
+P = ParamSpec("P")
+T = TypeVar("T")
 
-@task(name="ttc_sample")
+
+def named_task(name: str) -> Callable[[Callable[P, Awaitable[T]]], Callable[P, Awaitable[T]]]:
+    """``langgraph.func.task(name=...)`` for async functions, typed: langgraph's overload for a
+    named task leaves the function's parameters and result unsolved (``Never``)."""
+    return task(name=name)  # type: ignore[return-value]  # see above: the stub, not the call
+
+
+class SamplingSettings(Protocol):
+    """What ``sample`` reads of a strategy's settings (``max_tokens`` too, where they have it)."""
+
+    @property
+    def temperature(self) -> float: ...
+
+
+@named_task("ttc_sample")
 async def sample_task(
     model: ChatModel,
     prompt: list[Message],
@@ -59,14 +75,14 @@ async def sample_task(
     return {"completions": rows, "failed": failed, "record": record}
 
 
-@task(name="ttc_score")
+@named_task("ttc_score")
 async def score_task(verifier: Verifier, prompt: list[Message], texts: list[str]) -> dict[str, Any]:
     """Score texts with an outcome verifier: one call of it."""
     scores, record = await replay.recorded(verifier.score(prompt, texts))
     return {"scores": [score.model_dump(mode="json") for score in scores], "record": record}
 
 
-@task(name="ttc_score_steps")
+@named_task("ttc_score_steps")
 async def score_steps_task(
     verifier: StepVerifier, prompt: list[Message], solutions: list[list[str]]
 ) -> dict[str, Any]:
@@ -79,7 +95,7 @@ async def sample(
     model: ChatModel,
     prompt: list[Message],
     n: int,
-    settings: BaseModel,
+    settings: SamplingSettings,
     strategy: str,
     *,
     done: int = 0,
@@ -166,7 +182,8 @@ async def score_steps(
 
     async def one_call(start: int) -> list[StepScores]:
         part = [list(steps) for steps in solutions[start : start + size]]
-        result = await score_steps_task(verifier, prompt, part)
+        with spending("verification"):
+            result = await score_steps_task(verifier, prompt, part)
         scores = [StepScores.model_validate(row) for row in result["scores"]]
         remember = getattr(verifier, "remember", None)
         if replay.replayed(result["record"]) and remember is not None:
@@ -191,6 +208,7 @@ def candidates_from(
             finish_reason=c.finish_reason,
             usage=c.usage,
             key=key(c.text) if key else None,
+            tool_calls=c.tool_calls,
         )
         for i, c in enumerate(completions)
     ]
@@ -200,7 +218,7 @@ async def sample_some(
     model: ChatModel,
     prompt: list[Message],
     n: int,
-    settings: BaseModel,
+    settings: SamplingSettings,
     strategy: str,
     **options: Any,
 ) -> list[Completion]:
@@ -228,7 +246,8 @@ async def score_some(
     async def one_call(start: int) -> list[Score | None]:
         part = list(texts[start : start + size])
         try:
-            result = await score_task(verifier, prompt, part)
+            with spending("verification"):
+                result = await score_task(verifier, prompt, part)
         except BudgetExhausted as exc:  # some or all of this call's texts were not scored
             partial = exc.partial if isinstance(exc.partial, list) else []
             rows = partial if len(partial) == len(part) else [None] * len(part)

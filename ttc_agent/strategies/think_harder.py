@@ -17,7 +17,7 @@ from typing import Any, Literal
 from langchain_core.runnables import RunnableConfig
 from pydantic import BaseModel, ConfigDict, Field
 
-from ttc_agent.budget import Budget, current_meter, metered
+from ttc_agent.budget import Budget, Meter, current_meter, metered
 from ttc_agent.errors import ConfigurationError
 from ttc_agent.models.protocol import ChatModel
 from ttc_agent.strategies import tasks
@@ -98,7 +98,7 @@ class ThinkHarder(StrategyNode):
         super().__init__(settings, messages_key=messages_key, result_key=result_key)
         self.model, self.judge, self.presets, self.effort_key = model, judge, presets, effort_key
 
-    async def __call__(self, state: Mapping[str, Any], config: RunnableConfig) -> dict[str, Any]:
+    async def __call__(self, state: Any, config: RunnableConfig) -> dict[str, Any]:
         effort = state.get(self.effort_key) if isinstance(state, Mapping) else None
         overrides = ((config or {}).get("configurable") or {}).get(METADATA_KEY) or {}
         if effort and "effort" not in overrides:  # the state's effort, unless the call says
@@ -110,16 +110,22 @@ class ThinkHarder(StrategyNode):
     async def search(self, prompt: list[Message], settings: ThinkHarderSettings) -> SearchResult:
         preset = self.presets[settings.effort]
         emit("effort", self.strategy, effort=settings.effort, preset=preset.strategy, n=preset.n)
-        outer = current_meter()
-        with metered(preset.budget if outer is None else outer):
+        outer = current_meter()  # this invocation's budget: the preset's can only tighten it
+        budget = outer if preset.budget is None else Meter(preset.budget, parent=outer)
+        with metered(budget) as meter:
             if preset.strategy == "plain":
                 result = await self._plain(prompt, settings)
             else:
                 inner = self._node(preset, settings)
                 result = await inner.search(prompt, inner.settings)
         record = {"effort": settings.effort, "preset": preset.model_dump(mode="json")}
+        limited = result.budget_limited or (meter is not None and meter.exhausted)
         return result.model_copy(
-            update={"settings": record | result.settings, "strategy": result.strategy}
+            update={
+                "settings": record | result.settings,
+                "strategy": result.strategy,
+                "budget_limited": limited,
+            }
         )
 
     async def _plain(self, prompt: list[Message], settings: ThinkHarderSettings) -> SearchResult:
@@ -134,15 +140,23 @@ class ThinkHarder(StrategyNode):
         )
 
     def _node(self, preset: Preset, settings: ThinkHarderSettings) -> StrategyNode:
-        common = {"temperature": settings.temperature, "max_tokens": settings.max_tokens}
+        temperature, max_tokens = settings.temperature, settings.max_tokens
         if preset.strategy == "majority_vote":
-            return majority_vote(self.model, n=preset.n, answer="exact", **common)
+            return majority_vote(
+                self.model,
+                n=preset.n,
+                answer="exact",
+                temperature=temperature,
+                max_tokens=max_tokens,
+            )
         if preset.strategy == "refine":
             return refine(
                 self.model, self.judge, rounds=preset.rounds, width=preset.n, keep=preset.keep,
-                **common,
+                temperature=temperature, max_tokens=max_tokens,
             )  # fmt: skip
-        return best_of_n(self.model, self.judge, n=preset.n, **common)
+        return best_of_n(
+            self.model, self.judge, n=preset.n, temperature=temperature, max_tokens=max_tokens
+        )
 
 
 def think_harder(

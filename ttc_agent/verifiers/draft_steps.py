@@ -13,6 +13,7 @@ from collections.abc import Sequence
 
 from ttc_agent.types import Aggregate, Message, StepScores, Usage
 from ttc_agent.verifiers.protocol import Verifier
+from ttc_agent.verifiers.step_protocol import StepVerifier
 
 
 class DraftStepVerifier:
@@ -78,10 +79,10 @@ class DraftStepVerifier:
             self._cache.popitem(last=False)
 
 
-def as_step_verifier(verifier: object, delimiter: str = "\n\n") -> object:
+def as_step_verifier(verifier: StepVerifier | Verifier, delimiter: str = "\n\n") -> StepVerifier:
     """A step verifier as it is, or an outcome verifier wrapped in ``DraftStepVerifier``."""
-    if hasattr(verifier, "score_steps"):
+    if isinstance(verifier, StepVerifier):
         return verifier
-    if hasattr(verifier, "score"):
-        return DraftStepVerifier(verifier, delimiter=delimiter)  # type: ignore[arg-type]
+    if isinstance(verifier, Verifier):
+        return DraftStepVerifier(verifier, delimiter=delimiter)
     raise TypeError(f"{verifier!r} is neither a step verifier nor a verifier")

@@ -7,7 +7,7 @@ from typing import Protocol, runtime_checkable
 
 from ttc_agent.types import Message, Score
 
-OnScore = Callable[[int, Score], None]
+OnScore = Callable[[int, Score], object]
 """Called with (candidate index, score) as each candidate's score is ready."""
 
 
@@ -15,7 +15,10 @@ OnScore = Callable[[int, Score], None]
 class Verifier(Protocol):
     """Scores the candidates answering one prompt, in one batch, one ``Score`` each, in order."""
 
-    name: str
+    @property
+    def name(self) -> str:
+        """The verifier's name, as results record it."""
+        ...
 
     async def score(
         self,

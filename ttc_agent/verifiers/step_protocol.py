@@ -22,7 +22,10 @@ class StepVerifier(Protocol):
     to value the whole prefix, ``min`` for a judge of the latest step alone.
     """
 
-    name: str
+    @property
+    def name(self) -> str:
+        """The verifier's name, as results record it."""
+        ...
 
     async def score_steps(
         self, prompt: Sequence[Message], solutions: Sequence[Sequence[str]]

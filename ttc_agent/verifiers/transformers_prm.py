@@ -22,6 +22,7 @@ from typing import Any, Literal
 
 from ttc_agent.errors import ConfigurationError
 from ttc_agent.types import Aggregate, Message, StepScores, Usage
+from ttc_agent.verifiers.fence import neutralise
 from ttc_agent.verifiers.prm_checkpoints import detect_family, load_model, value_head
 from ttc_agent.verifiers.prm_families import (
     DEFAULT_TAG,
@@ -145,8 +146,9 @@ class TransformersPRM:
         Each ``StepScores`` carries the tokens fed for its solution and, on the first solution
         of each batch, the forward pass (so that the usages add up to what was run).
         """
-        question = question_of(prompt)
-        return await asyncio.to_thread(self._score, question, [list(s) for s in solutions])
+        question = neutralise(question_of(prompt))  # quoted text: control markers stay text
+        steps = [[neutralise(step) for step in solution] for solution in solutions]
+        return await asyncio.to_thread(self._score, question, steps)
 
     def _score(self, question: str, solutions: list[list[str]]) -> list[StepScores]:
         results: list[StepScores] = [StepScores(steps=[]) for _ in solutions]

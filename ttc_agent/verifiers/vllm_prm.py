@@ -20,13 +20,16 @@ import asyncio
 from collections.abc import Sequence
 from typing import Any, Literal
 
+from ttc_agent.budget import prompt_token_bound, within_budget
 from ttc_agent.errors import (
     ConfigurationError,
     ModelError,
 )
 from ttc_agent.models.endpoint import Endpoint
+from ttc_agent.models.metering import ONE_CALL, Cost
 from ttc_agent.models.retry import RetryPolicy
 from ttc_agent.types import Message, StepScores, Usage
+from ttc_agent.verifiers.fence import neutralise
 from ttc_agent.verifiers.prm_families import QWEN_PRM_SYSTEM
 from ttc_agent.verifiers.transformers_prm import question_of
 
@@ -126,12 +129,15 @@ class VLLMPRM:
     ) -> list[StepScores]:
         """Score every step of each solution to the last user message of ``prompt``.
 
-        Each ``StepScores`` carries the prompt tokens and the one pooling call it cost.
+        Each ``StepScores`` carries the prompt tokens and the one pooling call it cost. Under a
+        budget every pooling call is metered like any model call.
         """
-        question = question_of(prompt)
-        return list(
-            await asyncio.gather(*(self._score_one(question, steps) for steps in solutions))
+        question = neutralise(question_of(prompt))  # quoted text: control markers stay text
+        scored = await asyncio.gather(
+            *(self._score_one(question, [neutralise(s) for s in steps]) for steps in solutions),
+            return_exceptions=True,
         )
+        return within_budget(scored)  # a budget stop keeps the scores that arrived (partial)
 
     def _request(self, question: str, steps: Sequence[str]) -> dict[str, Any]:
         solution = "".join(step + self.step_tag for step in steps)
@@ -148,7 +154,9 @@ class VLLMPRM:
         if not steps:
             return StepScores(steps=[])
         request = self._request(question, steps)
-        pooling = self._post("/pooling", {**request, "task": "token_classify"})
+        bound = prompt_token_bound(request.get("input") or request["messages"])
+        cost = Cost(self.name, bound, 0, usage=_pooling_usage)
+        pooling = self._post("/pooling", {**request, "task": "token_classify"}, cost)
         if self.step_tag_id is None:
             rows, prompt_tokens = _pooled_rows(await pooling)
         else:  # ALL pooling: the rows at the step tag's id, found from the same input's tokens
@@ -172,14 +180,17 @@ class VLLMPRM:
     async def _token_ids(self, request: dict[str, Any]) -> list[int]:
         if "input" in request:
             request = {"model": self.name, "prompt": request["input"]}
-        body = await self._post("/tokenize", request)
+        body = await self._post("/tokenize", request, ONE_CALL)
         tokens = body.get("tokens") if isinstance(body, dict) else None
         if not isinstance(tokens, list):
             raise ModelError(f"{self.base_url}/tokenize answered without a token list")
         return [int(token) for token in tokens]
 
-    async def _post(self, path: str, body: dict[str, Any]) -> Any:
-        return await self.endpoint.call(lambda client: client.post(path, cast_to=object, body=body))
+    async def _post(self, path: str, body: dict[str, Any], cost: Cost) -> Any:
+        """A metered POST: under a budget it reserves ``cost`` and settles to what it billed."""
+        return await self.endpoint.call(
+            lambda client: client.post(path, cast_to=object, body=body), cost=cost
+        )
 
     def _mismatch(self, steps: int, rows: int) -> str:
         where = (
@@ -204,6 +215,14 @@ def _root(base_url: str) -> str:
     """
     root = base_url.rstrip("/")
     return root.removesuffix("/v1")
+
+
+def _pooling_usage(body: Any) -> Usage | None:
+    """What a pooling call billed (None when the server does not say)."""
+    usage = body.get("usage") if isinstance(body, dict) else None
+    if not isinstance(usage, dict) or "prompt_tokens" not in usage:
+        return None
+    return Usage(prompt_tokens=int(usage["prompt_tokens"]), calls=1)
 
 
 def _pooled_rows(body: Any) -> tuple[list[list[float]], int]:
