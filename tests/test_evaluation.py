@@ -224,7 +224,7 @@ def test_ttc_eval_asks_about_whole_solutions_and_searches_about_steps(loopback, 
     prompt says the last paragraph is the step to check."""
     from test_cli import ttc
 
-    server = loopback(world)
+    server = loopback(world, flavour="vllm")  # a server whose steps continue
     data, out = tmp_path / "questions.jsonl", tmp_path / "run"
     done = ttc("eval", str(data), "--question-field", "q", "--answer-field", "a", "-n", "2",
                "--search", "beam_search", "--out", str(out), server=server)  # fmt: skip
