@@ -9,7 +9,9 @@ import json
 import httpx
 from serve_proxy import CRITERIA, HI, WEATHER, Proxy, client
 
+from ttc_agent import Budget, Preset
 from ttc_agent.serve import ProxyConfig
+from ttc_agent.strategies.think_harder import DEFAULT_PRESETS
 from ttc_agent.testing import LoopbackServer, Reply, fenced, judge_reply
 
 
@@ -82,6 +84,19 @@ def test_a_strategy_without_a_judge_asks_it_about_the_tied_calls_and_bills_it():
     extension = reply.model_extra["ttc"]
     assert extension["usage"]["verification"]["calls"] == 4
     assert reply.usage.total_tokens == sum(r.usage["total_tokens"] for r in upstream.requests)
+
+
+def test_judging_a_tie_after_the_search_keeps_to_the_presets_budget():
+    calls_budget = {"low": Preset(strategy="majority_vote", n=4, budget=Budget(calls=3))}
+    upstream = LoopbackServer(scripted([PARIS, LONDON, PARIS, LONDON]))
+    config = {"max_n": 8, "presets": DEFAULT_PRESETS | calls_budget}
+    with upstream, Proxy(ProxyConfig(upstream=upstream.base_url, **config)) as proxy:
+        reply = client(proxy, "any").chat.completions.create(
+            model="m", messages=HI, tools=[WEATHER], reasoning_effort="low"
+        )
+    assert len(upstream.requests) == 3  # one for the 4 candidates, two of the 4 judgements
+    assert reply.model_extra["ttc"]["budget_limited"] is True
+    assert reply.choices[0].message.tool_calls
 
 
 def test_the_content_beside_a_call_is_returned_without_what_the_judge_was_shown():
