@@ -34,12 +34,13 @@ PROXY_FIELDS = frozenset(
 )
 """Fields the proxy uses itself."""
 
-_LEGACY = "legacy function calling is not supported when thinking harder: offer them as tools"
+_LOGPROBS = "the answer is chosen among candidates and their logprobs are not kept"
+_LEGACY = "legacy function calls are not chosen among: offer the functions as tools"
 REFUSED = {
-    "logprobs": "the answer is chosen among candidates and their logprobs are not kept",
-    "top_logprobs": "the answer is chosen among candidates and their logprobs are not kept",
-    "functions": f"{_LEGACY} ({{'type': 'function', 'function': ...}}) with tool_choice",
-    "function_call": f"{_LEGACY} and choose one with tool_choice",
+    "logprobs": _LOGPROBS,
+    "top_logprobs": _LOGPROBS,
+    "functions": f"{_LEGACY} ({{'type': 'function', 'function': ...}})",
+    "function_call": f"{_LEGACY} and pick one with tool_choice",
     "audio": "the candidates' audio is not kept",
     "web_search_options": "the chosen answer's citations (annotations) are not kept",
 }
