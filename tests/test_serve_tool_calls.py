@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 
 import httpx
+import pytest
 from serve_proxy import CRITERIA, HI, WEATHER, Proxy, client
 
 from ttc_agent import Budget, Preset
@@ -86,16 +87,21 @@ def test_a_strategy_without_a_judge_asks_it_about_the_tied_calls_and_bills_it():
     assert reply.usage.total_tokens == sum(r.usage["total_tokens"] for r in upstream.requests)
 
 
-def test_judging_a_tie_after_the_search_keeps_to_the_presets_budget():
+@pytest.mark.parametrize("stream", [False, True])
+def test_judging_a_tie_after_the_search_keeps_to_the_presets_budget(stream):
     calls_budget = {"low": Preset(strategy="majority_vote", n=4, budget=Budget(calls=3))}
     upstream = LoopbackServer(scripted([PARIS, LONDON, PARIS, LONDON]))
     config = {"max_n": 8, "presets": DEFAULT_PRESETS | calls_budget}
+    fields = {"tools": [WEATHER], "reasoning_effort": "low"}
     with upstream, Proxy(ProxyConfig(upstream=upstream.base_url, **config)) as proxy:
-        reply = client(proxy, "any").chat.completions.create(
-            model="m", messages=HI, tools=[WEATHER], reasoning_effort="low"
-        )
+        chat = client(proxy, "any").chat.completions
+        if stream:
+            with chat.stream(model="m", messages=HI, **fields) as events:
+                reply = events.get_final_completion()
+        else:
+            reply = chat.create(model="m", messages=HI, **fields)
+            assert reply.model_extra["ttc"]["budget_limited"] is True
     assert len(upstream.requests) == 3  # one for the 4 candidates, two of the 4 judgements
-    assert reply.model_extra["ttc"]["budget_limited"] is True
     assert reply.choices[0].message.tool_calls
 
 
