@@ -6,6 +6,7 @@ such as a ``sample`` without ``prefix``, is a type error here. Add yours when yo
 from __future__ import annotations
 
 from ttc_agent.models import ChatModel, LangChainChat, OpenAIChat
+from ttc_agent.serve_tools import ToolCallsShown
 from ttc_agent.verifiers import (
     VLLMPRM,
     DraftStepVerifier,
@@ -17,7 +18,7 @@ from ttc_agent.verifiers import (
     Verifier,
 )
 
-CHAT_MODELS: tuple[type[ChatModel], ...] = (OpenAIChat, LangChainChat)
+CHAT_MODELS: tuple[type[ChatModel], ...] = (OpenAIChat, LangChainChat, ToolCallsShown)
 VERIFIERS: tuple[type[Verifier], ...] = (RubricJudge, StepsAsOutcome)
 STEP_VERIFIERS: tuple[type[StepVerifier], ...] = (
     LLMStepJudge,

@@ -176,6 +176,29 @@ class Endpoint:
             self._listing = listing
         return self._listing
 
+    async def served_model(self) -> str:
+        """The name of the one model the server lists (for a model that was not named).
+
+        Raises:
+            ConfigurationError: the server has no ``/models``, or lists more or fewer than one.
+        """
+        try:
+            models = [name for name, _ in await self.models()]
+        except ModelError as exc:
+            if exc.status_code != 404:
+                raise
+            raise ConfigurationError(
+                f"no model named, and {self.where}/models answered 404 when asked for the served "
+                "model's name: name it (--model, model= or TTC_MODEL), or check the base URL "
+                "(most servers want it to end in /v1)"
+            ) from None
+        if len(models) != 1:
+            raise ConfigurationError(
+                f"{self.where} serves {len(models)} models "
+                f"({', '.join(models[:5]) or 'none'}); name one with model= or TTC_MODEL"
+            )
+        return models[0]
+
     def _taken(self) -> AbstractAsyncContextManager[None]:
         return self._turn.taken() if self._turn is not None else nullcontext()
 

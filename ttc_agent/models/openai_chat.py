@@ -12,18 +12,18 @@ from typing import Any, Literal
 import openai
 
 from ttc_agent.budget import BudgetExhausted, prompt_token_bound, within_budget
-from ttc_agent.errors import ConfigurationError, ModelError
+from ttc_agent.errors import ConfigurationError
 from ttc_agent.models.continuation import Continuation, Continuer, chatml, checked
 from ttc_agent.models.endpoint import Endpoint, check_base_url
 from ttc_agent.models.metering import Cost, request_cost
 from ttc_agent.models.protocol import OnCompletion
 from ttc_agent.models.replies import billed, completions_of, without_lost_samples
+from ttc_agent.models.request_fields import JSONMode, checked_fields, fields_for, schema_format
 from ttc_agent.models.retry import EmptyResponse, RetryPolicy
 from ttc_agent.models.turn import LOCAL_CPU
 from ttc_agent.types import Completion, Message
 
 NMode = Literal["auto", "native", "parallel"]
-JSONMode = Literal["json_schema", "json_object", "off"]
 __all__ = ["Continuation", "JSONMode", "NMode", "OpenAIChat", "chatml"]
 
 
@@ -61,6 +61,10 @@ class OpenAIChat:
     the replies' tool calls are in ``Completion.tool_calls``. ``bind_tools`` gives a copy that
     offers them, sharing this model's connections.
 
+    ``request_fields`` go with every request (``tool_choice``, ``seed``, a server's own...),
+    never over what a call sets itself, nor their tool and format fields with a judge's schema
+    (``ttc_agent.models.request_fields``); ``with_request_fields`` gives a copy that sends them.
+
     ``embedded`` picks an embedded model by name (``"0.5b"``, the default generator, or
     ``"1.5b"``, a stronger judge; extra ``local-verifier``), whatever the environment says.
 
@@ -88,6 +92,7 @@ class OpenAIChat:
         logprobs: bool | None = None,
         continuation: Continuation | None = None,
         tools: Sequence[dict[str, Any]] | None = None,
+        request_fields: dict[str, Any] | None = None,
         extra_body: dict[str, Any] | None = None,
         endpoint: Endpoint | None = None,
         embedded: str | None = None,
@@ -127,6 +132,7 @@ class OpenAIChat:
             continuation = os.environ.get("TTC_CONTINUATION") or None  # type: ignore[assignment]
         self.continuation: Continuation = checked(continuation)
         self.tools = [dict(tool) for tool in tools or []]
+        self.request_fields = checked_fields(request_fields)
         self.endpoint = endpoint or Endpoint(
             base_url,
             api_key,
@@ -182,6 +188,19 @@ class OpenAIChat:
         bound.tools = [dict(tool) for tool in tools]
         return bound
 
+    def with_request_fields(self, fields: dict[str, Any]) -> OpenAIChat:
+        """This model sending ``fields`` with every request (instead of its own request
+        fields), on the same connections.
+
+        Example:
+            >>> model = OpenAIChat("m", base_url="http://127.0.0.1:9/v1", api_key="k")
+            >>> model.with_request_fields({"seed": 7}).request_fields
+            {'seed': 7}
+        """
+        bound = copy.copy(self)
+        bound.request_fields = checked_fields(fields)
+        return bound
+
     async def continuation_mode(self) -> Continuation:
         """How this model continues a partial reply (``auto`` resolved, once).
 
@@ -219,7 +238,7 @@ class OpenAIChat:
             "temperature": temperature,
             "max_tokens": max_tokens,
             "stop": list(stop) if stop else None,
-            "response_format": self._response_format(json_schema),
+            "response_format": schema_format(json_schema, self.json_mode),
         }
         if top_logprobs is not None and self.logprobs:
             params |= {"logprobs": True, "top_logprobs": top_logprobs}
@@ -229,6 +248,9 @@ class OpenAIChat:
         if prefix is not None:
             mode = await self.continuation_mode()
             messages, params = await self._continuer.continued(mode, messages, prefix, params)
+        shaped = json_schema is not None or "prompt" in params  # a reply of its own shape
+        fields = fields_for(self.request_fields, params, shaped=shaped)
+        params["extra_body"] = fields | params.get("extra_body", {})
 
         def deliver(batch: list[Completion]) -> list[Completion]:
             if on_completion is not None:
@@ -260,16 +282,6 @@ class OpenAIChat:
             raise BudgetExhausted(str(exc), partial=completions + partial) from None
         return [*completions, *(c for batch in arrived for c in batch)][:n]
 
-    def _response_format(self, schema: dict[str, Any] | None) -> dict[str, Any] | None:
-        if schema is None or self.json_mode == "off":
-            return None
-        if self.json_mode == "json_object":
-            return {"type": "json_object", "schema": schema}
-        return {
-            "type": "json_schema",
-            "json_schema": {"name": "reply", "schema": schema, "strict": True},
-        }
-
     async def _call(
         self, messages: Sequence[Message], n: int, params: dict[str, Any]
     ) -> list[Completion]:
@@ -281,7 +293,7 @@ class OpenAIChat:
             request["messages"] = list(messages)
         if n > 1:
             request["n"] = n
-        cost = self._cost(model, request, n)
+        cost = self._cost(model, request, n, tools=request.get("tools") or extra_body.get("tools"))
 
         async def create(client: openai.AsyncOpenAI) -> Any:
             endpoint = client.completions if text_completion else client.chat.completions
@@ -292,10 +304,13 @@ class OpenAIChat:
 
         return completions_of(await self.endpoint.call(create, cost=cost))
 
-    def _cost(self, model: str, request: dict[str, Any], n: int) -> Cost | None:
-        """The worst case of a request under the running budget; caps its max_tokens to fit."""
+    def _cost(
+        self, model: str, request: dict[str, Any], n: int, *, tools: list[Any] | None
+    ) -> Cost | None:
+        """The worst case of a request under the running budget (``tools`` offered with it);
+        caps its max_tokens to fit."""
         source = request.get("prompt") or request["messages"]
-        prompt = prompt_token_bound(source, tools=request.get("tools"))
+        prompt = prompt_token_bound(source, tools=tools)
         cost, max_tokens = request_cost(model, prompt, request.get("max_tokens"), n, billed)
         if max_tokens is not None:
             request["max_tokens"] = max_tokens
@@ -308,22 +323,7 @@ class OpenAIChat:
         self._discovery = self._discovery or asyncio.Lock()
         async with self._discovery:
             if self._model is None:
-                try:
-                    models = [name for name, _ in await self.endpoint.models()]
-                except ModelError as exc:
-                    if exc.status_code != 404:
-                        raise
-                    raise ConfigurationError(
-                        f"no model named, and {self.endpoint.where}/models answered 404 when "
-                        "asked for the served model's name: name it (--model, model= or "
-                        "TTC_MODEL), or check the base URL (most servers want it to end in /v1)"
-                    ) from None
-                if len(models) != 1:
-                    raise ConfigurationError(
-                        f"{self.endpoint.where} serves {len(models)} models "
-                        f"({', '.join(models[:5]) or 'none'}); name one with model= or TTC_MODEL"
-                    )
-                self._model = models[0]
+                self._model = await self.endpoint.served_model()
         return self._model
 
 
