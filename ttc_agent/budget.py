@@ -23,23 +23,10 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from ttc_agent import bills
-from ttc_agent.errors import TTCError
+from ttc_agent.errors import BudgetExhausted as BudgetExhausted
 from ttc_agent.tally import record
 from ttc_agent.token_bound import prompt_token_bound as prompt_token_bound
 from ttc_agent.types import Usage
-
-
-class BudgetExhausted(TTCError):
-    """A call would not fit in what is left of the budget, so it was not sent.
-
-    Attributes:
-        partial: what the interrupted step had already produced (for example the completions
-            that arrived before the budget ran out).
-    """
-
-    def __init__(self, message: str, *, partial: Any = None) -> None:
-        super().__init__(message)
-        self.partial = partial
 
 
 class Price(BaseModel):

@@ -31,6 +31,7 @@ from ttc_agent.evaluation.run import SearchFactory, Summary, evaluate
 from ttc_agent.evaluation.writing import STRATEGIES, WinRate, load_prompts, writing_experiment
 from ttc_agent.models import OpenAIChat, RetryPolicy
 from ttc_agent.models.continuation import CONTINUATIONS, Continuation
+from ttc_agent.protocols import Verifier
 from ttc_agent.strategies import beam_search, dvts
 from ttc_agent.verifiers import (
     LLMStepJudge,
@@ -39,7 +40,6 @@ from ttc_agent.verifiers import (
     StepsAsOutcome,
     load_card,
 )
-from ttc_agent.verifiers.protocol import Verifier
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -32,11 +32,10 @@ from ttc_agent.errors import ConfigurationError
 from ttc_agent.evaluation.metrics import budgets
 from ttc_agent.evaluation.plots import pyplot
 from ttc_agent.files import write_atomically
-from ttc_agent.models.protocol import ChatModel
+from ttc_agent.protocols import ChatModel, Verifier
 from ttc_agent.strategies.refine import refine
 from ttc_agent.types import Message, Score
 from ttc_agent.verifiers.pairwise_judge import PairwiseJudge
-from ttc_agent.verifiers.protocol import Verifier
 
 STRATEGIES = ("best_of_n", "refine")
 

@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ttc_agent.answers import last_number
 from ttc_agent.budget import Budget, BudgetExhausted, current_meter
-from ttc_agent.models.protocol import ChatModel, can_continue
+from ttc_agent.protocols import ChatModel, StepVerifier, Verifier, can_continue
 from ttc_agent.strategies import tasks
 from ttc_agent.strategies.beam_search import beam_search
 from ttc_agent.strategies.best_of_n import best_of_n
@@ -34,8 +34,6 @@ from ttc_agent.strategies.selection import (
     select_weighted,
 )
 from ttc_agent.types import Completion, Message, Score, SearchResult, SearchUsage, Usage
-from ttc_agent.verifiers.protocol import Verifier
-from ttc_agent.verifiers.step_protocol import StepVerifier
 
 Difficulty = Literal["easy", "medium", "hard"]
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from ttc_agent.budget import Budget
-from ttc_agent.models.protocol import ChatModel
+from ttc_agent.protocols import ChatModel, StepVerifier, Verifier, preferred_aggregate
 from ttc_agent.strategies.step_search import (
     Aggregate,
     StepSearchNode,
@@ -22,8 +22,6 @@ from ttc_agent.strategies.step_search import (
 )
 from ttc_agent.types import Message
 from ttc_agent.verifiers.draft_steps import as_step_verifier
-from ttc_agent.verifiers.protocol import Verifier
-from ttc_agent.verifiers.step_protocol import StepVerifier, preferred_aggregate
 
 
 class BeamSearch(StepSearchNode):

@@ -16,13 +16,12 @@ import asyncio
 from pydantic import BaseModel, ConfigDict, Field
 
 from ttc_agent.budget import Budget, BudgetExhausted
-from ttc_agent.models.protocol import ChatModel
+from ttc_agent.protocols import ChatModel, Verifier
 from ttc_agent.strategies import tasks
 from ttc_agent.strategies.node import StrategyNode
 from ttc_agent.strategies.progress import counted_together, emit
 from ttc_agent.types import Candidate, Completion, Message, Score, SearchResult, SearchUsage, Usage
 from ttc_agent.verifiers.fence import neutralise
-from ttc_agent.verifiers.protocol import Verifier
 
 REVISE = (
     "A reviewer scored your answer {value:.2f} (scale {low:g} to {high:g}).\n{details}\n\n"
@@ -167,7 +166,7 @@ def _best(candidates: list[Candidate], keep: int) -> list[int]:
 def _arrived(result: list[Completion] | BaseException) -> list[Completion]:
     """The revisions of one draft, including those that arrived before the budget ran out."""
     if isinstance(result, BudgetExhausted):
-        return [c for c in result.partial or [] if c is not None]
+        return [c for c in result.partial if c is not None]
     if isinstance(result, BaseException):
         raise result
     return result

@@ -18,7 +18,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from ttc_agent.budget import Budget, BudgetExhausted, within_budget
-from ttc_agent.models.protocol import ChatModel
+from ttc_agent.protocols import ChatModel, StepVerifier
 from ttc_agent.strategies import tasks
 from ttc_agent.strategies.beams import Beam, has_final_answer, spread
 from ttc_agent.strategies.node import StrategyNode
@@ -36,7 +36,6 @@ from ttc_agent.types import (
     Usage,
     aggregate_scores,
 )
-from ttc_agent.verifiers.step_protocol import StepVerifier
 
 
 class StepSearchSettings(BaseModel):

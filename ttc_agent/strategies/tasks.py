@@ -20,13 +20,11 @@ from langgraph.func import task
 
 from ttc_agent.budget import BudgetExhausted, within_budget
 from ttc_agent.errors import ModelError, SamplesFailed
-from ttc_agent.models.protocol import ChatModel
+from ttc_agent.protocols import ChatModel, StepVerifier, Verifier
 from ttc_agent.strategies import replay
 from ttc_agent.strategies.progress import counter_for
 from ttc_agent.tally import spending
 from ttc_agent.types import Candidate, Completion, Message, Score, StepScores
-from ttc_agent.verifiers.protocol import Verifier
-from ttc_agent.verifiers.step_protocol import StepVerifier
 
 _failures: ContextVar[list[int] | None] = ContextVar("ttc_failures", default=None)
 
@@ -230,7 +228,7 @@ async def sample_some(
     try:
         return await sample(model, prompt, n, settings, strategy, **options)
     except BudgetExhausted as exc:
-        arrived = [c for c in exc.partial or [] if c is not None]
+        arrived = [c for c in exc.partial if c is not None]
         if not arrived:
             raise
         return arrived

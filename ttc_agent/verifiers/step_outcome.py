@@ -5,9 +5,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from ttc_agent.protocols import OnScore, StepVerifier, preferred_aggregate
 from ttc_agent.types import Aggregate, Message, Score, aggregate_scores
-from ttc_agent.verifiers.protocol import OnScore
-from ttc_agent.verifiers.step_protocol import StepVerifier, preferred_aggregate
 
 
 class StepsAsOutcome:
