@@ -17,6 +17,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from ttc_agent.bills import recording
 from ttc_agent.budget import Budget, BudgetExhausted, within_budget
 from ttc_agent.protocols import ChatModel, StepVerifier
 from ttc_agent.strategies import tasks
@@ -24,7 +25,6 @@ from ttc_agent.strategies.beams import Beam, has_final_answer, spread
 from ttc_agent.strategies.node import StrategyNode
 from ttc_agent.strategies.progress import counted_together, emit
 from ttc_agent.strategies.selection import select_best, select_weighted
-from ttc_agent.tally import tallied
 from ttc_agent.types import (
     Aggregate,
     Candidate,
@@ -98,7 +98,7 @@ async def grow(
     emit("step", strategy, step=0, total=settings.max_steps, tree=tree)
     for step in range(1, settings.max_steps + 1):
         try:
-            with tallied() as cut:
+            with recording() as cut:
                 children, spent = await _step(
                     model, verifier, prompt, parents, settings, strategy, is_final
                 )
