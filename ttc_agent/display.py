@@ -35,7 +35,7 @@ MIN_PREVIEW = 8  # a preview narrower than this is dropped
 
 
 class ProgressBars:
-    """Progress bars fed with the strategies' progress events (``ttc_agent.strategies.progress``).
+    """Progress bars fed with the strategies' progress events (``ttc_agent.strategies._progress``).
 
     Each event kind is one bar, shown from its first event with its total. Counts of several
     step-search trees add up; steps show the deepest tree.

@@ -38,7 +38,7 @@ from ttc_agent.models.endpoint import Endpoint
 from ttc_agent.models.openai_chat import OpenAIChat
 from ttc_agent.models.retry import RetryPolicy
 from ttc_agent.sse import completion_events
-from ttc_agent.strategies.node import search_result
+from ttc_agent.strategies._node import search_result
 from ttc_agent.strategies.think_harder import DEFAULT_PRESETS, Preset, think_harder
 from ttc_agent.types import SearchResult
 from ttc_agent.verifiers.rubric_judge import RubricJudge

@@ -24,7 +24,7 @@ from ttc_agent.evaluation.grading import gold_answer, is_correct
 from ttc_agent.evaluation.metrics import METHODS, SCORED, Point, Sample, budgets, sweep
 from ttc_agent.files import write_atomically
 from ttc_agent.protocols import ChatModel, Verifier
-from ttc_agent.strategies.node import StrategyNode
+from ttc_agent.strategies._node import StrategyNode
 
 SAMPLES = "samples"
 """The strategy name of the sampled candidates' rows (the prefix methods are read off them)."""

@@ -1,11 +1,12 @@
 """Strategies as LangGraph nodes."""
 
+from ttc_agent.strategies._node import StrategyNode, search_result
+from ttc_agent.strategies._selection import select_best, select_majority, select_weighted
 from ttc_agent.strategies.adaptive import Adaptive, Choice, Policy, adaptive
 from ttc_agent.strategies.beam_search import BeamSearch, beam_search
 from ttc_agent.strategies.best_of_n import BestOfN, best_of_n
 from ttc_agent.strategies.dvts import DVTS, dvts
 from ttc_agent.strategies.majority_vote import MajorityVote, majority_vote
-from ttc_agent.strategies.node import StrategyNode, search_result
 from ttc_agent.strategies.refine import Refine, refine
 from ttc_agent.strategies.think_harder import Preset, ThinkHarder, think_harder, valid_effort
 
@@ -28,6 +29,9 @@ __all__ = [
     "majority_vote",
     "refine",
     "search_result",
+    "select_best",
+    "select_majority",
+    "select_weighted",
     "think_harder",
     "valid_effort",
 ]

@@ -21,18 +21,18 @@ from pydantic import BaseModel, ConfigDict, Field
 from ttc_agent.answers import last_number
 from ttc_agent.budget import Budget, BudgetExhausted, current_meter
 from ttc_agent.protocols import ChatModel, StepVerifier, Verifier, can_continue
-from ttc_agent.strategies import tasks
-from ttc_agent.strategies.beam_search import beam_search
-from ttc_agent.strategies.best_of_n import best_of_n
-from ttc_agent.strategies.majority_vote import majority_vote
-from ttc_agent.strategies.node import StrategyNode
-from ttc_agent.strategies.progress import emit
-from ttc_agent.strategies.selection import (
+from ttc_agent.strategies import _tasks as tasks
+from ttc_agent.strategies._node import StrategyNode
+from ttc_agent.strategies._progress import emit
+from ttc_agent.strategies._selection import (
     count_votes,
     select_best,
     select_majority,
     select_weighted,
 )
+from ttc_agent.strategies.beam_search import beam_search
+from ttc_agent.strategies.best_of_n import best_of_n
+from ttc_agent.strategies.majority_vote import majority_vote
 from ttc_agent.types import Completion, Message, Score, SearchResult, SearchUsage, Usage
 
 Difficulty = Literal["easy", "medium", "hard"]

@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 from ttc_agent.budget import Budget
 from ttc_agent.protocols import ChatModel, StepVerifier, Verifier, preferred_aggregate
-from ttc_agent.strategies.step_search import (
+from ttc_agent.strategies._steps import (
     Aggregate,
     StepSearchNode,
     StepSearchSettings,

@@ -14,10 +14,10 @@ from pydantic import BaseModel, ConfigDict, Field
 from ttc_agent.budget import Budget
 from ttc_agent.errors import SearchError, TTCError
 from ttc_agent.protocols import ChatModel, Verifier
-from ttc_agent.strategies import tasks
-from ttc_agent.strategies.node import StrategyNode
-from ttc_agent.strategies.progress import emit
-from ttc_agent.strategies.selection import select_best, select_weighted
+from ttc_agent.strategies import _tasks as tasks
+from ttc_agent.strategies._node import StrategyNode
+from ttc_agent.strategies._progress import emit
+from ttc_agent.strategies._selection import select_best, select_weighted
 from ttc_agent.types import Message, SearchResult, SearchUsage, Usage
 
 AnswerKey = Callable[[str], str | None]

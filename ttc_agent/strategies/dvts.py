@@ -14,8 +14,8 @@ from collections.abc import Callable
 
 from ttc_agent.budget import Budget
 from ttc_agent.protocols import ChatModel, StepVerifier, Verifier, preferred_aggregate
-from ttc_agent.strategies import replay
-from ttc_agent.strategies.step_search import (
+from ttc_agent.strategies import _replay as replay
+from ttc_agent.strategies._steps import (
     Aggregate,
     StepSearchNode,
     StepSearchSettings,
@@ -23,7 +23,7 @@ from ttc_agent.strategies.step_search import (
     grow,
     has_final_answer,
 )
-from ttc_agent.strategies.tasks import named_task
+from ttc_agent.strategies._tasks import named_task
 from ttc_agent.types import Message
 from ttc_agent.verifiers.draft_steps import as_step_verifier
 

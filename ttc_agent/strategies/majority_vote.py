@@ -18,10 +18,10 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from ttc_agent.answers import Equivalence, equivalence
 from ttc_agent.budget import Budget, BudgetExhausted
 from ttc_agent.protocols import ChatModel, Verifier
-from ttc_agent.strategies import tasks
-from ttc_agent.strategies.node import StrategyNode
-from ttc_agent.strategies.progress import emit
-from ttc_agent.strategies.selection import count_votes, select_majority
+from ttc_agent.strategies import _tasks as tasks
+from ttc_agent.strategies._node import StrategyNode
+from ttc_agent.strategies._progress import emit
+from ttc_agent.strategies._selection import count_votes, select_majority
 from ttc_agent.types import Candidate, Message, SearchResult, SearchUsage, Usage
 
 

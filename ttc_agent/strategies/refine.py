@@ -17,9 +17,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ttc_agent.budget import Budget, BudgetExhausted
 from ttc_agent.protocols import ChatModel, Verifier
-from ttc_agent.strategies import tasks
-from ttc_agent.strategies.node import StrategyNode
-from ttc_agent.strategies.progress import counted_together, emit
+from ttc_agent.strategies import _tasks as tasks
+from ttc_agent.strategies._node import StrategyNode
+from ttc_agent.strategies._progress import counted_together, emit
 from ttc_agent.types import Candidate, Completion, Message, Score, SearchResult, SearchUsage, Usage
 from ttc_agent.verifiers.fence import neutralise
 

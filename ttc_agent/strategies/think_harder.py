@@ -20,11 +20,11 @@ from pydantic import BaseModel, ConfigDict, Field
 from ttc_agent.budget import Budget, Meter, current_meter, metered
 from ttc_agent.errors import ConfigurationError
 from ttc_agent.protocols import ChatModel, Verifier
-from ttc_agent.strategies import tasks
+from ttc_agent.strategies import _tasks as tasks
+from ttc_agent.strategies._node import METADATA_KEY, StrategyNode
+from ttc_agent.strategies._progress import emit
 from ttc_agent.strategies.best_of_n import best_of_n
 from ttc_agent.strategies.majority_vote import majority_vote
-from ttc_agent.strategies.node import METADATA_KEY, StrategyNode
-from ttc_agent.strategies.progress import emit
 from ttc_agent.strategies.refine import refine
 from ttc_agent.types import Message, SearchResult, SearchUsage, Usage
 

@@ -20,11 +20,11 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from ttc_agent.bills import recording
 from ttc_agent.budget import Budget, BudgetExhausted, within_budget
 from ttc_agent.protocols import ChatModel, StepVerifier
-from ttc_agent.strategies import tasks
-from ttc_agent.strategies.beams import Beam, has_final_answer, spread
-from ttc_agent.strategies.node import StrategyNode
-from ttc_agent.strategies.progress import counted_together, emit
-from ttc_agent.strategies.selection import select_best, select_weighted
+from ttc_agent.strategies import _tasks as tasks
+from ttc_agent.strategies._beams import Beam, has_final_answer, spread
+from ttc_agent.strategies._node import StrategyNode
+from ttc_agent.strategies._progress import counted_together, emit
+from ttc_agent.strategies._selection import select_best, select_weighted
 from ttc_agent.types import (
     Aggregate,
     Candidate,

@@ -22,8 +22,8 @@ from ttc_agent.bills import spending
 from ttc_agent.budget import BudgetExhausted, within_budget
 from ttc_agent.errors import ModelError, SamplesFailed
 from ttc_agent.protocols import ChatModel, StepVerifier, Verifier
-from ttc_agent.strategies import replay
-from ttc_agent.strategies.progress import counter_for
+from ttc_agent.strategies import _replay as replay
+from ttc_agent.strategies._progress import counter_for
 from ttc_agent.types import Candidate, Completion, Message, Score, StepScores
 
 _failures: ContextVar[list[int] | None] = ContextVar("ttc_failures", default=None)

@@ -35,8 +35,8 @@ from pydantic import BaseModel, ValidationError
 
 from ttc_agent.budget import Budget, metered
 from ttc_agent.errors import ConfigurationError
-from ttc_agent.strategies import replay
-from ttc_agent.strategies.tasks import counting_failures
+from ttc_agent.strategies import _replay as replay
+from ttc_agent.strategies._tasks import counting_failures
 from ttc_agent.types import Message, SearchResult, ToolCall
 
 METADATA_KEY = "ttc"
