@@ -8,11 +8,14 @@ core types and errors, so anything may import it.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from typing import Any, Protocol, runtime_checkable
+from collections.abc import Awaitable, Callable, Collection, Sequence
+from dataclasses import dataclass, fields
+from typing import Any, Literal, Protocol, TypeAlias, TypeVar, runtime_checkable
+
+from pydantic import BaseModel
 
 from ttc_agent.errors import ConfigurationError
-from ttc_agent.types import Aggregate, Completion, Message, Score, StepScores
+from ttc_agent.types import Aggregate, Completion, Message, Score, SearchResult, StepScores
 
 OnCompletion = Callable[[Completion], object]
 """Called once for each completion as it arrives (for progress events)."""
@@ -134,3 +137,70 @@ class Equivalence(Protocol):
     name: str
 
     def labels(self, texts: Sequence[str]) -> list[str | None]: ...
+
+
+Part = Literal["verifier", "step_verifier", "answer_key", "equivalence", "is_final"]
+"""The name of one of ``Parts``' optional fields (what a strategy may need)."""
+
+
+@dataclass(frozen=True)
+class Parts:
+    """What a search draws on besides its settings: the objects that shape it, fixed when its
+    node is built (settings, by contrast, are plain values an invocation may override).
+
+    Each strategy says which parts it needs and which it takes when given (its registry row);
+    a part it does not use is ignored.
+
+    Attributes:
+        model: samples every candidate.
+        verifier: scores whole candidates (a judge, ``StepsAsOutcome``).
+        step_verifier: scores the steps of partial solutions (a PRM, ``LLMStepJudge``).
+        answer_key: extracts a candidate's final answer, for weighted selection and agreement.
+        equivalence: groups candidates that give the same answer (majority voting).
+        is_final: says whether a step ends a solution where the server does not say (step
+            search; ``None``: ``\\boxed{``, "answer is" or ``####``).
+    """
+
+    model: ChatModel
+    verifier: Verifier | None = None
+    step_verifier: StepVerifier | None = None
+    answer_key: AnswerKey | None = None
+    equivalence: Equivalence | None = None
+    is_final: Callable[[str], bool] | None = None
+
+    def missing(self, needs: Collection[Part]) -> list[str]:
+        """The parts of ``needs`` that were not given, in field order."""
+        return [f.name for f in fields(self) if f.name in needs and getattr(self, f.name) is None]
+
+    def only(self, names: Collection[Part]) -> Parts:
+        """These parts with only ``names`` given besides the model (the rest left out)."""
+        given = {name: getattr(self, name) for name in names}
+        return Parts(model=self.model, **given)
+
+
+T = TypeVar("T")
+
+
+def required(part: T | None, name: Part) -> T:
+    """A part its strategy needs; registry rows check this before a search starts.
+
+    Example:
+        >>> required(None, "verifier")
+        Traceback (most recent call last):
+        ...
+        ttc_agent.errors.ConfigurationError: this strategy needs parts.verifier, not given
+    """
+    if part is None:
+        raise ConfigurationError(f"this strategy needs parts.{name}, not given")
+    return part
+
+
+S = TypeVar("S", bound=BaseModel)
+
+SearchFunction: TypeAlias = Callable[[list[Message], S, Parts], Awaitable[SearchResult]]
+"""A strategy's algorithm: ``async def search(prompt, settings, parts) -> SearchResult``.
+
+It runs one search for one prompt (the conversation as OpenAI-style messages) with validated
+settings (a frozen pydantic model of the strategy's own) and its ``Parts``, inside a graph run:
+``StrategyNode`` does everything else (state, overrides, budget, failures, the reply).
+"""

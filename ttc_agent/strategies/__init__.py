@@ -1,7 +1,12 @@
-"""Strategies as LangGraph nodes."""
+"""Strategies as LangGraph nodes: each a settings model and a search function, run by one
+``StrategyNode`` and listed in ``registry``. The modules with a leading underscore are the
+machinery they share."""
 
-from ttc_agent.strategies._node import StrategyNode, search_result
+from ttc_agent.strategies import registry
+from ttc_agent.strategies._node import NodeOptions, StateKeys, StrategyNode, make_settings
+from ttc_agent.strategies._reply import search_result
 from ttc_agent.strategies._selection import select_best, select_majority, select_weighted
+from ttc_agent.strategies._steps import StepSearchNode, StepSettings
 from ttc_agent.strategies.adaptive import Adaptive, Choice, Policy, adaptive
 from ttc_agent.strategies.beam_search import BeamSearch, beam_search
 from ttc_agent.strategies.best_of_n import BestOfN, best_of_n
@@ -17,9 +22,13 @@ __all__ = [
     "BestOfN",
     "Choice",
     "MajorityVote",
+    "NodeOptions",
     "Policy",
     "Preset",
     "Refine",
+    "StateKeys",
+    "StepSearchNode",
+    "StepSettings",
     "StrategyNode",
     "ThinkHarder",
     "adaptive",
@@ -27,7 +36,9 @@ __all__ = [
     "best_of_n",
     "dvts",
     "majority_vote",
+    "make_settings",
     "refine",
+    "registry",
     "search_result",
     "select_best",
     "select_majority",

@@ -212,6 +212,15 @@ def candidates_from(
     ]
 
 
+def with_scores(
+    candidates: Sequence[Candidate], scores: Sequence[Score | None], **update: Any
+) -> list[Candidate]:
+    """The candidates with their scores (None: the budget left it unscored) and ``update``."""
+    return [
+        c.model_copy(update={"score": s, **update}) for c, s in zip(candidates, scores, strict=True)
+    ]
+
+
 async def sample_some(
     model: ChatModel,
     prompt: list[Message],
