@@ -50,10 +50,10 @@ class ProgressBars:
     def __init__(self, console: Console | None) -> None:
         self._progress = None
         if console is not None:
+            columns = (TextColumn("{task.description:<9}"), BarColumn(), MofNCompleteColumn())
             self._progress = Progress(
-                TextColumn("{task.description:<9}"), BarColumn(), MofNCompleteColumn(),
-                TimeElapsedColumn(), console=console, transient=True,
-            )  # fmt: skip
+                *columns, TimeElapsedColumn(), console=console, transient=True
+            )
         self._parts: dict[str, dict[Any, tuple[int, int | None]]] = {}
         self._bars: dict[str, TaskID] = {}
 
@@ -184,8 +184,10 @@ def candidates_table(result: SearchResult, width: int) -> Table:
         table.add_column(
             Text(column.header, overflow="ellipsis", no_wrap=True),
             justify="right" if column.right else "left",
-            width=column_width, no_wrap=True, overflow="ellipsis",
-        )  # fmt: skip
+            width=column_width,
+            no_wrap=True,
+            overflow="ellipsis",
+        )
     for row in zip(*(column.cells for column in columns), strict=True):
         table.add_row(*(Text(cell) for cell in row))
     return table

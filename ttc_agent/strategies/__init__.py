@@ -13,7 +13,13 @@ from ttc_agent.strategies.best_of_n import BestOfN, best_of_n
 from ttc_agent.strategies.dvts import DVTS, dvts
 from ttc_agent.strategies.majority_vote import MajorityVote, majority_vote
 from ttc_agent.strategies.refine import Refine, refine
-from ttc_agent.strategies.think_harder import Preset, ThinkHarder, think_harder, valid_effort
+from ttc_agent.strategies.think_harder import (
+    Preset,
+    ThinkHarder,
+    preset_strategies,
+    think_harder,
+    valid_effort,
+)
 
 __all__ = [
     "DVTS",
@@ -37,6 +43,7 @@ __all__ = [
     "dvts",
     "majority_vote",
     "make_settings",
+    "preset_strategies",
     "refine",
     "registry",
     "search_result",
