@@ -128,7 +128,8 @@ async def search(prompt: list[Message], settings: AdaptiveSettings, parts: Parts
     emit("decided", NAME, decision=decision)
     if choice.strategy in REUSE:  # the probes are the first of the n samples
         return await _complete(prompt, settings, choice, probes, scores, decision, parts)
-    result = await _registered(choice.strategy).run(prompt, parts, _values(choice, settings))
+    row = _registered(choice.strategy)
+    result = await row.run(prompt, parts, _values(choice, settings, row.size))
     probe_usage = SearchUsage(
         generation=Usage.sum([c.usage for c in probes]),
         verification=Usage.sum([s.usage for s in scores if s is not None]),
@@ -215,10 +216,11 @@ async def _complete(
     return finish(NAME, candidates, REUSE[choice.strategy], record)
 
 
-def _values(choice: Choice, settings: AdaptiveSettings) -> dict[str, Any]:
-    """The chosen strategy's settings: the choice's n and keep, the sampling settings."""
+def _values(choice: Choice, settings: AdaptiveSettings, size: str | None) -> dict[str, Any]:
+    """The chosen strategy's settings: the choice's n (its size) and keep, the sampling ones."""
     values = {"keep": choice.keep, "temperature": settings.temperature}
-    return values | {"max_tokens": settings.max_tokens, "n": choice.n}
+    values |= {"max_tokens": settings.max_tokens}
+    return values if size is None else values | {size: choice.n}
 
 
 def check_policy(policy: Policy) -> None:

@@ -99,17 +99,8 @@ async def _scored(
 def _revisions(start: int, parents: list[int], batches: list[list[Completion]]) -> list[Candidate]:
     """The revisions of each parent draft as new candidates, numbered from ``start``."""
     pairs = [(parent, c) for parent, batch in zip(parents, batches, strict=True) for c in batch]
-    return [
-        Candidate(
-            index=start + k,
-            text=c.text,
-            finish_reason=c.finish_reason,
-            usage=c.usage,
-            parent=parent,
-            tool_calls=c.tool_calls,
-        )
-        for k, (parent, c) in enumerate(pairs)
-    ]
+    revisions = tasks.candidates_from([c for _, c in pairs], start=start)
+    return [r.model_copy(update={"parent": p}) for r, (p, _) in zip(revisions, pairs, strict=True)]
 
 
 def _revision_prompt(

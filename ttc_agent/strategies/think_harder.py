@@ -80,8 +80,8 @@ class ThinkHarderSettings(BaseModel):
     temperature: float = Field(default=0.8, ge=0)
     max_tokens: int | None = Field(default=None, ge=1)
     presets: dict[str, Preset] = Field(default_factory=lambda: dict(DEFAULT_PRESETS))
-    """What each level runs; a table given here or per invocation replaces the levels it
-    names and keeps the defaults of the others."""
+    """What each level runs: the levels a table names, the defaults for the others. An
+    invocation's table replaces the node's whole (``{"ttc": {"presets": {"high": {...}}}}``)."""
 
     @field_validator("presets", mode="after")
     @classmethod
