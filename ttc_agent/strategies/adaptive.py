@@ -218,8 +218,8 @@ async def _complete(
 
 def _values(choice: Choice, settings: AdaptiveSettings, size: str | None) -> dict[str, Any]:
     """The chosen strategy's settings: the choice's n (its size) and keep, the sampling ones."""
-    values = {"keep": choice.keep, "temperature": settings.temperature}
-    values |= {"max_tokens": settings.max_tokens}
+    values: dict[str, Any] = {"keep": choice.keep, "temperature": settings.temperature}
+    values["max_tokens"] = settings.max_tokens
     return values if size is None else values | {size: choice.n}
 
 
