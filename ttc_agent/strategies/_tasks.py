@@ -5,7 +5,7 @@ not pay again for samples or scores it already has. Every call of a verifier is 
 own: a verifier says how many texts one call scores with ``batch_size`` (1 for the judges, a
 PRM's forward pass; all of them when it does not say), so a run killed while judging asks again
 only what was not answered. Task results are plain JSON, with a record of what their calls
-billed (see ``replay``).
+billed (see ``_replay``).
 """
 
 from __future__ import annotations
@@ -110,8 +110,8 @@ async def sample(
         model, prompt, n, options, ("sampled", strategy, done, total if total is not None else n)
     )
     replay.replayed(result["record"])
-    if result["failed"] and (tally := _failures.get()) is not None:
-        tally.append(result["failed"])
+    if result["failed"] and (failures := _failures.get()) is not None:
+        failures.append(result["failed"])
     return [Completion.model_validate(row) for row in result["completions"]]
 
 
@@ -133,8 +133,8 @@ def lost_as_empty(results: list[Any], counts: Sequence[int]) -> list[Any]:
         return results
     if len(lost) == len(results):
         raise results[lost[0]]
-    if (tally := _failures.get()) is not None:
-        tally.append(sum(counts[i] for i in lost))
+    if (failures := _failures.get()) is not None:
+        failures.append(sum(counts[i] for i in lost))
     return [[] if i in lost else r for i, r in enumerate(results)]
 
 
@@ -148,10 +148,10 @@ def counting_failures() -> Iterator[list[int]]:
         >>> sum(failures)
         0
     """
-    tally: list[int] = []
-    token = _failures.set(tally)
+    failures: list[int] = []
+    token = _failures.set(failures)
     try:
-        yield tally
+        yield failures
     finally:
         _failures.reset(token)
 

@@ -96,7 +96,7 @@ class Strategy(Generic[S]):
         return await self.search(prompt, self.settings_from(own, values), own)
 
 
-STEP_PARTS: frozenset[Part] = frozenset({"answer_key", "is_final"})
+_STEP_PARTS: frozenset[Part] = frozenset({"answer_key", "is_final"})
 
 BUILT_IN: tuple[Strategy[Any], ...] = (
     Strategy(
@@ -121,7 +121,7 @@ BUILT_IN: tuple[Strategy[Any], ...] = (
         beam_search.search,
         "grow n solutions step by step, keeping the keep best steps a step verifier scores",
         needs=frozenset({"step_verifier"}),
-        takes=STEP_PARTS,
+        takes=_STEP_PARTS,
         defaults=step_defaults,
     ),
     Strategy(
@@ -130,7 +130,7 @@ BUILT_IN: tuple[Strategy[Any], ...] = (
         dvts.search,
         "subtrees independent greedy step searches of n // subtrees, choose across them",
         needs=frozenset({"step_verifier"}),
-        takes=STEP_PARTS,
+        takes=_STEP_PARTS,
         defaults=step_defaults,
     ),
     Strategy(
