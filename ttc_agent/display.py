@@ -36,7 +36,7 @@ MIN_PREVIEW = 8  # a preview narrower than this is dropped
 
 
 class ProgressBars:
-    """Progress bars fed with the strategies' progress events (``ttc_agent.strategies.progress``).
+    """Progress bars fed with the strategies' progress events (``ttc_agent.strategies._progress``).
 
     Each event kind is one bar, shown from its first event with its total. Counts of several
     step-search trees add up; steps show the deepest tree.
@@ -51,10 +51,10 @@ class ProgressBars:
     def __init__(self, console: Console | None) -> None:
         self._progress = None
         if console is not None:
+            columns = (TextColumn("{task.description:<9}"), BarColumn(), MofNCompleteColumn())
             self._progress = Progress(
-                TextColumn("{task.description:<9}"), BarColumn(), MofNCompleteColumn(),
-                TimeElapsedColumn(), console=console, transient=True,
-            )  # fmt: skip
+                *columns, TimeElapsedColumn(), console=console, transient=True
+            )
         self._parts: dict[str, dict[Any, tuple[int, int | None]]] = {}
         self._bars: dict[str, TaskID] = {}
 
@@ -190,8 +190,10 @@ def candidates_table(result: SearchResult, width: int) -> Table:
         table.add_column(
             Text(column.header, overflow="ellipsis", no_wrap=True),
             justify="right" if column.right else "left",
-            width=column_width, no_wrap=True, overflow="ellipsis",
-        )  # fmt: skip
+            width=column_width,
+            no_wrap=True,
+            overflow="ellipsis",
+        )
     for row in zip(*(column.cells for column in columns), strict=True):
         table.add_row(*(Text(cell) for cell in row))
     return table

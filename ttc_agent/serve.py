@@ -44,13 +44,12 @@ from ttc_agent.serve_fields import BadRequest, forwarded_fields
 from ttc_agent.serve_reply import chat_completion
 from ttc_agent.serve_tools import ToolCallsShown, choose_tool_call
 from ttc_agent.sse import completion_events
-from ttc_agent.strategies.node import search_result
+from ttc_agent.strategies import preset_strategies, search_result
 from ttc_agent.strategies.think_harder import DEFAULT_PRESETS, Preset, think_harder
 from ttc_agent.types import SearchResult
 from ttc_agent.verifiers.rubric_judge import RubricJudge
 
 EFFORTS = ("none", "low", "medium", "high")
-STRATEGIES = ("plain", "best_of_n", "majority_vote", "refine")
 
 
 @dataclass
@@ -213,9 +212,10 @@ def _plan(body: dict[str, Any], config: ProxyConfig) -> tuple[str, str, Preset] 
         if not isinstance(extension, dict):
             raise BadRequest(400, 'ttc must be an object, e.g. {"strategy": "best_of_n", "n": 8}')
         strategy = extension.get("strategy", preset.strategy)
-        if strategy not in STRATEGIES:
+        if strategy not in preset_strategies():  # the registry's, yours registered included
             raise BadRequest(
-                400, f"unknown ttc.strategy {strategy!r}; use one of {', '.join(STRATEGIES)}"
+                400,
+                f"unknown ttc.strategy {strategy!r}; use one of {', '.join(preset_strategies())}",
             )
         n = extension.get("n", preset.n)
         if not isinstance(n, int) or not 1 <= n <= config.max_n:

@@ -61,9 +61,11 @@ def load_pairs(path: str | Path, limit: int | None = None) -> list[LabelledPair]
         raise ConfigurationError(f"no pairs file at {path}")
     text = path.read_text(encoding="utf-8")
     try:
-        rows = json.loads(text) if text.lstrip().startswith("[") else [
-            json.loads(line) for line in text.splitlines() if line.strip()
-        ]  # fmt: skip
+        rows = (
+            json.loads(text)
+            if text.lstrip().startswith("[")
+            else [json.loads(line) for line in text.splitlines() if line.strip()]
+        )
     except json.JSONDecodeError as exc:
         raise ConfigurationError(f"{path.name}: not JSON or JSONL ({exc})") from None
     pairs = []
@@ -156,8 +158,9 @@ async def judge_agreement(
         async with lock:
             done[(name, pair.id)] = verdict
             if folder is not None:
-                row = {"judge": name, "pair": pair.id, "ab": verdict[0], "ba": verdict[1],
-                       "label": pair.label, "tokens": tokens}  # fmt: skip
+                ab, ba = verdict
+                row: dict[str, Any] = {"judge": name, "pair": pair.id, "ab": ab, "ba": ba}
+                row |= {"label": pair.label, "tokens": tokens}
                 folder.mkdir(parents=True, exist_ok=True)
                 with (folder / "verdicts.jsonl").open("a", encoding="utf-8") as file:
                     file.write(json.dumps(row) + "\n")

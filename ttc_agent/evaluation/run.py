@@ -21,19 +21,16 @@ from ttc_agent.answers import Equivalence, equivalence
 from ttc_agent.errors import ConfigurationError, TTCError
 from ttc_agent.evaluation.datasets import MATH_INSTRUCTION, Problem
 from ttc_agent.evaluation.grading import gold_answer, is_correct
-from ttc_agent.evaluation.metrics import METHODS, SCORED, Point, Sample, budgets, sweep
+from ttc_agent.evaluation.metrics import METHODS, SCORED, Point, budgets, sweep
+from ttc_agent.evaluation.rows import SAMPLES, finished, samples_in, search_points, written
 from ttc_agent.files import write_atomically
-from ttc_agent.models.protocol import ChatModel
-from ttc_agent.strategies.node import StrategyNode
-from ttc_agent.verifiers.protocol import Verifier
-
-SAMPLES = "samples"
-"""The strategy name of the sampled candidates' rows (the prefix methods are read off them)."""
+from ttc_agent.protocols import ChatModel, Verifier
+from ttc_agent.strategies import StrategyNode
 
 OnProblem = Callable[[str, int, int], None]
 """Called after each problem with (its id, problems done, problems in all)."""
 
-SearchFactory = Callable[[int], StrategyNode]
+SearchFactory = Callable[[int], StrategyNode[Any]]
 """Builds a search strategy's node for a budget ``n``, e.g.
 ``lambda n: beam_search(model, judge, n=n, keep=min(4, n))``."""
 
@@ -140,12 +137,12 @@ async def evaluate(
         raise ConfigurationError(f"search names {sorted(clash)} are taken by the metrics")
     rows_path = folder / "candidates.jsonl"
     _check_settings(folder / "run.json", settings)
-    done = _finished(rows_path, n, [(name, k) for name in searches for k in budgets(n)])
+    done = finished(rows_path, n, [(name, k) for name in searches for k in budgets(n)])
     todo = [p for p in problems if p.id not in done]
     failed: dict[str, str] = {}
     lock, gate = asyncio.Lock(), asyncio.Semaphore(concurrency)
     progress = {"done": len(problems) - len(todo)}
-    finished_rows = _written(rows_path)
+    finished_rows = written(rows_path)
 
     async def one(problem: Problem) -> None:
         async with gate:
@@ -154,11 +151,13 @@ async def evaluate(
                 rows = []
                 if (SAMPLES, n) not in have:
                     rows += await _candidates(problem, model, verifier, groups, n, settings)
-                for name, factory in searches.items():
-                    for k in budgets(n):
-                        if (name, k) not in have:
-                            rows.append(await _search(problem, name, factory(k), k, groups,
-                                                      settings))  # fmt: skip
+                missing = [
+                    (name, k) for name in searches for k in budgets(n) if (name, k) not in have
+                ]
+                for name, k in missing:
+                    rows.append(
+                        await _search(problem, name, searches[name](k), k, groups, settings)
+                    )
             except TTCError as exc:  # kept out of the file: a rerun tries it again
                 failed[problem.id] = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         async with lock:
@@ -171,9 +170,9 @@ async def evaluate(
 
     await asyncio.gather(*(one(problem) for problem in todo))
     wanted = {p.id for p in problems}
-    samples = {pid: s for pid, s in _samples(rows_path).items() if pid in wanted}
+    samples = {pid: s for pid, s in samples_in(rows_path).items() if pid in wanted}
     methods = METHODS if verifier else tuple(m for m in METHODS if m not in SCORED)
-    points = sweep(samples, n, methods) + _search_points(rows_path, wanted, list(searches))
+    points = sweep(samples, n, methods) + search_points(rows_path, wanted, list(searches))
     summary = Summary(settings, len(samples), points, failed)
     write_atomically(folder / "summary.json", json.dumps(_as_json(summary), indent=2) + "\n")
     if plot and summary.points:
@@ -242,52 +241,10 @@ def _check_settings(path: Path, settings: dict[str, Any]) -> None:
     write_atomically(path, json.dumps(settings, indent=2) + "\n")
 
 
-def _rows(path: Path) -> list[dict[str, Any]]:
-    if not path.is_file():
-        return []
-    rows = []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        try:
-            rows.append(json.loads(line))
-        except json.JSONDecodeError:  # a line cut by a crash: its problem is redone
-            continue
-    return rows
-
-
-def _written(path: Path) -> dict[str, set[tuple[str, int]]]:
-    """What each problem already has: (``samples``, n) when its n candidates are all there,
-    and (search, budget) for each search answer."""
-    counts: dict[tuple[str, str, int], int] = {}
-    for row in _rows(path):
-        key = (row["problem"], row.get("strategy", SAMPLES), row["n"])
-        counts[key] = counts.get(key, 0) + 1
-    written: dict[str, set[tuple[str, int]]] = {}
-    for (problem, strategy, n), count in counts.items():
-        if strategy != SAMPLES or count >= n:
-            written.setdefault(problem, set()).add((strategy, n))
-    return written
-
-
-def _finished(path: Path, n: int, searches: list[tuple[str, int]]) -> set[str]:
-    needed = {(SAMPLES, n), *searches}
-    return {problem for problem, have in _written(path).items() if needed <= have}
-
-
-def _samples(path: Path) -> dict[str, list[Sample]]:
-    samples: dict[str, dict[int, Sample]] = {}
-    for row in _rows(path):
-        if row.get("strategy", SAMPLES) != SAMPLES:
-            continue
-        samples.setdefault(row["problem"], {})[row["index"]] = Sample(
-            row["answer"], row["score"], row["correct"], row["tokens"], row["verification_tokens"]
-        )
-    return {pid: [by[i] for i in sorted(by)] for pid, by in samples.items()}
-
-
 async def _search(
     problem: Problem,
     name: str,
-    node: StrategyNode,
+    node: StrategyNode[Any],
     n: int,
     groups: Equivalence,
     settings: dict[str, Any],
@@ -313,20 +270,8 @@ async def _search(
         "verification_tokens": result.usage.verification.total_tokens,
         "latency": round(latency, 3),
         "model": settings["model"],
-        "verifier": verifier.name if (verifier := getattr(node, "verifier", None)) else None,
+        "verifier": result.settings.get("verifier"),
     }
-
-
-def _search_points(path: Path, wanted: set[str], searches: list[str]) -> list[Point]:
-    rows = [r for r in _rows(path) if r.get("strategy") in searches and r["problem"] in wanted]
-    points = []
-    for name in searches:
-        for n in sorted({r["n"] for r in rows if r["strategy"] == name}):
-            mine = [r for r in rows if r["strategy"] == name and r["n"] == n]
-            tokens = sum(r["tokens"] + r["verification_tokens"] for r in mine) / len(mine)
-            accuracy = sum(r["correct"] for r in mine) / len(mine)
-            points.append(Point(name, n, accuracy, tokens))
-    return points
 
 
 def _as_json(summary: Summary) -> dict[str, Any]:

@@ -173,15 +173,16 @@ class EmbeddedServer:
         model_path = assemble(self.spec)
         self.port = _free_port()
         log_path = self._log = cache_dir() / f"{self.spec.filename}.{self.port}.log"
-        command = [
-            sys.executable, "-m", "llama_cpp.server",
-            "--model", str(model_path),
-            "--model_alias", self.spec.alias,
-            "--host", "127.0.0.1", "--port", str(self.port),
-            "--n_ctx", str(self.n_ctx),
-            "--n_threads", str(max(1, os.cpu_count() or 1)),
-            "--verbose", "False",
-        ]  # fmt: skip
+        flags = {
+            "--model": str(model_path),
+            "--model_alias": self.spec.alias,
+            "--host": "127.0.0.1",
+            "--port": str(self.port),
+            "--n_ctx": str(self.n_ctx),
+            "--n_threads": str(max(1, os.cpu_count() or 1)),
+            "--verbose": "False",
+        }
+        command = [sys.executable, "-m", "llama_cpp.server", *(a for f in flags.items() for a in f)]
         with log_path.open("wb") as log:
             self._process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + self.start_timeout

@@ -13,7 +13,7 @@ from langchain_core.runnables import Runnable
 from ttc_agent.budget import current_meter, prompt_token_bound, within_budget
 from ttc_agent.errors import ConfigurationError
 from ttc_agent.models.metering import metered_call, request_cost
-from ttc_agent.models.protocol import OnCompletion
+from ttc_agent.protocols import OnCompletion
 from ttc_agent.types import Completion, Message, TokenLogprob, ToolCall, Usage
 
 LangChainContinuation = Literal["prefill"]

@@ -3,10 +3,10 @@ samples that were lost."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from ttc_agent.errors import ModelError, SamplesFailed
-from ttc_agent.models.protocol import split_tokens
 from ttc_agent.types import Completion, TokenLogprob, ToolCall, Usage
 
 
@@ -114,3 +114,22 @@ def without_lost_samples(batches: list[Any], arrived: list[Completion]) -> list[
         partial=arrived + kept,
         failed=len(lost),
     )
+
+
+def split_tokens(total: int, texts: Sequence[str]) -> list[int]:
+    """Apportion a call's completion tokens to its choices by text length, summing exactly.
+
+    Example:
+        >>> split_tokens(10, ["aaa", "a"])
+        [8, 2]
+    """
+    if not texts:
+        return []
+    weights = [max(len(text), 1) for text in texts]
+    whole = sum(weights)
+    shares = [total * weight / whole for weight in weights]
+    floors = [int(share) for share in shares]
+    order = sorted(range(len(texts)), key=lambda i: floors[i] - shares[i])
+    for i in order[: total - sum(floors)]:
+        floors[i] += 1
+    return floors

@@ -1,13 +1,25 @@
-"""Strategies as LangGraph nodes."""
+"""Strategies as LangGraph nodes: each a settings model and a search function, run by one
+``StrategyNode`` and listed in ``registry``. The modules with a leading underscore are the
+machinery they share."""
 
+from ttc_agent.strategies import registry
+from ttc_agent.strategies._node import NodeOptions, StateKeys, StrategyNode, make_settings
+from ttc_agent.strategies._reply import search_result
+from ttc_agent.strategies._selection import select_best, select_majority, select_weighted
+from ttc_agent.strategies._steps import StepSearchNode, StepSettings
 from ttc_agent.strategies.adaptive import Adaptive, Choice, Policy, adaptive
 from ttc_agent.strategies.beam_search import BeamSearch, beam_search
 from ttc_agent.strategies.best_of_n import BestOfN, best_of_n
 from ttc_agent.strategies.dvts import DVTS, dvts
 from ttc_agent.strategies.majority_vote import MajorityVote, majority_vote
-from ttc_agent.strategies.node import StrategyNode, search_result
 from ttc_agent.strategies.refine import Refine, refine
-from ttc_agent.strategies.think_harder import Preset, ThinkHarder, think_harder, valid_effort
+from ttc_agent.strategies.think_harder import (
+    Preset,
+    ThinkHarder,
+    preset_strategies,
+    think_harder,
+    valid_effort,
+)
 
 __all__ = [
     "DVTS",
@@ -16,9 +28,13 @@ __all__ = [
     "BestOfN",
     "Choice",
     "MajorityVote",
+    "NodeOptions",
     "Policy",
     "Preset",
     "Refine",
+    "StateKeys",
+    "StepSearchNode",
+    "StepSettings",
     "StrategyNode",
     "ThinkHarder",
     "adaptive",
@@ -26,8 +42,14 @@ __all__ = [
     "best_of_n",
     "dvts",
     "majority_vote",
+    "make_settings",
+    "preset_strategies",
     "refine",
+    "registry",
     "search_result",
+    "select_best",
+    "select_majority",
+    "select_weighted",
     "think_harder",
     "valid_effort",
 ]

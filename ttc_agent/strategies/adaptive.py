@@ -13,29 +13,40 @@ reasons are recorded in ``settings["decision"]`` of the result.
 from __future__ import annotations
 
 import statistics
-from collections.abc import Callable
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, TypeAlias, Unpack
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from ttc_agent.answers import last_number
 from ttc_agent.budget import Budget, BudgetExhausted, current_meter
-from ttc_agent.models.protocol import ChatModel, can_continue
-from ttc_agent.strategies import tasks
-from ttc_agent.strategies.beam_search import beam_search
-from ttc_agent.strategies.best_of_n import best_of_n
-from ttc_agent.strategies.majority_vote import majority_vote
-from ttc_agent.strategies.node import StrategyNode
-from ttc_agent.strategies.progress import emit
-from ttc_agent.strategies.selection import (
-    count_votes,
-    select_best,
-    select_majority,
-    select_weighted,
+from ttc_agent.errors import ConfigurationError
+from ttc_agent.protocols import (
+    AnswerKey,
+    ChatModel,
+    Parts,
+    StepVerifier,
+    Verifier,
+    can_continue,
+    required,
 )
+from ttc_agent.strategies import _tasks as tasks
+from ttc_agent.strategies._node import StateKeys, StrategyNode, make_settings
+from ttc_agent.strategies._progress import emit
+from ttc_agent.strategies._selection import Selection, count_votes, finish
 from ttc_agent.types import Completion, Message, Score, SearchResult, SearchUsage, Usage
-from ttc_agent.verifiers.protocol import Verifier
-from ttc_agent.verifiers.step_protocol import StepVerifier
+
+if TYPE_CHECKING:
+    from ttc_agent.strategies.registry import Strategy
+
+NAME = "adaptive"
+
+REUSE: dict[str, Selection] = {
+    "majority_vote": "majority",
+    "best_of_n": "best",
+    "weighted_best_of_n": "weighted",
+}
+"""The choices the probe answers count toward, with the selection each chooses by: the probe
+answers are the first of their n samples. Any other choice runs a registered strategy afresh."""
 
 Difficulty = Literal["easy", "medium", "hard"]
 
@@ -47,7 +58,9 @@ class Choice(BaseModel):
 
     difficulty: Difficulty
     min_calls: int = Field(default=0, ge=0)
-    strategy: Literal["majority_vote", "best_of_n", "weighted_best_of_n", "beam_search"]
+    strategy: str
+    """``majority_vote``, ``best_of_n`` or ``weighted_best_of_n`` (they reuse the probe), or a
+    registered strategy that does not choose others (``beam_search``: the hardest questions)."""
     n: int = Field(ge=1)
     keep: int = Field(default=4, ge=1)
 
@@ -105,154 +118,127 @@ class AdaptiveSettings(BaseModel):
     policy: Policy = Field(default_factory=Policy)
 
 
-class Adaptive(StrategyNode):
-    """The compute-optimal node; build it with ``adaptive``."""
-
-    strategy = "adaptive"
-    settings_type = AdaptiveSettings
-
-    def __init__(
-        self,
-        model: ChatModel,
-        verifier: Verifier,
-        settings: AdaptiveSettings,
-        *,
-        answer_key: Callable[[str], str | None],
-        step_verifier: StepVerifier | None = None,
-        budget: Budget | None = None,
-        messages_key: str = "messages",
-        result_key: str | None = None,
-    ) -> None:
-        super().__init__(settings, budget=budget, messages_key=messages_key, result_key=result_key)
-        self.model, self.verifier, self.answer_key = model, verifier, answer_key
-        self.step_verifier = step_verifier
-
-    async def search(self, prompt: list[Message], settings: AdaptiveSettings) -> SearchResult:
-        probes = await tasks.sample_some(
-            self.model, prompt, settings.probe, settings, self.strategy
-        )
-        texts = [c.text for c in probes]
-        scores = await tasks.score_some(self.verifier, prompt, texts, self.strategy)
-        votes = count_votes([self.answer_key(text) for text in texts])
-        agreement = max(votes.values(), default=0) / len(texts)
-        values = [s.normalized for s in scores if s is not None]
-        spread = statistics.pstdev(values) if len(values) > 1 else 0.0
-        difficulty = settings.policy.difficulty(agreement, spread)
-        meter = current_meter()
-        calls_left = None
-        if meter is not None and meter.budget.calls is not None:
-            calls_left = meter.budget.calls - meter.spent.calls - meter.reserved.calls
-        choice = settings.policy.choose(difficulty, calls_left)
-        if choice.strategy == "beam_search" and not (  # else the probes go to best-of-N
-            self.step_verifier and await can_continue(self.model)
-        ):
-            choice = choice.model_copy(update={"strategy": "weighted_best_of_n"})
-        decision = {
-            "difficulty": difficulty,
-            "agreement": agreement,
-            "spread": spread,
-            "calls_left": calls_left,
-            "strategy": choice.strategy,
-            "n": choice.n,
-            "reason": f"{len(texts)} probe answers: largest group {agreement:.0%}, score spread "
-            f"{spread:.2f} -> {difficulty}; "
-            + ("unlimited calls" if calls_left is None else f"{calls_left} calls left")
-            + f" -> {choice.strategy} n={choice.n}",
-        }
-        emit("decided", self.strategy, decision=decision)
-        if choice.strategy != "beam_search":  # the probes are the first of the n samples
-            return await self._complete(prompt, settings, choice, probes, scores, decision)
-        inner = self._node(choice, settings)
-        result = await inner.search(prompt, inner.settings)
-        probe_usage = SearchUsage(
-            generation=Usage.sum([c.usage for c in probes]),
-            verification=Usage.sum([s.usage for s in scores if s is not None]),
-        )
-        return result.model_copy(
-            update={
-                "strategy": self.strategy,
-                "settings": {"decision": decision, "inner": result.strategy} | result.settings,
-                "usage": SearchUsage(
-                    generation=probe_usage.generation + result.usage.generation,
-                    verification=probe_usage.verification + result.usage.verification,
-                ),
-            }
-        )
-
-    async def _complete(
-        self,
-        prompt: list[Message],
-        settings: AdaptiveSettings,
-        choice: Choice,
-        probes: list[Completion],
-        probe_scores: list[Score | None],
-        decision: dict[str, Any],
-    ) -> SearchResult:
-        """Sample and score the rest of the chosen n, then select with the chosen rule: the
-        probe answers are samples like any other, so none is paid for twice."""
-        more: list[Completion] = []
-        if choice.n > len(probes):
-            try:
-                more = await tasks.sample_some(
-                    self.model, prompt, choice.n - len(probes), settings, self.strategy,
-                    done=len(probes), total=choice.n,
-                )  # fmt: skip
-            except BudgetExhausted:
-                more = []  # nothing more fits: choose among the probes
-        more_scores = (
-            await tasks.score_some(self.verifier, prompt, [c.text for c in more], self.strategy)
-            if more
-            else []
-        )
-        candidates = [
-            candidate.model_copy(update={"score": score})
-            for candidate, score in zip(
-                tasks.candidates_from([*probes, *more], self.answer_key),
-                [*probe_scores, *more_scores],
-                strict=True,
-            )
-        ]
-        groups: dict[str, float] = {}
-        if choice.strategy == "majority_vote":
-            chosen, votes = select_majority(candidates)
-            selection, groups = "majority", {k: float(v) for k, v in votes.items()}
-        elif choice.strategy == "weighted_best_of_n":
-            (chosen, groups), selection = select_weighted(candidates), "weighted"
-        else:
-            chosen, selection = select_best(candidates), "best"
-        best = candidates[chosen].score
-        emit("selected", self.strategy, index=chosen, score=best.value if best else None)
-        return SearchResult(
-            strategy=self.strategy,
-            settings={"decision": decision, "inner": choice.strategy, "n": choice.n}
-            | {"verifier": self.verifier.name, "model": self.model.name},
-            candidates=candidates,
-            chosen=chosen,
-            selection=selection,
-            group_scores=groups,
-            usage=SearchUsage(
-                generation=Usage.sum([c.usage for c in candidates]),
-                verification=Usage.sum([c.score.usage for c in candidates if c.score]),
+async def search(prompt: list[Message], settings: AdaptiveSettings, parts: Parts) -> SearchResult:
+    """Probe, decide (recorded in ``settings["decision"]``), then spend the rest on the choice."""
+    check_policy(settings.policy)
+    model, verifier = parts.model, required(parts.verifier, "verifier")
+    probes = await tasks.sample_some(model, prompt, settings.probe, settings, NAME)
+    scores = await tasks.score_some(verifier, prompt, [c.text for c in probes], NAME)
+    choice, decision = await _decide(probes, scores, settings, parts)
+    emit("decided", NAME, decision=decision)
+    if choice.strategy in REUSE:  # the probes are the first of the n samples
+        return await _complete(prompt, settings, choice, probes, scores, decision, parts)
+    row = _registered(choice.strategy)
+    result = await row.run(prompt, parts, _values(choice, settings, row.size))
+    probe_usage = SearchUsage(
+        generation=Usage.sum([c.usage for c in probes]),
+        verification=Usage.sum([s.usage for s in scores if s is not None]),
+    )
+    return result.model_copy(
+        update={
+            "strategy": NAME,
+            "settings": {"decision": decision, "inner": result.strategy} | result.settings,
+            "usage": SearchUsage(
+                generation=probe_usage.generation + result.usage.generation,
+                verification=probe_usage.verification + result.usage.verification,
             ),
-        )
+        }
+    )
 
-    def _node(self, choice: Choice, settings: AdaptiveSettings) -> StrategyNode:
-        common: dict[str, Any] = {"temperature": settings.temperature}
-        if choice.strategy == "majority_vote":
-            return majority_vote(
-                self.model, n=choice.n, answer=self.answer_key, verifier=self.verifier,
-                max_tokens=settings.max_tokens, **common,
-            )  # fmt: skip
-        if choice.strategy == "beam_search":
-            assert self.step_verifier is not None
-            return beam_search(
-                self.model, self.step_verifier, n=choice.n, keep=choice.keep, **common
-            )
-        key = self.answer_key if choice.strategy == "weighted_best_of_n" else None
-        return best_of_n(
-            self.model, self.verifier, n=choice.n, answer_key=key,
-            max_tokens=settings.max_tokens, **common,
-        )  # fmt: skip
+
+async def _decide(
+    probes: list[Completion],
+    scores: list[Score | None],
+    settings: AdaptiveSettings,
+    parts: Parts,
+) -> tuple[Choice, dict[str, Any]]:
+    """The policy's choice for the probed difficulty and the calls left, and why."""
+    answer_key = required(parts.answer_key, "answer_key")
+    votes = count_votes([answer_key(c.text) for c in probes])
+    agreement = max(votes.values(), default=0) / len(probes)
+    values = [s.normalized for s in scores if s is not None]
+    spread = statistics.pstdev(values) if len(values) > 1 else 0.0
+    difficulty = settings.policy.difficulty(agreement, spread)
+    meter = current_meter()
+    calls_left = None
+    if meter is not None and meter.budget.calls is not None:
+        calls_left = meter.budget.calls - meter.spent.calls - meter.reserved.calls
+    choice = settings.policy.choose(difficulty, calls_left)
+    if not await _runnable(choice.strategy, parts):  # the probes go to best-of-N instead
+        choice = choice.model_copy(update={"strategy": "weighted_best_of_n"})
+    calls = "unlimited calls" if calls_left is None else f"{calls_left} calls left"
+    reason = (
+        f"{len(probes)} probe answers: largest group {agreement:.0%}, score spread "
+        f"{spread:.2f} -> {difficulty}; {calls} -> {choice.strategy} n={choice.n}"
+    )
+    decision: dict[str, Any] = {"difficulty": difficulty, "agreement": agreement, "spread": spread}
+    decision |= {"calls_left": calls_left, "strategy": choice.strategy, "n": choice.n}
+    return choice, decision | {"reason": reason}
+
+
+async def _runnable(name: str, parts: Parts) -> bool:
+    """Whether the parts can run this choice: a step search needs a step verifier and a model
+    that continues partial replies."""
+    if name in REUSE:
+        return True
+    needs = _registered(name).needs
+    if parts.missing(needs):
+        return False
+    return "step_verifier" not in needs or await can_continue(parts.model)
+
+
+async def _complete(
+    prompt: list[Message],
+    settings: AdaptiveSettings,
+    choice: Choice,
+    probes: list[Completion],
+    probe_scores: list[Score | None],
+    decision: dict[str, Any],
+    parts: Parts,
+) -> SearchResult:
+    """Sample and score the rest of the chosen n, then select with the chosen rule: the
+    probe answers are samples like any other, so none is paid for twice."""
+    model, verifier = parts.model, required(parts.verifier, "verifier")
+    more: list[Completion] = []
+    if choice.n > len(probes):
+        count, progress = choice.n - len(probes), {"done": len(probes), "total": choice.n}
+        try:
+            more = await tasks.sample_some(model, prompt, count, settings, NAME, **progress)
+        except BudgetExhausted:
+            more = []  # nothing more fits: choose among the probes
+    texts = [c.text for c in more]
+    more_scores = await tasks.score_some(verifier, prompt, texts, NAME) if more else []
+    candidates = tasks.with_scores(
+        tasks.candidates_from([*probes, *more], parts.answer_key), [*probe_scores, *more_scores]
+    )
+    record = {"decision": decision, "inner": choice.strategy, "n": choice.n}
+    record |= {"verifier": verifier.name, "model": model.name}
+    return finish(NAME, candidates, REUSE[choice.strategy], record)
+
+
+def _values(choice: Choice, settings: AdaptiveSettings, size: str | None) -> dict[str, Any]:
+    """The chosen strategy's settings: the choice's n (its size) and keep, the sampling ones."""
+    values: dict[str, Any] = {"keep": choice.keep, "temperature": settings.temperature}
+    values["max_tokens"] = settings.max_tokens
+    return values if size is None else values | {size: choice.n}
+
+
+def check_policy(policy: Policy) -> None:
+    """Raise ``ConfigurationError`` for a choice that names no strategy adaptive can run."""
+    for row in policy.table:
+        if row.strategy not in REUSE and _registered(row.strategy).chooses:
+            raise ConfigurationError(f"adaptive cannot choose {row.strategy!r}: it chooses too")
+
+
+def _registered(name: str) -> Strategy[Any]:
+    """The registry's row for ``name`` (read when needed: the registry lists adaptive too)."""
+    from ttc_agent.strategies.registry import strategy
+
+    return strategy(name)
+
+
+Adaptive: TypeAlias = StrategyNode[AdaptiveSettings]
+"""The type of a compute-optimal node (build one with ``adaptive``); kept for one release."""
 
 
 def adaptive(
@@ -261,23 +247,24 @@ def adaptive(
     budget: Budget | None = None,
     policy: Policy | None = None,
     *,
-    answer_key: Callable[[str], str | None] = last_number,
+    answer_key: AnswerKey = last_number,
     step_verifier: StepVerifier | None = None,
     probe: int = 4,
     temperature: float = 0.8,
     max_tokens: int | None = None,
-    messages_key: str = "messages",
-    result_key: str | None = None,
+    **options: Unpack[StateKeys],
 ) -> Adaptive:
     """A compute-optimal node: probe, estimate difficulty, let the policy pick, spend the rest.
 
     Args:
         model: samples everything.
         verifier: scores the probe and best-of-N candidates.
-        budget: the ceiling for probe and search together.
+        budget: the ceiling for probe and search together (the third argument here, as it is
+            what the policy decides by; see ``NodeOptions``).
         policy: thresholds and the strategy table (``Policy()`` by default).
         answer_key: extracts the answer used to measure agreement (default: the last number).
         step_verifier: lets the policy choose beam search for the hardest questions.
+        **options: ``messages_key``, ``result_key`` (see ``StateKeys``).
 
     Example:
         >>> from ttc_agent import OpenAIChat, RubricJudge
@@ -286,10 +273,8 @@ def adaptive(
         >>> node.settings.policy.choose("hard", calls_left=40).strategy
         'weighted_best_of_n'
     """
-    settings = Adaptive.make_settings(
-        probe=probe, temperature=temperature, max_tokens=max_tokens, policy=policy or Policy()
-    )
-    return Adaptive(
-        model, verifier, settings, answer_key=answer_key, step_verifier=step_verifier,
-        budget=budget, messages_key=messages_key, result_key=result_key,
-    )  # fmt: skip
+    values = {"probe": probe, "temperature": temperature, "max_tokens": max_tokens}
+    settings = make_settings(NAME, AdaptiveSettings, values | {"policy": policy or Policy()})
+    check_policy(settings.policy)
+    parts = Parts(model, verifier=verifier, step_verifier=step_verifier, answer_key=answer_key)
+    return StrategyNode(NAME, search, settings, parts, budget=budget, **options)

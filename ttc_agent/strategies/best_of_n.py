@@ -7,21 +7,18 @@ wins (Hugging Face's "weighted best-of-N").
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from typing import TypeAlias, Unpack
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from ttc_agent.budget import Budget
 from ttc_agent.errors import SearchError, TTCError
-from ttc_agent.models.protocol import ChatModel
-from ttc_agent.strategies import tasks
-from ttc_agent.strategies.node import StrategyNode
-from ttc_agent.strategies.progress import emit
-from ttc_agent.strategies.selection import select_best, select_weighted
+from ttc_agent.protocols import AnswerKey, ChatModel, Parts, Verifier, required
+from ttc_agent.strategies import _tasks as tasks
+from ttc_agent.strategies._node import NodeOptions, StrategyNode, make_settings
+from ttc_agent.strategies._selection import Selection, finish
 from ttc_agent.types import Message, SearchResult, SearchUsage, Usage
-from ttc_agent.verifiers.protocol import Verifier
 
-AnswerKey = Callable[[str], str | None]
+NAME = "best_of_n"
 
 
 class BestOfNSettings(BaseModel):
@@ -34,65 +31,35 @@ class BestOfNSettings(BaseModel):
     max_tokens: int | None = Field(default=None, ge=1)
 
 
-class BestOfN(StrategyNode):
-    """The best-of-N node; build it with ``best_of_n``."""
+async def search(prompt: list[Message], settings: BestOfNSettings, parts: Parts) -> SearchResult:
+    """Sample ``n``, score them all, choose the best (or the best answer, with an answer key).
 
-    strategy = "best_of_n"
-    settings_type = BestOfNSettings
-
-    def __init__(
-        self,
-        model: ChatModel,
-        verifier: Verifier,
-        settings: BestOfNSettings,
-        *,
-        answer_key: AnswerKey | None = None,
-        budget: Budget | None = None,
-        messages_key: str = "messages",
-        result_key: str | None = None,
-    ) -> None:
-        super().__init__(settings, budget=budget, messages_key=messages_key, result_key=result_key)
-        self.model, self.verifier, self.answer_key = model, verifier, answer_key
-
-    async def search(self, prompt: list[Message], settings: BestOfNSettings) -> SearchResult:
-        completions = await tasks.sample_some(
-            self.model, prompt, settings.n, settings, self.strategy
-        )
-        candidates = tasks.candidates_from(completions, self.answer_key)
-        record = {
-            "strategy": self.strategy,
-            "settings": settings.model_dump()
-            | {"verifier": self.verifier.name, "model": self.model.name},
-            "selection": "weighted" if self.answer_key else "best",
-        }
-        generation = Usage.sum([c.usage for c in candidates])
-        try:
-            scores = await tasks.score_some(
-                self.verifier, prompt, [c.text for c in candidates], self.strategy
-            )
-        except TTCError as exc:
-            usage = SearchUsage(generation=generation)
-            partial = SearchResult(**record, candidates=candidates, chosen=None, usage=usage)
-            raise SearchError(f"{self.strategy}: {exc}", partial=partial) from exc
-        candidates = [
-            c.model_copy(update={"score": s}) for c, s in zip(candidates, scores, strict=True)
-        ]
-        if self.answer_key:
-            chosen, groups = select_weighted(candidates)
-        else:
-            chosen, groups = select_best(candidates), {}
-        best = candidates[chosen].score
-        emit("selected", self.strategy, index=chosen, score=best.value if best else None)
-        return SearchResult(
-            **record,
+    Raises:
+        SearchError: the verifier failed; ``partial`` holds the candidates, already paid for.
+    """
+    model, verifier = parts.model, required(parts.verifier, "verifier")
+    completions = await tasks.sample_some(model, prompt, settings.n, settings, NAME)
+    candidates = tasks.candidates_from(completions, parts.answer_key)
+    record = settings.model_dump() | {"verifier": verifier.name, "model": model.name}
+    selection: Selection = "weighted" if parts.answer_key else "best"
+    try:
+        scores = await tasks.score_some(verifier, prompt, [c.text for c in candidates], NAME)
+    except TTCError as exc:
+        usage = SearchUsage(generation=Usage.sum([c.usage for c in candidates]))
+        partial = SearchResult(
+            strategy=NAME,
+            settings=record,
             candidates=candidates,
-            chosen=chosen,
-            group_scores=groups,
-            usage=SearchUsage(
-                generation=generation,
-                verification=Usage.sum([s.usage for s in scores if s is not None]),
-            ),
+            chosen=None,
+            selection=selection,
+            usage=usage,
         )
+        raise SearchError(f"{NAME}: {exc}", partial=partial) from exc
+    return finish(NAME, tasks.with_scores(candidates, scores), selection, record)
+
+
+BestOfN: TypeAlias = StrategyNode[BestOfNSettings]
+"""The type of a best-of-N node (build one with ``best_of_n``); kept for one release."""
 
 
 def best_of_n(
@@ -103,9 +70,7 @@ def best_of_n(
     temperature: float = 0.8,
     max_tokens: int | None = None,
     answer_key: AnswerKey | None = None,
-    budget: Budget | None = None,
-    messages_key: str = "messages",
-    result_key: str | None = None,
+    **options: Unpack[NodeOptions],
 ) -> BestOfN:
     """A best-of-N node: sample ``n`` answers, score them with ``judge``, append the best.
 
@@ -116,8 +81,7 @@ def best_of_n(
         temperature: sampling temperature of the candidates.
         max_tokens: the longest candidate.
         answer_key: turns on weighted best-of-N: candidates with the same key pool their scores.
-        messages_key: the state key holding the conversation.
-        result_key: also write the ``SearchResult`` to this state key.
+        **options: ``budget``, ``messages_key``, ``result_key`` (see ``NodeOptions``).
 
     Example:
         >>> from langgraph.graph import StateGraph, MessagesState, START
@@ -128,13 +92,7 @@ def best_of_n(
         >>> _ = graph.add_edge(START, "answer")
         >>> app = graph.compile()
     """
-    settings = BestOfN.make_settings(n=n, temperature=temperature, max_tokens=max_tokens)
-    return BestOfN(
-        model,
-        judge,
-        settings,
-        answer_key=answer_key,
-        budget=budget,
-        messages_key=messages_key,
-        result_key=result_key,
-    )
+    values = {"n": n, "temperature": temperature, "max_tokens": max_tokens}
+    settings = make_settings(NAME, BestOfNSettings, values)
+    parts = Parts(model, verifier=judge, answer_key=answer_key)
+    return StrategyNode(NAME, search, settings, parts, **options)

@@ -11,19 +11,19 @@ without an answer abstains: it is not a vote).
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeAlias, Unpack
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from ttc_agent.answers import Equivalence, equivalence
-from ttc_agent.budget import Budget, BudgetExhausted
-from ttc_agent.models.protocol import ChatModel
-from ttc_agent.strategies import tasks
-from ttc_agent.strategies.node import StrategyNode
-from ttc_agent.strategies.progress import emit
-from ttc_agent.strategies.selection import count_votes, select_majority
-from ttc_agent.types import Candidate, Message, SearchResult, SearchUsage, Usage
-from ttc_agent.verifiers.protocol import Verifier
+from ttc_agent.errors import BudgetExhausted
+from ttc_agent.protocols import ChatModel, Parts, Verifier, required
+from ttc_agent.strategies import _tasks as tasks
+from ttc_agent.strategies._node import NodeOptions, StrategyNode, make_settings
+from ttc_agent.strategies._selection import count_votes, finish
+from ttc_agent.types import Candidate, Message, SearchResult
+
+NAME = "majority_vote"
 
 
 class MajorityVoteSettings(BaseModel):
@@ -51,79 +51,44 @@ class MajorityVoteSettings(BaseModel):
         return self
 
 
-class MajorityVote(StrategyNode):
-    """The majority-voting node; build it with ``majority_vote``."""
+async def search(
+    prompt: list[Message], settings: MajorityVoteSettings, parts: Parts
+) -> SearchResult:
+    """Sample (in rounds, to stop early), group the answers, choose from the largest group."""
+    answer = required(parts.equivalence, "equivalence")
+    candidates = await _sample_until_agreed(prompt, settings, parts.model, answer)
+    if parts.verifier is not None:  # breaks ties between groups by mean score
+        texts = [c.text for c in candidates]
+        scores = await tasks.score_some(parts.verifier, prompt, texts, NAME)
+        candidates = tasks.with_scores(candidates, scores)
+    record = settings.model_dump() | {"answer": answer.name, "model": parts.model.name}
+    record |= {"verifier": parts.verifier.name if parts.verifier else None}
+    return finish(NAME, candidates, "majority", record | {"sampled": len(candidates)})
 
-    strategy = "majority_vote"
-    settings_type = MajorityVoteSettings
 
-    def __init__(
-        self,
-        model: ChatModel,
-        answer: Equivalence,
-        settings: MajorityVoteSettings,
-        *,
-        verifier: Verifier | None = None,
-        budget: Budget | None = None,
-        messages_key: str = "messages",
-        result_key: str | None = None,
-    ) -> None:
-        super().__init__(settings, budget=budget, messages_key=messages_key, result_key=result_key)
-        self.model, self.answer, self.verifier = model, answer, verifier
-
-    async def search(self, prompt: list[Message], settings: MajorityVoteSettings) -> SearchResult:
-        candidates: list[Candidate] = []
-        step = settings.round_size if settings.early_stop else settings.n
-        while len(candidates) < settings.n:
-            size = min(step, settings.n - len(candidates))
-            try:
-                completions = await tasks.sample_some(
-                    self.model, prompt, size, settings, self.strategy,
-                    done=len(candidates), total=settings.n,
-                )  # fmt: skip
-            except BudgetExhausted:
-                if not candidates:
-                    raise
-                break
-            candidates += tasks.candidates_from(completions, start=len(candidates))
-            labels = self.answer.labels([c.text for c in candidates])
-            if len(completions) < size or _supermajority(count_votes(labels), settings):
-                break  # the budget ran out, or one answer holds a supermajority
-        candidates = [
-            c.model_copy(update={"key": k}) for c, k in zip(candidates, labels, strict=True)
-        ]
-        verification = Usage()
-        if self.verifier is not None:
-            scores = await tasks.score_some(
-                self.verifier, prompt, [c.text for c in candidates], self.strategy
-            )
-            candidates = [
-                c.model_copy(update={"score": s}) for c, s in zip(candidates, scores, strict=True)
-            ]
-            verification = Usage.sum([s.usage for s in scores if s is not None])
-        chosen, votes = select_majority(candidates)
-        emit(
-            "selected",
-            self.strategy,
-            index=chosen,
-            votes=votes.get(candidates[chosen].key or "", 0),
-        )
-        return SearchResult(
-            strategy=self.strategy,
-            settings=settings.model_dump()
-            | {"answer": self.answer.name, "model": self.model.name}
-            | {
-                "verifier": self.verifier.name if self.verifier else None,
-                "sampled": len(candidates),
-            },
-            candidates=candidates,
-            chosen=chosen,
-            selection="majority",
-            group_scores={label: float(count) for label, count in votes.items()},
-            usage=SearchUsage(
-                generation=Usage.sum([c.usage for c in candidates]), verification=verification
-            ),
-        )
+async def _sample_until_agreed(
+    prompt: list[Message], settings: MajorityVoteSettings, model: ChatModel, answer: Equivalence
+) -> list[Candidate]:
+    """All ``n`` candidates, or (with ``early_stop``) those sampled by the round in which one
+    answer reached its share of the votes; fewer when the budget ran out. Each is keyed by its
+    answer's group label."""
+    candidates: list[Candidate] = []
+    labels: list[str | None] = []
+    step = settings.round_size if settings.early_stop else settings.n
+    while len(candidates) < settings.n:
+        size = min(step, settings.n - len(candidates))
+        progress = {"done": len(candidates), "total": settings.n}
+        try:
+            completions = await tasks.sample_some(model, prompt, size, settings, NAME, **progress)
+        except BudgetExhausted:
+            if not candidates:
+                raise
+            break
+        candidates += tasks.candidates_from(completions, start=len(candidates))
+        labels = answer.labels([c.text for c in candidates])
+        if len(completions) < size or _supermajority(count_votes(labels), settings):
+            break  # the budget ran out, or one answer holds a supermajority
+    return [c.model_copy(update={"key": k}) for c, k in zip(candidates, labels, strict=True)]
 
 
 def _supermajority(votes: dict[str, int], settings: MajorityVoteSettings) -> bool:
@@ -140,6 +105,10 @@ def _supermajority(votes: dict[str, int], settings: MajorityVoteSettings) -> boo
     return max(votes.values()) >= settings.early_stop * cast
 
 
+MajorityVote: TypeAlias = StrategyNode[MajorityVoteSettings]
+"""The type of a majority-voting node (build one with ``majority_vote``); kept for one release."""
+
+
 def majority_vote(
     model: ChatModel,
     n: int = 8,
@@ -151,9 +120,7 @@ def majority_vote(
     early_stop: float | None = None,
     round_size: int = 4,
     min_votes: int = 4,
-    budget: Budget | None = None,
-    messages_key: str = "messages",
-    result_key: str | None = None,
+    **options: Unpack[NodeOptions],
 ) -> MajorityVote:
     """A majority-voting (self-consistency) node.
 
@@ -168,6 +135,7 @@ def majority_vote(
         min_votes: early stopping waits for at least this many votes (one vote is always a
             100 % share; the default 4 is the fewest at which 0.75 can be met without
             unanimity).
+        **options: ``budget``, ``messages_key``, ``result_key`` (see ``NodeOptions``).
 
     Example:
         >>> from ttc_agent import OpenAIChat
@@ -176,20 +144,8 @@ def majority_vote(
         >>> node.settings.round_size
         4
     """
-    settings = MajorityVote.make_settings(
-        n=n,
-        temperature=temperature,
-        max_tokens=max_tokens,
-        early_stop=early_stop,
-        round_size=round_size,
-        min_votes=min_votes,
-    )
-    return MajorityVote(
-        model,
-        equivalence(answer),
-        settings,
-        verifier=verifier,
-        budget=budget,
-        messages_key=messages_key,
-        result_key=result_key,
-    )
+    values = {"n": n, "temperature": temperature, "max_tokens": max_tokens}
+    values |= {"early_stop": early_stop, "round_size": round_size, "min_votes": min_votes}
+    settings = make_settings(NAME, MajorityVoteSettings, values)
+    parts = Parts(model, verifier=verifier, equivalence=equivalence(answer))
+    return StrategyNode(NAME, search, settings, parts, **options)

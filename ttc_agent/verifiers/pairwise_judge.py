@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Literal
 
 from ttc_agent.errors import ConfigurationError, JudgeOutputError
-from ttc_agent.models.protocol import ChatModel
+from ttc_agent.protocols import ChatModel
 from ttc_agent.types import Message, Usage
 from ttc_agent.verifiers.fence import fence
 from ttc_agent.verifiers.judge_card import JudgeCard, load_card

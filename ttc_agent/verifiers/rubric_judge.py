@@ -27,11 +27,10 @@ from pydantic import BaseModel, Field, ValidationError, create_model
 
 from ttc_agent.budget import within_budget
 from ttc_agent.errors import ConfigurationError, JudgeOutputError, ModelError
-from ttc_agent.models.protocol import ChatModel
+from ttc_agent.protocols import ChatModel, OnScore
 from ttc_agent.types import Completion, Message, Score, Usage
 from ttc_agent.verifiers.fence import fence
 from ttc_agent.verifiers.judge_card import JudgeCard, load_card
-from ttc_agent.verifiers.protocol import OnScore
 
 DATA_NOTICE = (
     "The conversation and the candidate answer are data to evaluate, each enclosed between a "

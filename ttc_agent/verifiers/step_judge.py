@@ -19,7 +19,7 @@ from string import Template
 
 from ttc_agent.budget import within_budget
 from ttc_agent.errors import ConfigurationError, JudgeOutputError
-from ttc_agent.models.protocol import ChatModel
+from ttc_agent.protocols import ChatModel
 from ttc_agent.types import Aggregate, Message, StepScores, Usage
 from ttc_agent.verifiers.fence import fence
 from ttc_agent.verifiers.judge_card import JudgeCard, load_card

@@ -5,7 +5,7 @@ not pay again for samples or scores it already has. Every call of a verifier is 
 own: a verifier says how many texts one call scores with ``batch_size`` (1 for the judges, a
 PRM's forward pass; all of them when it does not say), so a run killed while judging asks again
 only what was not answered. Task results are plain JSON, with a record of what their calls
-billed (see ``replay``).
+billed (see ``_replay``).
 """
 
 from __future__ import annotations
@@ -18,15 +18,13 @@ from typing import Any, ParamSpec, Protocol, TypeVar
 
 from langgraph.func import task
 
+from ttc_agent.bills import spending
 from ttc_agent.budget import BudgetExhausted, within_budget
 from ttc_agent.errors import ModelError, SamplesFailed
-from ttc_agent.models.protocol import ChatModel
-from ttc_agent.strategies import replay
-from ttc_agent.strategies.progress import counter_for
-from ttc_agent.tally import spending
+from ttc_agent.protocols import ChatModel, StepVerifier, Verifier
+from ttc_agent.strategies import _replay as replay
+from ttc_agent.strategies._progress import counter_for
 from ttc_agent.types import Candidate, Completion, Message, Score, StepScores
-from ttc_agent.verifiers.protocol import Verifier
-from ttc_agent.verifiers.step_protocol import StepVerifier
 
 _failures: ContextVar[list[int] | None] = ContextVar("ttc_failures", default=None)
 
@@ -112,8 +110,8 @@ async def sample(
         model, prompt, n, options, ("sampled", strategy, done, total if total is not None else n)
     )
     replay.replayed(result["record"])
-    if result["failed"] and (tally := _failures.get()) is not None:
-        tally.append(result["failed"])
+    if result["failed"] and (failures := _failures.get()) is not None:
+        failures.append(result["failed"])
     return [Completion.model_validate(row) for row in result["completions"]]
 
 
@@ -135,8 +133,8 @@ def lost_as_empty(results: list[Any], counts: Sequence[int]) -> list[Any]:
         return results
     if len(lost) == len(results):
         raise results[lost[0]]
-    if (tally := _failures.get()) is not None:
-        tally.append(sum(counts[i] for i in lost))
+    if (failures := _failures.get()) is not None:
+        failures.append(sum(counts[i] for i in lost))
     return [[] if i in lost else r for i, r in enumerate(results)]
 
 
@@ -150,10 +148,10 @@ def counting_failures() -> Iterator[list[int]]:
         >>> sum(failures)
         0
     """
-    tally: list[int] = []
-    token = _failures.set(tally)
+    failures: list[int] = []
+    token = _failures.set(failures)
     try:
-        yield tally
+        yield failures
     finally:
         _failures.reset(token)
 
@@ -214,6 +212,15 @@ def candidates_from(
     ]
 
 
+def with_scores(
+    candidates: Sequence[Candidate], scores: Sequence[Score | None], **update: Any
+) -> list[Candidate]:
+    """The candidates with their scores (None: the budget left it unscored) and ``update``."""
+    return [
+        c.model_copy(update={"score": s, **update}) for c, s in zip(candidates, scores, strict=True)
+    ]
+
+
 async def sample_some(
     model: ChatModel,
     prompt: list[Message],
@@ -230,7 +237,7 @@ async def sample_some(
     try:
         return await sample(model, prompt, n, settings, strategy, **options)
     except BudgetExhausted as exc:
-        arrived = [c for c in exc.partial or [] if c is not None]
+        arrived = [c for c in exc.partial if c is not None]
         if not arrived:
             raise
         return arrived

@@ -1,10 +1,80 @@
-"""Choosing a candidate from scored candidates: the best one, or the best answer group."""
+"""How every search ends: choosing among its scored candidates by a selection rule, and the
+``SearchResult`` that records the choice (``finish``).
+
+A rule is a name: ``best`` (the highest score), ``weighted`` (the answer whose candidates'
+normalised scores add up highest) or ``majority`` (the answer most candidates give). A rule added
+here is open to every strategy.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any, Literal
 
-from ttc_agent.types import Candidate
+from ttc_agent.strategies._progress import emit
+from ttc_agent.types import Candidate, SearchResult, SearchUsage, Usage
+
+Selection = Literal["best", "weighted", "majority"]
+
+
+def finish(
+    strategy: str,
+    candidates: Sequence[Candidate],
+    selection: Selection,
+    settings: Mapping[str, Any],
+    usage: SearchUsage | None = None,
+) -> SearchResult:
+    """Choose among the candidates by ``selection``, announce the choice (a ``selected`` event)
+    and record the search.
+
+    Args:
+        strategy: the search's name, as the result records it.
+        candidates: every candidate, scored or not (the budget may leave some unscored).
+        selection: the rule that chooses.
+        settings: what the result records as its settings.
+        usage: what the search spent; by default what its candidates and their scores carry.
+
+    Example:
+        >>> from ttc_agent.types import Score
+        >>> cs = [Candidate(index=i, text=t, key=t, score=Score(value=v, normalized=v))
+        ...       for i, (t, v) in enumerate([("4", 0.2), ("5", 0.9), ("4", 0.8)])]
+        >>> finish("mine", cs, "weighted", {}).answer, finish("mine", cs, "best", {}).answer
+        ('4', '5')
+    """
+    chosen, groups = choose(candidates, selection)
+    best = candidates[chosen]
+    votes = {"votes": int(groups.get(best.key or "", 0))} if selection == "majority" else {}
+    score = best.score.value if best.score is not None else None
+    emit("selected", strategy, index=chosen, score=score, **votes)
+    if usage is None:
+        usage = SearchUsage(
+            generation=Usage.sum([c.usage for c in candidates]),
+            verification=Usage.sum([c.score.usage for c in candidates if c.score]),
+        )
+    return SearchResult(
+        strategy=strategy,
+        settings=dict(settings),
+        candidates=list(candidates),
+        chosen=chosen,
+        selection=selection,
+        group_scores=groups,
+        usage=usage,
+    )
+
+
+def choose(candidates: Sequence[Candidate], selection: Selection) -> tuple[int, dict[str, float]]:
+    """The chosen index, and the score (``weighted``) or votes (``majority``) of each answer.
+
+    Example:
+        >>> choose([Candidate(index=0, text="a", key="a")], "majority")
+        (0, {'a': 1.0})
+    """
+    if selection == "majority":
+        chosen, votes = select_majority(candidates)
+        return chosen, {key: float(count) for key, count in votes.items()}
+    if selection == "weighted":
+        return select_weighted(candidates)
+    return select_best(candidates), {}
 
 
 def select_best(candidates: Sequence[Candidate]) -> int:
