@@ -29,6 +29,28 @@ from ttc_agent.models.turn import SharedTurn
 
 T = TypeVar("T")
 
+ROUND_BOUND = 256
+"""Requests in flight at once on one endpoint when no ``max_concurrency`` is given.
+
+A strategy works in rounds (n samples, then n judge calls), and a round split by a limit below
+its n costs a whole extra latency: so by default a round goes out at once. The bound stops a
+runaway fan-out (many searches at once, each with a large n): 256 is what vLLM batches at most
+by default (``--max-num-seqs``), so more in flight would only queue at the server."""
+
+
+def concurrency_limit(max_concurrency: int | None) -> int:
+    """The most requests in flight that ``max_concurrency`` allows (None: ``ROUND_BOUND``).
+
+    Example:
+        >>> concurrency_limit(None), concurrency_limit(4)
+        (256, 4)
+    """
+    if max_concurrency is None:
+        return ROUND_BOUND
+    if max_concurrency < 1:
+        raise ConfigurationError(f"max_concurrency must be at least 1, got {max_concurrency}")
+    return max_concurrency
+
 
 def check_base_url(url: str, source: str = "base URL") -> str:
     """The URL, if it is an http(s) URL with a host; else a ``ConfigurationError`` naming it.
@@ -58,6 +80,8 @@ class Endpoint:
         api_key: sent as a Bearer token; scrubbed from every error message.
         locate: called once, in a worker thread, to find the base URL on first use (the
             embedded model starts its server there).
+        max_concurrency: the most requests in flight at once (None: ``ROUND_BOUND``, so that
+            a strategy's round goes out at once).
         turn: endpoints sharing one ``SharedTurn`` send one request at a time between them (the
             embedded servers, which share the CPU cores); its wait is outside the HTTP timeout.
 
@@ -74,14 +98,14 @@ class Endpoint:
         *,
         timeout: float = 600.0,
         retry: RetryPolicy | None = None,
-        max_concurrency: int = 16,
+        max_concurrency: int | None = None,
         locate: Callable[[], str] | None = None,
         turn: SharedTurn | None = None,
     ) -> None:
         self.base_url = check_base_url(base_url) if base_url is not None else None
         self.timeout = timeout
         self.retry = retry or RetryPolicy()
-        self.max_concurrency = max_concurrency
+        self.max_concurrency = concurrency_limit(max_concurrency)
         self._api_key, self._locate, self._turn = api_key, locate, turn
         self._clients: dict[asyncio.AbstractEventLoop, tuple[openai.AsyncOpenAI, asyncio.Semaphore]]
         self._clients = {}

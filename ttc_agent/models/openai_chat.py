@@ -14,7 +14,7 @@ import openai
 from ttc_agent.budget import BudgetExhausted, prompt_token_bound, within_budget
 from ttc_agent.errors import ConfigurationError, ModelError
 from ttc_agent.models.continuation import Continuation, Continuer, chatml, checked
-from ttc_agent.models.endpoint import Endpoint, check_base_url
+from ttc_agent.models.endpoint import Endpoint, check_base_url, concurrency_limit
 from ttc_agent.models.metering import Cost, request_cost
 from ttc_agent.models.protocol import OnCompletion
 from ttc_agent.models.replies import billed, completions_of, without_lost_samples
@@ -37,8 +37,9 @@ class OpenAIChat:
 
     ``n`` samples are asked for in one request; when the server returns fewer choices (llama.cpp
     returns one) the rest are sampled with concurrent requests, and the model remembers that the
-    server ignores ``n``. At most ``max_concurrency`` requests are in flight at once. Failed calls
-    are retried by ``retry`` (429, 5xx, timeouts, dropped connections; never 400/401/403/404).
+    server ignores ``n``. At most ``max_concurrency`` requests are in flight at once (unset: a
+    strategy's whole round, up to 256). Failed calls are retried by ``retry`` (429, 5xx,
+    timeouts, dropped connections; never 400/401/403/404).
 
     ``json_mode`` says how to ask for replies constrained to a JSON schema: ``json_schema``
     (OpenAI, vLLM, SGLang, llama.cpp's llama-server), ``json_object`` (llama-cpp-python's server,
@@ -80,7 +81,7 @@ class OpenAIChat:
         *,
         base_url: str | None = None,
         api_key: str | None = None,
-        max_concurrency: int = 16,
+        max_concurrency: int | None = None,
         timeout: float = 600.0,
         retry: RetryPolicy | None = None,
         n_mode: NMode = "auto",
@@ -92,8 +93,7 @@ class OpenAIChat:
         endpoint: Endpoint | None = None,
         embedded: str | None = None,
     ) -> None:
-        if max_concurrency < 1:
-            raise ConfigurationError(f"max_concurrency must be at least 1, got {max_concurrency}")
+        concurrency_limit(max_concurrency)  # refused at once when below 1
         if n_mode not in ("auto", "native", "parallel"):
             raise ConfigurationError(f"n_mode must be auto, native or parallel, got {n_mode!r}")
         if json_mode not in (None, "json_schema", "json_object", "off"):
