@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import statistics
 import time
 from collections.abc import Awaitable, Callable
@@ -170,13 +171,15 @@ SYSTEMS = (
 )
 
 
-async def peers(ns: list[int], latency: float, repeats: int, honour_n: bool) -> bool:
+async def peers(
+    ns: list[int], latency: float, repeats: int, honour_n: bool, judge_mode: str | None = None
+) -> bool:
     """The side-by-side table; whether ttc-agent's wall was at or below its_hub's at every N."""
     walls: dict[tuple[str, int], list[float]] = {}
     requests: dict[tuple[str, int], int] = {}
     with loopback_process(handler, honour_n=honour_n, latency=latency) as server:
         model = OpenAIChat("m", base_url=server.base_url, api_key="k")  # the defaults
-        judge = RubricJudge("writing_quality", model)
+        judge = RubricJudge("writing_quality", model, mode=judge_mode)
         its_hub = ItsHubBestOfN(server.base_url)
         raw = openai.AsyncOpenAI(base_url=server.base_url, api_key="k", max_retries=0)
         for n in ns:
@@ -192,6 +195,7 @@ async def peers(ns: list[int], latency: float, repeats: int, honour_n: bool) -> 
             for repeat in range(repeats):
                 order = list(runs)[repeat % 3 :] + list(runs)[: repeat % 3]
                 for name in order:
+                    gc.collect()  # no system pays for the garbage another left
                     start = time.perf_counter()
                     await runs[name]()
                     walls.setdefault((name, n), []).append(time.perf_counter() - start)
@@ -236,7 +240,7 @@ async def billing(n: int) -> None:
 
 async def main(args: argparse.Namespace) -> None:
     ns = [int(n) for n in args.ns.split(",")]
-    await peers(ns, args.latency, args.repeats, honour_n=not args.ignore_n)
+    await peers(ns, args.latency, args.repeats, not args.ignore_n, args.judge_mode)
     if not args.table_only:
         await billing(args.step_n)
         await step_strategies(args.step_n, args.latency, args.repeats)
@@ -249,5 +253,8 @@ if __name__ == "__main__":
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--ignore-n", action="store_true", help="a server that ignores n")
     parser.add_argument("--step-n", type=int, default=16, help="n of beam_search and dvts")
+    parser.add_argument(
+        "--judge-mode", choices=["auto", "logprobs", "structured"], help="RubricJudge's mode"
+    )
     parser.add_argument("--table-only", action="store_true", help="only the table")
     asyncio.run(main(parser.parse_args()))

@@ -24,7 +24,13 @@ from ttc_agent.errors import (
     ModelError,
 )
 from ttc_agent.models.metering import ONE_CALL, Cost, metered_call
-from ttc_agent.models.retry import EmptyResponse, RetryPolicy, could_not_connect, describe
+from ttc_agent.models.retry import (
+    EmptyResponse,
+    RetryPolicy,
+    could_not_connect,
+    describe,
+    timed_out,
+)
 from ttc_agent.models.turn import SharedTurn
 
 T = TypeVar("T")
@@ -143,6 +149,7 @@ class Endpoint:
                     api_key=self._api_key or "not-needed",
                     timeout=self.timeout,
                     max_retries=0,  # the RetryPolicy is the one retry layer
+                    http_client=openai.DefaultAioHttpClient(),
                 )
                 self._clients[loop] = (client, asyncio.Semaphore(self.max_concurrency))
         return self._clients[loop]
@@ -188,6 +195,28 @@ class Endpoint:
             raise ModelError(f"{self.where}: {exc} after {self.retry.attempts} attempts") from None
         return result
 
+    async def post(
+        self,
+        path: str,
+        body: dict[str, Any],
+        *,
+        read: Callable[[bytes], T],
+        cost: Cost | None = None,
+    ) -> T:
+        """POST ``body`` as JSON to ``path`` (under the base URL): the reply as ``read`` reads
+        its bytes.
+
+        The openai client sends it (its headers, status errors and timeouts) but hands back the
+        bytes: building its typed reply cost more client CPU than the rest of the request.
+        ``read`` may raise ``EmptyResponse`` (or ``UnreadableReply``) to have a useless reply
+        retried. Retried and metered as ``call``.
+        """
+
+        async def request(client: openai.AsyncOpenAI) -> T:
+            return read(await client.post(path, body=body, cast_to=bytes))
+
+        return await self.call(request, cost=cost)
+
     async def models(self) -> list[tuple[str, str | None]]:
         """The models the server lists, each with its ``owned_by``: asked once (a metered call),
         then remembered.
@@ -210,7 +239,7 @@ class Endpoint:
             message = message.replace(self._api_key, "***")
         if isinstance(exc, openai.APIConnectionError):
             after = f" (after {self.retry.attempts} attempts)" if retried else ""
-            if isinstance(exc, openai.APITimeoutError):
+            if timed_out(exc):
                 return EndpointUnreachable(f"{self.where} timed out{after}")
             return EndpointUnreachable(f"{self.where} is unreachable: {describe(exc)}{after}")
         status = getattr(exc, "status_code", None)

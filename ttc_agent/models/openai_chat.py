@@ -9,16 +9,14 @@ from collections.abc import Sequence
 from functools import partial
 from typing import Any, Literal
 
-import openai
-
 from ttc_agent.budget import BudgetExhausted, prompt_token_bound, within_budget
 from ttc_agent.errors import ConfigurationError, ModelError
 from ttc_agent.models.continuation import Continuation, Continuer, chatml, checked
 from ttc_agent.models.endpoint import Endpoint, check_base_url, concurrency_limit
 from ttc_agent.models.metering import Cost, request_cost
 from ttc_agent.models.protocol import OnCompletion
-from ttc_agent.models.replies import billed, completions_of, without_lost_samples
-from ttc_agent.models.retry import EmptyResponse, RetryPolicy
+from ttc_agent.models.replies import billed, completions_of, read_reply, without_lost_samples
+from ttc_agent.models.retry import RetryPolicy
 from ttc_agent.models.turn import LOCAL_CPU
 from ttc_agent.types import Completion, Message
 
@@ -282,15 +280,9 @@ class OpenAIChat:
         if n > 1:
             request["n"] = n
         cost = self._cost(model, request, n)
-
-        async def create(client: openai.AsyncOpenAI) -> Any:
-            endpoint = client.completions if text_completion else client.chat.completions
-            response = await endpoint.create(**request, extra_body=extra_body or None)
-            if not response.choices:
-                raise EmptyResponse("the server returned no choices")
-            return response
-
-        return completions_of(await self.endpoint.call(create, cost=cost))
+        path = "/completions" if text_completion else "/chat/completions"
+        reply = await self.endpoint.post(path, request | extra_body, read=read_reply, cost=cost)
+        return completions_of(reply)
 
     def _cost(self, model: str, request: dict[str, Any], n: int) -> Cost | None:
         """The worst case of a request under the running budget; caps its max_tokens to fit."""

@@ -31,6 +31,10 @@ class EmptyResponse(Exception):
     """The server answered 200 but with no choices; worth another try."""
 
 
+class UnreadableReply(EmptyResponse):
+    """The server answered 200 with a body that is not a JSON object; worth another try."""
+
+
 def is_retryable(exc: BaseException) -> bool:
     """Whether a failed call is worth another try.
 
@@ -49,15 +53,33 @@ def could_not_connect(exc: BaseException) -> bool:
     """Whether a failed call never opened a connection (refused, unknown host, no route), as
     opposed to a connection that dropped or timed out once open.
 
-    The HTTP stack under the ``openai`` client (httpx, or its fork httpx2, over httpcore) raises
-    a ``ConnectError`` for exactly these, so it is recognised by name, whichever stack it is.
+    The HTTP stacks under the ``openai`` client raise a ``ConnectError`` (httpx, its fork
+    httpx2) or a ``ClientConnectorError`` (aiohttp) for exactly these, so they are recognised
+    by name, whichever stack it is.
 
     Example:
         >>> class ConnectError(Exception): ...
         >>> could_not_connect(ConnectError("refused")), could_not_connect(ValueError())
         (True, False)
     """
-    return any(type(e).__name__ == "ConnectError" for e in _chain(exc))
+    names = {"ConnectError", "ClientConnectorError"}
+    return any(kind.__name__ in names for e in _chain(exc) for kind in type(e).__mro__)
+
+
+def timed_out(exc: BaseException) -> bool:
+    """Whether a failed call ran out of time.
+
+    The openai client's aiohttp transport reports every aiohttp connection error as a timeout,
+    a refused or dropped connection too; the aiohttp error underneath says whether it was one.
+
+    Example:
+        >>> timed_out(TimeoutError()), timed_out(ConnectionResetError())
+        (True, False)
+    """
+    if not isinstance(exc, openai.APITimeoutError | TimeoutError):
+        return False
+    underneath = [e for e in _chain(exc) if type(e).__module__.startswith("aiohttp.")]
+    return all(isinstance(e, TimeoutError) for e in underneath)
 
 
 def describe(exc: BaseException | None) -> str:
@@ -68,10 +90,12 @@ def describe(exc: BaseException | None) -> str:
         ('connection refused', 'no choices in the reply')
     """
     chain = _chain(exc) if exc is not None else []
-    if isinstance(exc, openai.APITimeoutError | TimeoutError):
+    if exc is not None and timed_out(exc):
         return "timed out"
     if isinstance(exc, openai.APIStatusError):
         return f"answered {exc.status_code}"
+    if isinstance(exc, UnreadableReply):
+        return "a reply that is not JSON"
     if isinstance(exc, EmptyResponse):
         return "no choices in the reply"
     if any(isinstance(e, ConnectionRefusedError) for e in chain):

@@ -1,0 +1,89 @@
+"""The wire under the models: the openai client over its aiohttp transport, replies read here
+from their bytes, and failures that still say what happened (dropped, timed out, unreadable)."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from ttc_agent import EndpointUnreachable, ModelError, OpenAIChat, RetryPolicy
+from ttc_agent.testing import Fault, Reply
+
+FAST = RetryPolicy(attempts=3, initial_wait=0.01, max_wait=0.05)
+PROMPT = [{"role": "user", "content": "Name a colour."}]
+
+
+def answered_with(server, body) -> None:
+    """Make ``server`` answer its next request with ``body`` (JSON) instead of a completion."""
+    original = server._completion
+    pending = [body]
+
+    def once(request_body, index, replies):
+        payload = original(request_body, index, replies)
+        return pending.pop() if pending else payload
+
+    server._completion = once
+
+
+async def test_a_connection_that_keeps_dropping_is_lost_not_timed_out(model_for):
+    server, model = model_for(lambda request: "ok")
+    model.endpoint.retry = FAST
+    await model.sample(PROMPT)  # reached once: later drops are retried
+    server.inject(Fault.dropped(), times=3)
+    with pytest.raises(EndpointUnreachable, match=r"unreachable: connection lost \(after 3"):
+        await model.sample(PROMPT)
+
+
+async def test_a_server_that_hangs_past_the_timeout_timed_out(loopback):
+    server = loopback(lambda request: "late")
+    server.inject(Fault.hang(2.0), times=3)
+    async with OpenAIChat(
+        "m", base_url=server.base_url, api_key="k", timeout=0.3, retry=FAST
+    ) as model:
+        with pytest.raises(EndpointUnreachable, match=r"timed out \(after 3 attempts\)"):
+            await model.sample(PROMPT)
+
+
+async def test_a_reply_that_is_not_a_completion_is_retried(loopback):
+    server = loopback(lambda request: "fine")
+    answered_with(server, "<html>busy</html>")
+    async with OpenAIChat("m", base_url=server.base_url, api_key="k", retry=FAST) as model:
+        [completion] = await model.sample(PROMPT)
+    assert completion.text == "fine"
+    assert len(server.requests) == 2
+
+
+async def test_a_server_that_never_answers_a_completion_is_a_clear_error(loopback):
+    server = loopback(lambda request: "fine")
+    server._completion = lambda body, index, replies: {"choices": "none today"}
+    async with OpenAIChat("m", base_url=server.base_url, api_key="k", retry=FAST) as model:
+        with pytest.raises(ModelError, match=r"not a completion .*choices.* after 3 attempts"):
+            await model.sample(PROMPT)
+    assert len(server.requests) == 3
+
+
+async def test_replies_read_from_bytes_keep_every_field_used(loopback):
+    reply = Reply("A 4", alternatives={2: {"4": -0.2, "5": -1.8}})
+    server = loopback(lambda request: reply, stop_reason=True)
+    async with OpenAIChat("m", base_url=server.base_url, api_key="k") as model:
+        [completion] = await model.sample(PROMPT, 1, top_logprobs=2)
+    assert completion.text == "A 4"
+    assert completion.finish_reason == "stop" and completion.ended is True  # vLLM: EOS
+    assert completion.logprobs[2].top == {"4": -0.2, "5": -1.8}
+    billed = server.requests[0].usage
+    assert completion.usage.prompt_tokens == billed["prompt_tokens"]
+    assert completion.usage.completion_tokens == billed["completion_tokens"]
+
+
+async def test_the_loopback_server_answers_at_once_like_real_servers(loopback):
+    """No 40 ms wait for a delayed ACK per request (Nagle's algorithm, which real servers turn
+    off): it would add to every measured latency."""
+    server = loopback(lambda request: "ok")
+    async with OpenAIChat("m", base_url=server.base_url, api_key="k") as model:
+        await model.sample(PROMPT)
+        started = time.monotonic()
+        for _ in range(10):
+            await model.sample(PROMPT)
+        took = time.monotonic() - started
+    assert took < 0.3  # ten requests one after the other; with the stall, over 0.4 s
