@@ -3,13 +3,18 @@ from their bytes, and failures that still say what happened (dropped, timed out,
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import pytest
 
 from ttc_agent import EndpointUnreachable, ModelError, OpenAIChat, RetryPolicy
 from ttc_agent.testing import Fault, Reply
 
+ROOT = Path(__file__).resolve().parents[1]
 FAST = RetryPolicy(attempts=3, initial_wait=0.01, max_wait=0.05)
 PROMPT = [{"role": "user", "content": "Name a colour."}]
 
@@ -87,3 +92,30 @@ async def test_the_loopback_server_answers_at_once_like_real_servers(loopback):
             await model.sample(PROMPT)
         took = time.monotonic() - started
     assert took < 0.3  # ten requests one after the other; with the stall, over 0.4 s
+
+
+NEVER_CLOSED = """
+import asyncio, sys
+from ttc_agent import OpenAIChat
+
+model = OpenAIChat("m", base_url=sys.argv[1], api_key="k")
+
+
+async def ask():
+    [completion] = await model.sample([{"role": "user", "content": "Hi"}])
+    return completion.text
+
+
+print(asyncio.run(ask()), asyncio.run(ask()))  # two event loops, two connection pools
+"""
+
+
+def test_a_model_never_closed_leaves_no_complaint_at_exit(loopback, tmp_path):
+    server = loopback(lambda request: "ok")
+    script = tmp_path / "never_closed.py"
+    script.write_text(NEVER_CLOSED)
+    command = [sys.executable, str(script), server.base_url]
+    environment = os.environ | {"PYTHONPATH": str(ROOT)}
+    done = subprocess.run(command, capture_output=True, text=True, env=environment, timeout=120)
+    assert done.stdout.strip() == "ok ok", done.stderr
+    assert "Unclosed" not in done.stderr

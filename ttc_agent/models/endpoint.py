@@ -9,8 +9,10 @@ is retried like any other transient failure."""
 from __future__ import annotations
 
 import asyncio
+import weakref
 from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, nullcontext
+from functools import partial
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
@@ -115,6 +117,7 @@ class Endpoint:
         self._api_key, self._locate, self._turn = api_key, locate, turn
         self._clients: dict[asyncio.AbstractEventLoop, tuple[openai.AsyncOpenAI, asyncio.Semaphore]]
         self._clients = {}
+        weakref.finalize(self, _close_left_open, self._clients)  # never closed: quietly, at exit
         self._lock: asyncio.Lock | None = None
         self._listing: list[tuple[str, str | None]] | None = None
         self._answered = False  # whether the server has ever answered (any HTTP status)
@@ -251,9 +254,30 @@ class Endpoint:
 
     async def aclose(self) -> None:
         """Close the HTTP connections."""
-        clients, self._clients = self._clients, {}
-        for client, _ in clients.values():
+        clients = list(self._clients.values())
+        self._clients.clear()
+        for client, _ in clients:
             await client.close()
+
+
+def _close_left_open(clients: dict[asyncio.AbstractEventLoop, tuple[Any, Any]]) -> None:
+    """Close the clients of an endpoint that was never closed (when it is collected, or at
+    exit), so that aiohttp has no unclosed session to complain of: on their loop while it
+    runs, else on the loop running here, else on a loop of their own."""
+    try:
+        running: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+    except RuntimeError:
+        running = None
+    for loop, (client, _) in list(clients.items()):
+        if loop.is_running():
+            loop.call_soon_threadsafe(partial(loop.create_task, client.close()))
+        elif running is not None:
+            running.create_task(client.close())
+        else:
+            closer = asyncio.new_event_loop()
+            closer.run_until_complete(client.close())
+            closer.close()
+    clients.clear()
 
 
 async def _listed(pages: Any) -> list[tuple[str, str | None]]:
