@@ -11,12 +11,14 @@ from langchain_openai import ChatOpenAI
 
 from ttc_agent import (
     VLLMPRM,
+    Budget,
     ConfigurationError,
     LangChainChat,
     OpenAIChat,
     RubricJudge,
     best_of_n,
 )
+from ttc_agent.budget import metered
 from ttc_agent.models.endpoint import ROUND_BOUND
 from ttc_agent.testing import fenced, judge_reply
 
@@ -101,3 +103,26 @@ def test_a_limit_below_one_is_refused_by_every_model(limit):
     for make in makers:
         with pytest.raises(ConfigurationError, match="max_concurrency must be at least 1"):
             make()
+
+
+async def test_a_round_sent_at_once_buys_what_it_bought_a_few_at_a_time(loopback):
+    """Each judge call reserves its worst case (512 tokens): 32 at once do not fit in 12,000,
+    but they bill about 100 each, so the calls that do not fit yet wait for the others to
+    settle rather than go unasked."""
+    server = loopback(InFlight(0.1, judged, slow=lambda request: False))
+    async with OpenAIChat("m", base_url=server.base_url, api_key="k") as model:
+        judge = RubricJudge("writing_quality", model)
+        node = best_of_n(model, judge, n=32, max_tokens=64, budget=Budget(output_tokens=12000))
+        result = await node.ainvoke("Write a line about the sea.")
+    assert all(candidate.score is not None for candidate in result.candidates)
+    assert not result.budget_limited
+    assert result.usage.total.completion_tokens <= 12000
+
+
+async def test_langchain_calls_that_do_not_fit_yet_wait_for_those_in_flight(loopback):
+    server = loopback(InFlight(0.05))
+    chat = ChatOpenAI(model="m", base_url=server.base_url, api_key="k", max_retries=0)
+    with metered(Budget(output_tokens=1000)) as meter:  # 10 worst cases of 100 at once
+        completions = await LangChainChat(chat).sample(PROMPT, 32, max_tokens=100)
+    assert len(completions) == 32  # each billed one token: all fit, a few at a time
+    assert meter.spent.output_tokens <= 1000 and not meter.exhausted

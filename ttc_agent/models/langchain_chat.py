@@ -111,7 +111,7 @@ class LangChainChat:
         slots = self._slots.setdefault(loop, asyncio.Semaphore(self.max_concurrency))
 
         async def one() -> Completion:
-            cost, most = request_cost(self.name, prompt_bound, max_tokens, 1, _billed)
+            cost, most = await request_cost(self.name, prompt_bound, max_tokens, 1, _billed)
             options = {k: v for k, v in (bound | {"max_tokens": most}).items() if v is not None}
             runnable = self.chat_model.bind(**options) if options else self.chat_model
             meter = current_meter()

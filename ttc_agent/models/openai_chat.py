@@ -279,16 +279,16 @@ class OpenAIChat:
             request["messages"] = list(messages)
         if n > 1:
             request["n"] = n
-        cost = self._cost(model, request, n)
+        cost = await self._cost(model, request, n)
         path = "/completions" if text_completion else "/chat/completions"
         reply = await self.endpoint.post(path, request | extra_body, read=read_reply, cost=cost)
         return completions_of(reply)
 
-    def _cost(self, model: str, request: dict[str, Any], n: int) -> Cost | None:
+    async def _cost(self, model: str, request: dict[str, Any], n: int) -> Cost | None:
         """The worst case of a request under the running budget; caps its max_tokens to fit."""
         source = request.get("prompt") or request["messages"]
         prompt = prompt_token_bound(source, tools=request.get("tools"))
-        cost, max_tokens = request_cost(model, prompt, request.get("max_tokens"), n, billed)
+        cost, max_tokens = await request_cost(model, prompt, request.get("max_tokens"), n, billed)
         if max_tokens is not None:
             request["max_tokens"] = max_tokens
         return cost
