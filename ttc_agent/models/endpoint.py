@@ -175,28 +175,30 @@ class Endpoint:
         """
         client, slots = await self.client()
         meter = current_meter() if cost is not None else None
-        try:
-            async for attempt in self.retry.retrying():
-                with attempt:
-                    async with slots, self._taken():
-                        try:
-                            if meter is None or cost is None:
-                                result = await request(client)
-                            else:
-                                result = await metered_call(meter, cost, lambda: request(client))
-                        except openai.APIConnectionError as exc:
-                            if not self._answered and could_not_connect(exc):
-                                raise self.error(exc, retried=False) from None
-                            raise
-                        except openai.APIStatusError:
-                            self._answered = True
-                            raise
+
+        async def attempt() -> T:
+            async with slots, self._taken():
+                try:
+                    if meter is None or cost is None:
+                        result = await request(client)
+                    else:
+                        result = await metered_call(meter, cost, lambda: request(client))
+                except openai.APIConnectionError as exc:
+                    if not self._answered and could_not_connect(exc):
+                        raise self.error(exc, retried=False) from None
+                    raise
+                except openai.APIStatusError:
                     self._answered = True
+                    raise
+            self._answered = True
+            return result
+
+        try:
+            return await self.retry.call(attempt)
         except openai.APIError as exc:
             raise self.error(exc) from None
         except EmptyResponse as exc:
             raise ModelError(f"{self.where}: {exc} after {self.retry.attempts} attempts") from None
-        return result
 
     async def post(
         self,

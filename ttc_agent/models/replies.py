@@ -32,8 +32,13 @@ class _Logprobs(TypedDict, total=False):
     top_logprobs: list[dict[str, float] | None] | None
 
 
+class _Message(TypedDict, total=False):
+    content: str | None
+    tool_calls: list[dict[str, Any]] | None
+
+
 class _Choice(TypedDict, total=False):
-    message: dict[str, Any] | None
+    message: _Message | None
     text: str | None
     finish_reason: str | None
     stop_reason: Any  # vLLM's: the stop string or token that cut the reply, None at EOS
@@ -102,7 +107,7 @@ def completions_of(reply: Reply) -> list[Completion]:
         zip(choices, messages, texts, shares, strict=True)
     ):
         completions.append(
-            Completion(
+            Completion.model_construct(  # every field already validated, by Reply or here
                 text=text,
                 finish_reason=choice.get("finish_reason"),
                 ended=_ended(choice),
@@ -140,34 +145,26 @@ def _ended(choice: _Choice) -> bool | None:
 
 
 def _logprobs(logprobs: _Logprobs | None) -> list[TokenLogprob] | None:
-    """The tokens of a choice as ``TokenLogprob``s, validated in one pydantic call."""
     if logprobs is None:
         return None
     if (tokens := logprobs.get("tokens")) is not None:  # the completions endpoint
         top = logprobs.get("top_logprobs") or [{}] * len(tokens)
-        return _TOKENS.validate_python(
-            [
-                {"token": token, "logprob": logprob or 0.0, "top": alternatives or {}}
-                for token, logprob, alternatives in zip(
-                    tokens, logprobs.get("token_logprobs") or [], top, strict=False
-                )
-            ]
-        )
+        return [
+            TokenLogprob(token, logprob or 0.0, alternatives or {})
+            for token, logprob, alternatives in zip(
+                tokens, logprobs.get("token_logprobs") or [], top, strict=False
+            )
+        ]
     if (content := logprobs.get("content")) is not None:
-        return _TOKENS.validate_python(
-            [
-                {
-                    "token": item["token"],
-                    "logprob": item["logprob"],
-                    "top": {alt["token"]: alt["logprob"] for alt in item.get("top_logprobs") or []},
-                }
-                for item in content
-            ]
-        )
+        return [
+            TokenLogprob(
+                item["token"],
+                item["logprob"],
+                {alt["token"]: alt["logprob"] for alt in item.get("top_logprobs") or []},
+            )
+            for item in content
+        ]
     return None
-
-
-_TOKENS = TypeAdapter(list[TokenLogprob])
 
 
 def without_lost_samples(batches: list[Any], arrived: list[Completion]) -> list[Any]:

@@ -8,21 +8,19 @@ and refuses the connection is not retried either: see ``Endpoint``.)
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import email.utils
+import random
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 import openai
-from tenacity import (
-    AsyncRetrying,
-    RetryCallState,
-    retry_if_exception,
-    stop_after_attempt,
-    wait_exponential_jitter,
-)
+
+T = TypeVar("T")
 
 _RETRYABLE_STATUS = frozenset({408, 409, 429})
 
@@ -159,27 +157,31 @@ class RetryPolicy:
     max_wait: float = 60.0
     on_retry: Callable[[int, int, str], None] | None = None
 
-    def _wait(self, state: RetryCallState) -> float:
-        backoff = wait_exponential_jitter(
-            multiplier=self.initial_wait, max=self.max_wait, jitter=self.initial_wait
-        )
-        exc = state.outcome.exception() if state.outcome else None
+    def delay(self, attempt: int, exc: BaseException) -> float:
+        """Seconds to wait after failed attempt number ``attempt`` (from 1): what the server
+        asked for (Retry-After), else exponential backoff with jitter, at most ``max_wait``.
+
+        Example:
+            >>> RetryPolicy(initial_wait=0.5, max_wait=60).delay(1, ValueError()) < 1.0
+            True
+        """
         asked = retry_after_seconds(exc)
         if asked is not None:
             return min(asked, self.max_wait)
-        return backoff(state)
+        backoff = self.initial_wait * 2 ** (attempt - 1) + random.uniform(0, self.initial_wait)
+        return max(0.0, min(backoff, self.max_wait))
 
-    def retrying(self) -> AsyncRetrying:
-        """A tenacity controller for one call: ``async for attempt in policy.retrying(): ...``."""
-        return AsyncRetrying(
-            stop=stop_after_attempt(self.attempts),
-            wait=self._wait,
-            retry=retry_if_exception(is_retryable),
-            before_sleep=self._notify if self.on_retry is not None else None,
-            reraise=True,
-        )
-
-    def _notify(self, state: RetryCallState) -> None:
-        exc = state.outcome.exception() if state.outcome else None
-        if self.on_retry is not None:
-            self.on_retry(state.attempt_number + 1, self.attempts, describe(exc))
+    async def call(self, attempt: Callable[[], Awaitable[T]]) -> T:
+        """``attempt()``, tried again after each retryable failure until ``attempts`` tries
+        are spent (the last failure is raised as it is)."""
+        number = 1
+        while True:
+            try:
+                return await attempt()
+            except Exception as exc:
+                if number >= self.attempts or not is_retryable(exc):
+                    raise
+                if self.on_retry is not None:
+                    self.on_retry(number + 1, self.attempts, describe(exc))
+                await asyncio.sleep(self.delay(number, exc))
+                number += 1
