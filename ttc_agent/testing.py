@@ -246,6 +246,7 @@ class LoopbackServer:
 
         class RequestHandler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True  # as real servers: no 40 ms wait for an ACK
 
             def log_message(self, *args: Any) -> None:
                 """Quiet: tests read what happened from ``requests``."""

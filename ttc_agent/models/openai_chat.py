@@ -9,17 +9,15 @@ from collections.abc import Sequence
 from functools import partial
 from typing import Any, Literal
 
-import openai
-
 from ttc_agent.budget import BudgetExhausted, prompt_token_bound, within_budget
 from ttc_agent.errors import ConfigurationError
 from ttc_agent.models.continuation import Continuation, Continuer, chatml, checked
-from ttc_agent.models.endpoint import Endpoint, check_base_url
+from ttc_agent.models.endpoint import Endpoint, check_base_url, concurrency_limit
 from ttc_agent.models.metering import Cost, request_cost
 from ttc_agent.models.protocol import OnCompletion
-from ttc_agent.models.replies import billed, completions_of, without_lost_samples
+from ttc_agent.models.replies import billed, completions_of, read_reply, without_lost_samples
 from ttc_agent.models.request_fields import JSONMode, checked_fields, fields_for, schema_format
-from ttc_agent.models.retry import EmptyResponse, RetryPolicy
+from ttc_agent.models.retry import RetryPolicy
 from ttc_agent.models.turn import LOCAL_CPU
 from ttc_agent.types import Completion, Message
 
@@ -37,8 +35,9 @@ class OpenAIChat:
 
     ``n`` samples are asked for in one request; when the server returns fewer choices (llama.cpp
     returns one) the rest are sampled with concurrent requests, and the model remembers that the
-    server ignores ``n``. At most ``max_concurrency`` requests are in flight at once. Failed calls
-    are retried by ``retry`` (429, 5xx, timeouts, dropped connections; never 400/401/403/404).
+    server ignores ``n``. At most ``max_concurrency`` requests are in flight at once (unset: a
+    strategy's whole round, up to 256). Failed calls are retried by ``retry`` (429, 5xx,
+    timeouts, dropped connections; never 400/401/403/404).
 
     ``json_mode`` says how to ask for replies constrained to a JSON schema: ``json_schema``
     (OpenAI, vLLM, SGLang, llama.cpp's llama-server), ``json_object`` (llama-cpp-python's server,
@@ -84,7 +83,7 @@ class OpenAIChat:
         *,
         base_url: str | None = None,
         api_key: str | None = None,
-        max_concurrency: int = 16,
+        max_concurrency: int | None = None,
         timeout: float = 600.0,
         retry: RetryPolicy | None = None,
         n_mode: NMode = "auto",
@@ -97,8 +96,7 @@ class OpenAIChat:
         endpoint: Endpoint | None = None,
         embedded: str | None = None,
     ) -> None:
-        if max_concurrency < 1:
-            raise ConfigurationError(f"max_concurrency must be at least 1, got {max_concurrency}")
+        concurrency_limit(max_concurrency)  # refused at once when below 1
         if n_mode not in ("auto", "native", "parallel"):
             raise ConfigurationError(f"n_mode must be auto, native or parallel, got {n_mode!r}")
         if json_mode not in (None, "json_schema", "json_object", "off"):
@@ -293,25 +291,20 @@ class OpenAIChat:
             request["messages"] = list(messages)
         if n > 1:
             request["n"] = n
-        cost = self._cost(model, request, n, tools=request.get("tools") or extra_body.get("tools"))
+        tools = request.get("tools") or extra_body.get("tools")
+        cost = await self._cost(model, request, n, tools=tools)
+        path = "/completions" if text_completion else "/chat/completions"
+        reply = await self.endpoint.post(path, request | extra_body, read=read_reply, cost=cost)
+        return completions_of(reply)
 
-        async def create(client: openai.AsyncOpenAI) -> Any:
-            endpoint = client.completions if text_completion else client.chat.completions
-            response = await endpoint.create(**request, extra_body=extra_body or None)
-            if not response.choices:
-                raise EmptyResponse("the server returned no choices")
-            return response
-
-        return completions_of(await self.endpoint.call(create, cost=cost))
-
-    def _cost(
+    async def _cost(
         self, model: str, request: dict[str, Any], n: int, *, tools: list[Any] | None
     ) -> Cost | None:
         """The worst case of a request under the running budget (``tools`` offered with it);
         caps its max_tokens to fit."""
         source = request.get("prompt") or request["messages"]
         prompt = prompt_token_bound(source, tools=tools)
-        cost, max_tokens = request_cost(model, prompt, request.get("max_tokens"), n, billed)
+        cost, max_tokens = await request_cost(model, prompt, request.get("max_tokens"), n, billed)
         if max_tokens is not None:
             request["max_tokens"] = max_tokens
         return cost

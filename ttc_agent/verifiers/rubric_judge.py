@@ -15,6 +15,7 @@ parsed is sampled again (at a higher temperature) and, after ``attempts`` tries,
 from __future__ import annotations
 
 import asyncio
+import bisect
 import json
 import math
 import re
@@ -305,7 +306,7 @@ def _expected_scores(completion: Completion, card: JudgeCard) -> dict[str, float
         value = re.compile(r'"score"\s*:\s*"?(-?\d+)').search(text, key.end())
         if value is None:
             continue
-        index = max(i for i, offset in enumerate(offsets) if offset <= value.start(1))
+        index = bisect.bisect_right(offsets, value.start(1)) - 1  # the token holding it
         token = completion.logprobs[index]
         if token.token.strip().strip('"') != value.group(1):
             continue  # the score shares its token with other text: no clean distribution

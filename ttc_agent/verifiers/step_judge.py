@@ -13,7 +13,7 @@ import asyncio
 import json
 import math
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from string import Template
 
@@ -183,7 +183,7 @@ class LLMStepJudge:
             self._cache.popitem(last=False)
 
 
-def _probability_of_one(top: dict[str, float]) -> float | None:
+def _probability_of_one(top: Mapping[str, float]) -> float | None:
     mass = {"0": 0.0, "1": 0.0}
     for token, logprob in top.items():
         if token.strip() in mass:
