@@ -14,7 +14,7 @@ alike. Two kinds of request:
 Then, on the lean server, the judge of ``ttc_agent.verifiers.verdict``: its reasoning without
 logprobs, and the verdict token read by a one-token continuation of it.
 
-    python benchmarks/embedded_logprobs.py [--models 0.5b 1.5b] [--rounds 3] [--tokens 32]
+    python benchmarks/embedded_logprobs.py [--models 0.5b 1.5b] [--rounds 5] [--tokens 32] [--raw]
 """
 
 from __future__ import annotations
@@ -137,26 +137,33 @@ async def reason_then_verdict(
     seconds[f"verdict continued from it, top {TOP} logprobs|lean"].append(wall)
 
 
-def report(name: str, seconds: dict[str, list[float]]) -> None:
+def report(name: str, seconds: dict[str, list[float]], raw: bool) -> None:
+    """A table of medians (and minima: the least disturbed by other work on the machine)."""
     print(
-        f"\n{name}: median of {len(seconds['verdict, no logprobs|plain'])} rounds; "
+        f"\n{name}: median (min) of {len(seconds['verdict, no logprobs|plain'])} rounds; "
         f"verdict prompts of {seconds['prompt tokens'][0]} tokens"
     )
-    print(f"{'request':44} {'plain':>9} {'lean':>9} {'lean/plain':>10}")
+    print(f"{'request':46} {'plain':>15} {'lean':>15} {'lean/plain':>10}")
     labels = dict.fromkeys(key.split("|")[0] for key in seconds if "|" in key)
     for label in labels:
         plain, lean = (seconds.get(f"{label}|{kind}") for kind in ("plain", "lean"))
         unit = " s/token" if label.startswith("generation") else " s"
-        cells = [f"{statistics.median(v):9.3f}" if v else f"{'-':>9}" for v in (plain, lean)]
+        cells = [
+            f"{statistics.median(v):7.3f} ({min(v):5.3f})" if v else f"{'-':>15}"
+            for v in (plain, lean)
+        ]
         ratio = (
             f"{statistics.median(lean) / statistics.median(plain):10.2f}" if plain and lean else ""
         )
-        print(f"{label + unit:44} {cells[0]} {cells[1]} {ratio}")
+        print(f"{label + unit:46} {cells[0]} {cells[1]} {ratio}")
+        for kind, values in (("plain", plain), ("lean", lean)):
+            if raw and values:
+                print(f"    {kind}: {', '.join(f'{v:.3f}' for v in values)}")
 
 
-async def main(models: list[str], rounds: int, tokens: int) -> None:
+async def main(models: list[str], rounds: int, tokens: int, raw: bool) -> None:
     for name in models:
-        report(name, await measure(name, rounds, tokens))
+        report(name, await measure(name, rounds, tokens), raw)
 
 
 if __name__ == "__main__":
@@ -164,7 +171,8 @@ if __name__ == "__main__":
     parser.add_argument(
         "--models", nargs="+", default=["0.5b", "1.5b"], choices=list(EMBEDDED_MODELS)
     )
-    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds")
+    parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds")
     parser.add_argument("--tokens", type=int, default=32, help="tokens per generation")
+    parser.add_argument("--raw", action="store_true", help="print every round's figure too")
     arguments = parser.parse_args()
-    asyncio.run(main(arguments.models, arguments.rounds, arguments.tokens))
+    asyncio.run(main(arguments.models, arguments.rounds, arguments.tokens, arguments.raw))

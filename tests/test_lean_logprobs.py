@@ -131,6 +131,7 @@ async def test_verify_catches_logprobs_read_from_the_wrong_rows(llama, monkeypat
             verify(llama)
 
 
+SCORE = {"type": "object", "properties": {"score": {"type": "integer"}}, "required": ["score"]}
 ECHO = {"prompt": PROMPT, "max_tokens": 3, "logprobs": 3, "echo": True}
 REQUESTS: list[tuple[str, dict[str, Any]]] = [
     ("completions", ECHO),  # first: both servers evaluate every prompt row afresh
@@ -139,6 +140,16 @@ REQUESTS: list[tuple[str, dict[str, Any]]] = [
         {
             "messages": [{"role": "user", "content": "Name a colour."}],
             "max_tokens": 6,
+            "logprobs": True,
+            "top_logprobs": 5,
+        },
+    ),
+    (
+        "chat/completions",  # as RubricJudge asks: JSON constrained by a grammar
+        {
+            "messages": [{"role": "user", "content": "Rate the sea from 1 to 5, in JSON."}],
+            "response_format": {"type": "json_object", "schema": SCORE},
+            "max_tokens": 12,
             "logprobs": True,
             "top_logprobs": 5,
         },

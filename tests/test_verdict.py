@@ -108,3 +108,13 @@ async def test_a_reasoned_step_verdict_without_a_digit_is_asked_again_then_raise
     assert caught.value.raw == "Hmm.\n\nVerdict: maybe"
     temperatures = [r.body["temperature"] for r in server.requests]
     assert temperatures == [0.0, 0.0, 0.7, 0.0]  # a second check, hotter; verdicts greedy
+
+
+@pytest.mark.embedded
+async def test_the_embedded_judge_reasons_then_gives_its_digits_probability():
+    async with OpenAIChat(timeout=600, logprobs=True) as model:
+        judge = LLMStepJudge(model, reasoning=True, reasoning_tokens=48)
+        prompt = [{"role": "user", "content": "What is 2 + 3?"}]
+        [scores] = await judge.score_steps(prompt, [["2 + 3 = 5. The answer is 5."]])
+    assert 0.0 < scores.steps[0] < 1.0  # a probability read from logprobs, not a digit
+    assert scores.usage.calls == 2
