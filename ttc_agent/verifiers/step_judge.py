@@ -38,8 +38,8 @@ class LLMStepJudge:
     ``math_solution`` card with ``StepsAsOutcome(judge, delimiter=None)``.
 
     Args:
-        model: the judge; give it logprobs (``OpenAIChat(logprobs=True)`` on the embedded
-            model) for graded scores rather than 0 or 1.
+        model: the judge; where it returns logprobs (``OpenAIChat`` asks for them unless
+            told not to) the scores are graded rather than 0 or 1.
         card: a card with a 0..1 scale and one criterion.
         top_logprobs: alternatives requested at the digit.
         attempts: tries before an unparseable verdict is an error.
