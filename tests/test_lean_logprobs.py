@@ -73,6 +73,24 @@ def test_the_launcher_serves_unpatched_and_says_so_when_the_patch_does_not_fit(m
     assert issubclass(llama_cpp.Llama, LeanLogprobsLlama)
 
 
+@pytest.mark.embedded
+def test_a_model_that_fails_its_check_at_start_serves_unpatched_and_says_so(monkeypatch, capsys):
+    import llama_cpp
+
+    def mismatch(llama: LeanLogprobsLlama) -> None:
+        raise PatchUnsupported("lean logprobs differ from llama-cpp-python's: text 'a' against 'b'")
+
+    monkeypatch.setattr(llama_cpp, "Llama", llama_cpp.Llama)  # restored after the test
+    monkeypatch.setattr(lean_logprobs, "verify", mismatch)
+    assert _llama_server.patch() is True
+    path = str(assemble(QWEN_CODER_0_5B))
+    model = llama_cpp.Llama(path, n_ctx=256, logits_all=True, verbose=False)  # as served
+    assert isinstance(model, LeanLogprobsLlama) and model.lean is False
+    assert f"{UNPATCHED} (logprobs cost as much as upstream): lean logprobs differ" in (
+        capsys.readouterr().err
+    )
+
+
 def test_the_embedded_server_turns_the_launchers_notice_into_a_warning(tmp_path):
     log = tmp_path / "server.log"
     log.write_text(f"INFO: started\nttc-agent: {UNPATCHED}: llama_cpp.Llama has no generate\n")
@@ -166,6 +184,7 @@ REQUESTS: list[tuple[str, dict[str, Any]]] = [
     ("completions", {"prompt": PROMPT + "Waves", "max_tokens": 1, "logprobs": 20}),  # a prefix
     ("completions", {"prompt": PROMPT, "max_tokens": 4, "logprobs": 0}),
     ("completions", {"prompt": PROMPT, "max_tokens": 4}),
+    ("completions", {"prompt": PROMPT, "max_tokens": 6, "logprobs": 5, "stream": True}),
 ]
 
 
@@ -175,7 +194,20 @@ def _post(base_url: str, path: str, body: dict[str, Any]) -> dict[str, Any]:
         f"{base_url}/{path}", data, {"Content-Type": "application/json"}
     )
     with urllib.request.urlopen(request, timeout=600) as reply:
-        return json.load(reply)
+        if not body.get("stream"):
+            return json.load(reply)
+        lines = [line.decode().strip() for line in reply]
+    chunks = [json.loads(line[6:]) for line in lines if line.startswith("data: {")]
+    return {"choices": [_joined([chunk["choices"][0] for chunk in chunks])]}
+
+
+def _joined(pieces: list[dict[str, Any]]) -> dict[str, Any]:
+    """A streamed completion's chunks as one choice."""
+    logprobs: dict[str, list[Any]] = {}
+    for piece in pieces:
+        for key, values in (piece["logprobs"] or {}).items():
+            logprobs.setdefault(key, []).extend(values)
+    return {"text": "".join(piece["text"] for piece in pieces), "logprobs": logprobs or None}
 
 
 @pytest.mark.embedded
