@@ -3,7 +3,8 @@
 
 Both servers run side by side; the requests are interleaved, round after round, each taking
 the machine-wide CPU turn (``ttc_agent.models.turn.LOCAL_CPU``), so that other work slows both
-alike. Two kinds of request:
+alike (after a second's pause in the turn, so that the server that answered last has gone
+idle). Two kinds of request:
 
 - a verdict: a step judge's ~700-token prompt, one token, with no logprobs, with the top 10,
   and with the top 10 streamed (``plain`` only: the streaming path computes fewer rows);
@@ -37,6 +38,7 @@ from ttc_agent.verifiers.step_judge import LLMStepJudge
 NOWHERE = "http://127.0.0.1:9/v1"  # the judge is only asked for its messages
 COUNTING = [{"role": "user", "content": "Count from 1 to 200, separated by commas."}]
 TOP = 10
+SETTLE = 1.0  # seconds in the turn before each request: the other server's threads go idle
 
 
 def judge_prompt(number: int) -> list[dict[str, Any]]:
@@ -67,6 +69,7 @@ async def timed(
     """Seconds one request takes (in its CPU turn), and its reply (None for a stream)."""
     endpoint: Any = client.completions if "prompt" in request else client.chat.completions
     async with LOCAL_CPU.taken():
+        await asyncio.sleep(SETTLE)
         start = time.monotonic()
         reply = await endpoint.create(**request, stream=stream)
         if stream:
