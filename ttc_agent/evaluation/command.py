@@ -109,7 +109,7 @@ async def run(args: argparse.Namespace, err: Console) -> Summary:
     judge_model = None
     if not args.no_judge:
         judge_model = model_from(
-            args.judge_model or args.model, args.base_url, args.judge_embedded, retry, logprobs=True
+            args.judge_model or args.model, args.base_url, args.judge_embedded, retry
         )
     if args.search and judge_model is None:
         raise ConfigurationError("--search needs a judge to guide the steps; drop --no-judge")
@@ -159,7 +159,7 @@ def model_from(
     embedded: str | None,
     retry: RetryPolicy,
     *,
-    logprobs: bool | None = None,
+    logprobs: bool = True,
     continuation: Continuation | None = None,
 ) -> OpenAIChat:
     """The model the arguments name: an embedded one, or one on ``base_url``."""
