@@ -24,7 +24,8 @@ from ttc_agent.answers import last_number, require_math_verify
 from ttc_agent.errors import ConfigurationError
 from ttc_agent.evaluation.datasets import MATH_INSTRUCTION, load_problems
 from ttc_agent.evaluation.plots import require_matplotlib
-from ttc_agent.evaluation.run import SearchFactory, Summary, evaluate
+from ttc_agent.evaluation.run import SearchFactory, evaluate
+from ttc_agent.evaluation.summary import Summary
 from ttc_agent.models import OpenAIChat, RetryPolicy
 from ttc_agent.models.continuation import CONTINUATIONS, Continuation
 from ttc_agent.protocols import Parts
@@ -146,10 +147,13 @@ def report(summary: Summary, out: str) -> str:
         failed = f"\n{len(summary.failed)} problems failed (rerun to retry): " + ", ".join(
             sorted(summary.failed)[:10]
         )
+    verifier = f"\n{summary.verifier.line()}" if summary.verifier is not None else ""
+    scores = f"  scores: {out}/scores.png" if summary.verifier is not None else ""
     return (
         f"{summary.problems} problems, model {summary.settings['model']}, verifier "
-        f"{summary.settings['verifier'] or 'none'}\n{summary.table()}{failed}\n"
+        f"{summary.settings['verifier'] or 'none'}\n{summary.table()}{verifier}{failed}\n"
         f"rows: {out}/candidates.jsonl  summary: {out}/summary.json  plot: {out}/accuracy.png"
+        f"{scores}"
     )
 
 
