@@ -123,12 +123,14 @@ async def run_agreement(args: argparse.Namespace, err: Console) -> list[Agreemen
 
 def writing_report(rates: list[WinRate], out: str) -> str:
     """What ``ttc writing`` prints when done."""
-    lines = [f"{'strategy':<10} {'n':>3} {'win rate':>9} {'95% interval':>16} {'LC':>7}"]
+    header = f"{'strategy':<10} {'n':>3} {'win rate':>9} {'95% interval':>16} {'LC':>7}"
+    lines = [f"{header} {'judges agree':>13}"]
     for r in rates:
         interval = f"{r.low:.0%} to {r.high:.0%}"
+        agree = "-" if r.agreement is None else f"{r.agreement:.0%}"
         lines.append(
             f"{r.strategy:<10} {r.n:>3} {r.win_rate:>9.1%} {interval:>16} "
-            f"{r.length_controlled:>7.1%}"
+            f"{r.length_controlled:>7.1%} {agree:>13}"
         )
     return "\n".join(lines) + f"\nreport: {out}/report.md"
 
