@@ -126,8 +126,21 @@ def test_ttc_eval_prints_the_verifier_line(loopback, tmp_path, problems):
 
     server = loopback(world)
     data, out = tmp_path / "questions.jsonl", tmp_path / "run"
-    done = ttc("eval", str(data), "--question-field", "q", "--answer-field", "a", "-n", "2",
-               "--judge", "helpfulness", "--out", str(out), server=server)  # fmt: skip
+    done = ttc(
+        "eval",
+        str(data),
+        "--question-field",
+        "q",
+        "--answer-field",
+        "a",
+        "-n",
+        "2",
+        "--judge",
+        "helpfulness",
+        "--out",
+        str(out),
+        server=server,
+    )
     assert done.returncode == 0, done.stderr
     assert "verifier helpfulness: AUROC 1.00 (95 % interval 1.00 to 1.00)" in done.stdout
     assert "scores: " in done.stdout and (out / "scores.png").is_file()

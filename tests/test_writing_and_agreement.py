@@ -152,10 +152,13 @@ async def test_the_report_says_how_often_the_selection_and_evaluation_judges_agr
         server = loopback(handler)
         async with OpenAIChat("m", base_url=server.base_url, api_key="k") as model:
             rates = await writing_experiment(
-                load_prompts(prompts_file), model, n=2, out=tmp_path / handler.__name__,
+                load_prompts(prompts_file),
+                model,
+                n=2,
+                out=tmp_path / handler.__name__,
                 selection=RubricJudge("writing_quality", model, mode="structured"),
                 evaluation=PairwiseJudge("writing_quality", model),
-            )  # fmt: skip
+            )
         by = {r.n: r for r in rates}
         assert (by[1].compared, by[1].agreement) == (0, None)  # the first draft itself
         assert (by[2].compared, by[2].agreement) == (2, expected)

@@ -21,7 +21,7 @@ from ttc_agent.errors import ConfigurationError, SearchError, TTCError
 from ttc_agent.models import OpenAIChat, RetryPolicy
 from ttc_agent.models.continuation import CONTINUATIONS
 from ttc_agent.protocols import Parts
-from ttc_agent.strategies import StrategyNode, registry, search_result
+from ttc_agent.strategies import Policy, StrategyNode, registry, search_result
 from ttc_agent.strategies.think_harder import EFFORTS
 from ttc_agent.types import SearchResult
 from ttc_agent.verifiers import LLMStepJudge, RubricJudge, available_cards
@@ -67,6 +67,11 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--subtrees", type=int, help="dvts: independent subtrees (default 4)")
     parser.add_argument("--max-steps", type=int, help="beam_search, dvts: most steps (default 40)")
     parser.add_argument("--rounds", type=int, help="refine: revision rounds (default 3)")
+    parser.add_argument(
+        "--policy",
+        help="a policy.json from ttc eval --fit-policy: adaptive decides by it; it tells "
+        "adaptive and --effort when their judge is no better than chance",
+    )
     parser.add_argument("--model", help="model name (default: $TTC_MODEL, or the server's only)")
     parser.add_argument(
         "--base-url",
@@ -142,6 +147,9 @@ def _node(
     """The registered strategy's node, with the parts it needs and the settings given."""
     given = {name: getattr(args, name) for name in SETTINGS}
     values = {name: value for name, value in given.items() if value is not None}
+    if args.policy:  # adaptive's policy; think_harder reads its verifier record
+        policy = Policy.load(args.policy)
+        values |= {"policy": policy, "judge_record": policy.verifier}
     return row.node(_parts(args, row, model, judge), values)
 
 

@@ -231,6 +231,7 @@ async def _search(
         "score": best.score.normalized if best and best.score else None,
         "tokens": result.usage.generation.total_tokens,
         "verification_tokens": result.usage.verification.total_tokens,
+        "calls": result.usage.total.calls,
         "latency": round(latency, 3),
         "model": settings["model"],
         "verifier": result.settings.get("verifier"),

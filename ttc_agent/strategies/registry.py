@@ -157,6 +157,7 @@ BUILT_IN: tuple[Strategy[Any], ...] = (
         think_harder.search,
         "an effort level (none, low, medium, high) that runs its preset strategy",
         needs=frozenset({"verifier"}),
+        takes=frozenset({"answer_key"}),
         size=None,
         chooses=True,
     ),
