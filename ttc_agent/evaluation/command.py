@@ -194,7 +194,7 @@ def model_from(
     embedded: str | None,
     retry: RetryPolicy,
     *,
-    logprobs: bool | None = None,
+    logprobs: bool = True,
     continuation: Continuation | None = None,
 ) -> OpenAIChat:
     """The model the arguments name: an embedded one, or one on ``base_url``."""

@@ -12,6 +12,7 @@ from ttc_agent.verifiers.rubric_judge import RubricJudge
 from ttc_agent.verifiers.step_judge import LLMStepJudge
 from ttc_agent.verifiers.step_outcome import StepsAsOutcome
 from ttc_agent.verifiers.transformers_prm import TransformersPRM
+from ttc_agent.verifiers.verdict import ReasonedVerdict, VerdictReading
 from ttc_agent.verifiers.vllm_prm import VLLMPRM
 
 __all__ = [
@@ -21,11 +22,13 @@ __all__ = [
     "JudgeCard",
     "LLMStepJudge",
     "PairwiseJudge",
+    "ReasonedVerdict",
     "RubricJudge",
     "StepVerifier",
     "StepsAsOutcome",
     "TransformersPRM",
     "Verdict",
+    "VerdictReading",
     "Verifier",
     "available_cards",
     "load_card",
