@@ -255,7 +255,8 @@ def test_writing_and_agreement_from_the_command_line(loopback, tmp_path):
     done = ttc("agreement", str(pairs), "--judge", "instruction_following", "--model", "fair",
                server=server)  # fmt: skip
     assert done.returncode == 0, done.stderr
-    assert "| instruction_following@fair | 3 | 100.0% | 100.0% | 50.0% |" in done.stdout
+    row = "| instruction_following@fair | 3 | 100.0% | 100% to 100% | 100.0% | 100% to 100% "
+    assert row + "| 100.0% | 50.0% |" in done.stdout  # accuracy, calibrated, consistency, first
     bad = ttc("agreement", str(tmp_path / "none.json"), server=server)
     assert bad.returncode == 2 and "no pairs file at" in bad.stderr
 

@@ -162,7 +162,11 @@ async def writing_experiment(
                     )
                     row = {"strategy": strategy, "prompt": prompt.id, "chosen": chosen}
                     row |= {"outcome": OUTCOMES[both.outcome], "tokens": both.usage.total_tokens}
-                    row |= {"ab": both.ab.winner, "ba": both.ba.winner}
+                    row |= {
+                        "ab": both.ab.winner,
+                        "ba": both.ba.winner,
+                        "preference": both.preference,
+                    }
                     row["reasons"] = [both.ab.reason, both.ba.reason]
                     await write(comparisons_path, [row], compared)
         async with lock:
