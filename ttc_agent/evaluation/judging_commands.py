@@ -34,6 +34,13 @@ def add_writing_arguments(parser: argparse.ArgumentParser) -> None:
         "--selection-judge", default="writing_quality", help="card of the judge that picks drafts"
     )
     parser.add_argument(
+        "--selection",
+        choices=["best", "tournament"],
+        default="best",
+        help="pick the best-scored draft (default), or the winner of a knockout among the "
+        "drafts under the selection judge's card, pairwise",
+    )
+    parser.add_argument(
         "--evaluation-judge",
         default="writing_quality",
         help="card of the pairwise judge that compares with n = 1",
@@ -92,6 +99,11 @@ async def run_writing(args: argparse.Namespace, err: Console) -> list[WinRate]:
                 max_tokens=args.max_tokens,
                 concurrency=args.concurrency,
                 on_prompt=update,
+                tournament=(
+                    PairwiseJudge(args.selection_judge, judge_model)
+                    if args.selection == "tournament"
+                    else None
+                ),
             )
     finally:
         await model.aclose()

@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import math
 import random
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -69,7 +69,11 @@ def win_rate(
     drafts: dict,
     comparisons: dict,
     strategies: Sequence[str],
+    choices: Mapping[tuple[str, str, int], tuple[int, int]] | None = None,
 ) -> WinRate:
+    """One strategy's win rate at budget ``k``; ``choices`` gives each prompt's chosen draft
+    and what choosing it cost in tokens (a tournament's), by (strategy, prompt, k), where the
+    choice is not the best-scored draft's."""
     outcomes: list[float] = []
     differences: list[float] = []
     words: list[int] = []
@@ -82,7 +86,7 @@ def win_rate(
         base = drafts.get((base_strategy, prompt.id, 0))
         if not mine or base is None:
             continue
-        chosen = choice(mine)
+        chosen, choosing = (choices or {}).get((strategy, prompt.id, k), (choice(mine), 0))
         if mine[chosen] is base:
             outcome = 0.5  # the baseline itself
         elif (row := comparisons.get((strategy, prompt.id, chosen))) is not None:
@@ -94,7 +98,7 @@ def win_rate(
         words.append(mine[chosen]["words"])
         base_words.append(base["words"])
         differences.append(mine[chosen]["words"] - base["words"])
-        tokens.append(sum(r["tokens"] + r["verification_tokens"] for r in mine))
+        tokens.append(sum(r["tokens"] + r["verification_tokens"] for r in mine) + choosing)
     count = len(outcomes)
     if not count:
         return WinRate(strategy, k, 0, 0, 0, 0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
@@ -168,14 +172,25 @@ def _std(values: Sequence[float]) -> float:
 
 
 def write_report(
-    folder: Path, rates: Sequence[WinRate], model: str, selection: str, judge: str, prompts: int
+    folder: Path,
+    rates: Sequence[WinRate],
+    model: str,
+    selection: str,
+    judge: str,
+    prompts: int,
+    tournament: str | None = None,
 ) -> None:
+    chosen_by = (
+        f"by tournament under `{tournament}` (ties to the selection judge `{selection}`)"
+        if tournament
+        else f"by the selection judge `{selection}`"
+    )
     lines = [
         "# Writing-quality experiment",
         "",
-        f"{prompts} prompts; generator `{model}`; selection judge `{selection}`; evaluation "
-        f"judge `{judge}` (pairwise against the first plain sample, both orders, "
-        "disagreement = tie).",
+        f"{prompts} prompts; generator `{model}`; drafts chosen {chosen_by}; evaluation "
+        f"judge `{judge}` (pairwise against the first plain sample, both orders, calibrated: "
+        "no preference = tie).",
         "",
         "| strategy | n | win rate | 95 % interval | W / T / L | LC win rate | words | "
         "baseline words | tokens | judges agree |",
