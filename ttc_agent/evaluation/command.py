@@ -33,7 +33,7 @@ from ttc_agent.models import OpenAIChat, RetryPolicy
 from ttc_agent.models.continuation import CONTINUATIONS, Continuation
 from ttc_agent.protocols import Parts
 from ttc_agent.strategies import Policy, StrategyNode, registry
-from ttc_agent.verifiers.from_card import step_verifier_for, verifier_for
+from ttc_agent.verifiers.from_card import reasons_first, step_verifier_for, verifier_for
 
 
 def step_searches() -> list[str]:
@@ -135,6 +135,8 @@ async def run(args: argparse.Namespace, err: Console) -> tuple[Summary, Policy |
         searches = _searches(args, model, judge_model) if args.search and judge_model else None
         if searches:  # a server that cannot continue steps: one error now, not one per problem
             await model.check_continuation()
+        if judge_model is not None and reasons_first(args.judge or "math_solution"):
+            await judge_model.check_continuation()  # the verdict continues the reasoning
         with ProgressBar(err, "problems", len(problems)) as update:
             summary = await evaluate(
                 problems,
