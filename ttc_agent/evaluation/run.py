@@ -20,11 +20,10 @@ from typing import Any
 from ttc_agent.answers import Equivalence, equivalence
 from ttc_agent.errors import ConfigurationError, TTCError
 from ttc_agent.evaluation.datasets import MATH_INSTRUCTION, Problem
-from ttc_agent.evaluation.diagnostics import diagnose
 from ttc_agent.evaluation.grading import gold_answer, is_correct
-from ttc_agent.evaluation.metrics import METHODS, SCORED, budgets, sweep
-from ttc_agent.evaluation.rows import SAMPLES, finished, samples_in, search_points, written
-from ttc_agent.evaluation.summary import Summary
+from ttc_agent.evaluation.metrics import METHODS, budgets
+from ttc_agent.evaluation.rows import SAMPLES, finished, written
+from ttc_agent.evaluation.summary import Summary, summarise
 from ttc_agent.files import write_atomically
 from ttc_agent.protocols import ChatModel, Verifier
 from ttc_agent.strategies import StrategyNode
@@ -96,7 +95,7 @@ async def evaluate(
     if clash := set(searches) & {*METHODS, SAMPLES}:
         raise ConfigurationError(f"search names {sorted(clash)} are taken by the metrics")
     rows_path = folder / "candidates.jsonl"
-    _check_settings(folder / "run.json", settings)
+    check_settings(folder / "run.json", settings)
     done = finished(rows_path, n, [(name, k) for name in searches for k in budgets(n)])
     todo = [p for p in problems if p.id not in done]
     failed: dict[str, str] = {}
@@ -130,19 +129,7 @@ async def evaluate(
 
     await asyncio.gather(*(one(problem) for problem in todo))
     wanted = {p.id for p in problems}
-    samples = {pid: s for pid, s in samples_in(rows_path).items() if pid in wanted}
-    methods = METHODS if verifier else tuple(m for m in METHODS if m not in SCORED)
-    points = sweep(samples, n, methods) + search_points(rows_path, wanted, list(searches))
-    diagnostics = diagnose(verifier.name, samples, points) if verifier else None
-    summary = Summary(settings, len(samples), points, failed, diagnostics)
-    write_atomically(folder / "summary.json", json.dumps(summary.as_json(), indent=2) + "\n")
-    if plot and summary.points:
-        from ttc_agent.evaluation.plots import plot_scores, plot_sweep
-
-        plot_sweep(summary.points, folder / "accuracy.png", title=summary.title())
-        if diagnostics is not None:
-            plot_scores(samples, folder / "scores.png", diagnostics, title=summary.title())
-    return summary
+    return summarise(folder, settings, wanted, searches=list(searches), failed=failed, plot=plot)
 
 
 async def _candidates(
@@ -190,7 +177,7 @@ async def _candidates(
     ]
 
 
-def _check_settings(path: Path, settings: dict[str, Any]) -> None:
+def check_settings(path: Path, settings: dict[str, Any]) -> None:
     """Record the run's settings; refuse to mix candidates of different settings in one folder."""
     if path.is_file():
         before = json.loads(path.read_text())

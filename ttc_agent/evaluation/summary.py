@@ -1,13 +1,19 @@
 """What an evaluation run measured: its settings, its accuracy points and its verifier's
-diagnostics, as the table ``ttc eval`` prints and the ``summary.json`` it writes."""
+diagnostics, as the table ``ttc eval`` prints and the ``summary.json`` it writes
+(``summarise`` reads them off a run's rows)."""
 
 from __future__ import annotations
 
+import json
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
-from ttc_agent.evaluation.diagnostics import VerifierDiagnostics
-from ttc_agent.evaluation.metrics import Point
+from ttc_agent.evaluation.diagnostics import VerifierDiagnostics, diagnose
+from ttc_agent.evaluation.metrics import METHODS, SCORED, Point, sweep
+from ttc_agent.evaluation.rows import samples_in, search_points
+from ttc_agent.files import write_atomically
 
 
 @dataclass(frozen=True)
@@ -71,3 +77,34 @@ class Summary:
         """The plots' title: the model, the verifier and the number of problems."""
         verifier = f", verifier {self.settings['verifier']}" if self.settings["verifier"] else ""
         return f"{self.settings['model']}{verifier}, {self.problems} problems"
+
+
+def summarise(
+    folder: Path,
+    settings: dict[str, Any],
+    wanted: set[str],
+    *,
+    searches: Sequence[str] = (),
+    failed: dict[str, str] | None = None,
+    plot: bool = True,
+) -> Summary:
+    """The summary of the run in ``folder`` over the problems ``wanted``: every method at every
+    power of two up to ``settings["n"]`` (the scored ones when ``settings["verifier"]`` names
+    a verifier, with its diagnostics), the searches' points; written to ``summary.json``, with
+    ``accuracy.png`` and ``scores.png`` when ``plot``."""
+    rows_path = folder / "candidates.jsonl"
+    samples = {pid: s for pid, s in samples_in(rows_path).items() if pid in wanted}
+    verifier = settings.get("verifier")
+    methods = METHODS if verifier else tuple(m for m in METHODS if m not in SCORED)
+    points = sweep(samples, settings["n"], methods)
+    points += search_points(rows_path, wanted, list(searches))
+    diagnostics = diagnose(verifier, samples, points) if verifier else None
+    summary = Summary(settings, len(samples), points, dict(failed or {}), diagnostics)
+    write_atomically(folder / "summary.json", json.dumps(summary.as_json(), indent=2) + "\n")
+    if plot and summary.points:
+        from ttc_agent.evaluation.plots import plot_scores, plot_sweep
+
+        plot_sweep(summary.points, folder / "accuracy.png", title=summary.title())
+        if diagnostics is not None:
+            plot_scores(samples, folder / "scores.png", diagnostics, title=summary.title())
+    return summary
