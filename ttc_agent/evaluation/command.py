@@ -4,6 +4,7 @@ ttc eval data/gsm8k_test.jsonl --limit 50 -n 16 --judge math_step --out runs/gsm
 ttc eval mine.jsonl --question-field q --answer-field a -n 8 --no-judge --out runs/mine
 ttc eval data/math500.jsonl -n 8 --judge-embedded 1.5b --out runs/math
 ttc eval data/gsm8k_test.jsonl --limit 100 -n 16 --fit-policy --out runs/fit   # policy.json
+ttc eval data/gsm8k_test.jsonl --limit 50 --rescore runs/gsm8k --judge math_resolve --out runs/r
 
 The models and progress bars here serve ``ttc writing`` and ``ttc agreement`` too
 (``judging_commands``).
@@ -26,6 +27,7 @@ from ttc_agent.errors import ConfigurationError
 from ttc_agent.evaluation.datasets import MATH_INSTRUCTION, load_problems
 from ttc_agent.evaluation.plots import require_matplotlib
 from ttc_agent.evaluation.policy_fit import describe, fit_policy
+from ttc_agent.evaluation.rescore import rescore
 from ttc_agent.evaluation.rows import SAMPLES, read_rows, samples_in
 from ttc_agent.evaluation.run import SearchFactory, evaluate
 from ttc_agent.evaluation.summary import Summary
@@ -97,15 +99,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--probe", type=int, default=4, help="--fit-policy: the probe's size (adaptive's, 4)"
     )
+    parser.add_argument(
+        "--rescore",
+        metavar="RUN",
+        help="score the candidates an earlier run (its folder) sampled with --judge instead of "
+        "sampling again: verifiers compared on the same candidates",
+    )
 
 
 async def run(args: argparse.Namespace, err: Console) -> tuple[Summary, Policy | None]:
-    """Run the sweep the arguments describe, with a progress bar on ``err``; with
-    ``--fit-policy``, also fit adaptive's policy to it and write ``OUT/policy.json``."""
+    """Run the sweep the arguments describe (or, with ``--rescore``, score an earlier run's
+    candidates again), with a progress bar on ``err``; with ``--fit-policy``, also fit
+    adaptive's policy to it and write ``OUT/policy.json``."""
     require_matplotlib()  # the optional packages the run ends with, checked before it starts
-    if args.fit_policy and args.no_judge:
-        raise ConfigurationError("--fit-policy needs a verifier (its scores bin the questions)")
-    if args.fit_policy and not 1 <= args.probe <= args.n:
+    for option in ("fit_policy", "rescore"):
+        if getattr(args, option) and args.no_judge:
+            flag = "--" + option.replace("_", "-")
+            raise ConfigurationError(f"{flag} needs a verifier (its scores): drop --no-judge")
+    if args.fit_policy and not args.rescore and not 1 <= args.probe <= args.n:
         raise ConfigurationError(f"--probe must be from 1 to -n ({args.n}), got {args.probe}")
     if args.answer == "math":
         require_math_verify()
@@ -138,20 +149,23 @@ async def run(args: argparse.Namespace, err: Console) -> tuple[Summary, Policy |
         if judge_model is not None and reasons_first(args.judge or "math_solution"):
             await judge_model.check_continuation()  # the verdict continues the reasoning
         with ProgressBar(err, "problems", len(problems)) as update:
-            summary = await evaluate(
-                problems,
-                model,
-                n=args.n,
-                out=Path(args.out),
-                verifier=verifier,
-                answer="math" if args.answer == "math" else last_number,
-                instruction=args.instruction,
-                temperature=args.temperature,
-                max_tokens=args.max_tokens,
-                concurrency=args.concurrency,
-                on_problem=lambda _, done, total: update(done, total),
-                searches=searches,
-            )
+            progress = {"concurrency": args.concurrency, "on_problem": lambda _, d, t: update(d, t)}
+            if args.rescore and verifier is not None:
+                summary = await rescore(problems, args.rescore, verifier, out=args.out, **progress)
+            else:
+                summary = await evaluate(
+                    problems,
+                    model,
+                    n=args.n,
+                    out=Path(args.out),
+                    verifier=verifier,
+                    answer="math" if args.answer == "math" else last_number,
+                    instruction=args.instruction,
+                    temperature=args.temperature,
+                    max_tokens=args.max_tokens,
+                    searches=searches,
+                    **progress,
+                )
         policy = _fit(args, {p.id for p in problems}, summary) if args.fit_policy else None
         return summary, policy
     finally:
