@@ -49,10 +49,12 @@ class Summary:
         methods = list(dict.fromkeys(p.method for p in self.points))
         sizes = sorted({p.n for p in self.points})
         by = {(p.method, p.n): p for p in self.points}
-        lines = [f"{'n':>4} " + "".join(f"{m:>10} " for m in methods) + " tokens"]
+        width = {m: max(10, len(m)) for m in methods}
+        lines = [f"{'n':>4} " + "".join(f"{m:>{width[m]}} " for m in methods) + " tokens"]
         for n in sizes:
             cells = "".join(
-                f"{by[(m, n)].accuracy:>10.1%} " if (m, n) in by else f"{'':>10} " for m in methods
+                f"{by[(m, n)].accuracy:>{width[m]}.1%} " if (m, n) in by else " " * (width[m] + 1)
+                for m in methods
             )
             tokens = max(by[(m, n)].tokens for m in methods if (m, n) in by)
             lines.append(f"{n:>4} {cells}{tokens:>7.0f}")
