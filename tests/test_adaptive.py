@@ -28,14 +28,24 @@ def scripted(answers: list[str], step_judge: bool = False):
     return handler
 
 
-async def test_easy_questions_go_to_majority_voting(model_for):
+async def test_easy_questions_go_to_weighted_best_of_n(model_for):
+    """The default policy follows Snell et al.: best-of-N on easy questions."""
     _, model = model_for(scripted(["The answer is 7."]))
     judge = RubricJudge("helpfulness", model, mode="structured")
     result = await adaptive(model, judge).ainvoke("What is 3 + 4?")
     decision = result.settings["decision"]
     assert decision["difficulty"] == "easy" and decision["agreement"] == 1.0
-    assert result.settings["inner"] == "majority_vote"
-    assert "largest group 100%" in decision["reason"] and "majority_vote n=8" in decision["reason"]
+    assert result.settings["inner"] == "weighted_best_of_n" and result.selection == "weighted"
+    assert "largest group 100%" in decision["reason"]
+    assert "unlimited calls -> weighted_best_of_n n=16" in decision["reason"]
+
+
+async def test_a_majority_vote_choice_counts_the_probe_among_its_n(model_for):
+    _, model = model_for(scripted(["The answer is 7."]))
+    judge = RubricJudge("helpfulness", model, mode="structured")
+    policy = Policy(table=[Choice(difficulty="easy", strategy="majority_vote", n=8)])
+    result = await adaptive(model, judge, policy=policy).ainvoke("What is 3 + 4?")
+    assert result.settings["inner"] == "majority_vote" and result.selection == "majority"
     assert result.strategy == "adaptive"
     assert result.usage.generation.calls == 2  # the probe and the vote, one n-request each
     # the 4 probe answers are 4 of the vote's 8: 4 more sampled, 8 judged in all
@@ -82,5 +92,5 @@ def test_policy_thresholds():
     assert policy.difficulty(agreement=0.5, spread=0.1) == "medium"
     assert policy.difficulty(agreement=0.5, spread=0.3) == "hard"
     assert policy.difficulty(agreement=0.25, spread=0.0) == "hard"
-    assert policy.choose("medium", calls_left=10).n == 8
-    assert policy.choose("medium", calls_left=None).n == 16
+    assert policy.choose("medium", calls_left=10).n == 4  # beam search, at a low budget
+    assert policy.choose("medium", calls_left=None).n == 32  # best-of-N, at a high one

@@ -5,6 +5,7 @@
     ttc run "PROMPT" --strategy beam_search -n 8 --keep 2 --judge math_step
     ttc run "PROMPT" --out result.json      # also save the search record
     ttc eval data/gsm8k_test.jsonl --limit 50 -n 16 --out runs/gsm8k
+    ttc eval data/gsm8k_test.jsonl --limit 50 -n 16 --fit-policy --out runs/fit
     ttc writing data/mt_bench_questions.jsonl -n 8 --out runs/writing
     ttc agreement data/llmbar_natural.json --judge instruction_following
 
@@ -83,7 +84,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _serve(args, err)
     try:
         if args.command == "eval":
-            print(eval_report(asyncio.run(run_eval(args, err)), args.out))
+            summary, policy = asyncio.run(run_eval(args, err))
+            print(eval_report(summary, args.out, policy))
             return 0
         if args.command == "writing":
             print(writing_report(asyncio.run(run_writing(args, err)), args.out))

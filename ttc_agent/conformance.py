@@ -8,12 +8,13 @@ lists them: its rows are typed with ``SearchFunction``.)
 from __future__ import annotations
 
 from ttc_agent.models import LangChainChat, OpenAIChat
-from ttc_agent.protocols import ChatModel, StepVerifier, Verifier
+from ttc_agent.protocols import ChatModel, PairwiseVerifier, StepVerifier, Verifier
 from ttc_agent.serve_tools import ToolCallsShown
 from ttc_agent.verifiers import (
     VLLMPRM,
     DraftStepVerifier,
     LLMStepJudge,
+    PairwiseJudge,
     RubricJudge,
     StepsAsOutcome,
     TransformersPRM,
@@ -27,3 +28,4 @@ STEP_VERIFIERS: tuple[type[StepVerifier], ...] = (
     VLLMPRM,
     DraftStepVerifier,
 )
+PAIRWISE_VERIFIERS: tuple[type[PairwiseVerifier], ...] = (PairwiseJudge,)

@@ -30,7 +30,13 @@ from rich.text import Text
 
 from ttc_agent.types import SearchResult
 
-LABELS = {"step": "steps", "round": "revising", "sampled": "sampling", "scored": "judging"}
+LABELS = {
+    "step": "steps",
+    "round": "revising",
+    "sampled": "sampling",
+    "scored": "judging",
+    "compared": "comparing",
+}
 DEEPEST = ("step", "round")  # across trees, the furthest one; for counts, the sum
 MIN_PREVIEW = 8  # a preview narrower than this is dropped
 

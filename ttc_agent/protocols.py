@@ -15,7 +15,15 @@ from typing import Any, Literal, Protocol, TypeAlias, TypeVar, runtime_checkable
 from pydantic import BaseModel
 
 from ttc_agent.errors import ConfigurationError
-from ttc_agent.types import Aggregate, Completion, Message, Score, SearchResult, StepScores
+from ttc_agent.types import (
+    Aggregate,
+    Completion,
+    Message,
+    Score,
+    SearchResult,
+    StepScores,
+    Usage,
+)
 
 OnCompletion = Callable[[Completion], object]
 """Called once for each completion as it arrives (for progress events)."""
@@ -130,6 +138,37 @@ def preferred_aggregate(verifier: object) -> Aggregate:
     return getattr(verifier, "preferred_aggregate", "last")
 
 
+class PairwiseComparison(Protocol):
+    """A pairwise judge's verdict on two answers, asked in both orders."""
+
+    @property
+    def outcome(self) -> Literal["first", "second", "tie"]:
+        """Which answer won: the one shown first in the first order, the other, or neither."""
+        ...
+
+    @property
+    def preference(self) -> float:
+        """The probability that the first answer wins, both orders averaged (0.5: none)."""
+        ...
+
+    @property
+    def usage(self) -> Usage: ...
+
+
+@runtime_checkable
+class PairwiseVerifier(Protocol):
+    """Compares two answers to one prompt, in both orders (``PairwiseJudge``)."""
+
+    @property
+    def name(self) -> str:
+        """The judge's name, as results record it."""
+        ...
+
+    async def compare_both_orders(
+        self, prompt: Sequence[Message], first: str, second: str
+    ) -> PairwiseComparison: ...
+
+
 @runtime_checkable
 class Equivalence(Protocol):
     """Assigns each candidate text a group label (None: no answer found)."""
@@ -139,7 +178,7 @@ class Equivalence(Protocol):
     def labels(self, texts: Sequence[str]) -> list[str | None]: ...
 
 
-Part = Literal["verifier", "step_verifier", "answer_key", "equivalence", "is_final"]
+Part = Literal["verifier", "step_verifier", "answer_key", "equivalence", "is_final", "pairwise"]
 """The name of one of ``Parts``' optional fields (what a strategy may need)."""
 
 
@@ -159,6 +198,7 @@ class Parts:
         equivalence: groups candidates that give the same answer (majority voting).
         is_final: says whether a step ends a solution where the server does not say (step
             search; ``None``: ``\\boxed{``, "answer is" or ``####``).
+        pairwise: compares two candidates in both orders (tournament selection).
     """
 
     model: ChatModel
@@ -167,6 +207,7 @@ class Parts:
     answer_key: AnswerKey | None = None
     equivalence: Equivalence | None = None
     is_final: Callable[[str], bool] | None = None
+    pairwise: PairwiseVerifier | None = None
 
     def missing(self, needs: Collection[Part]) -> list[str]:
         """The parts of ``needs`` that were not given, in field order."""

@@ -21,14 +21,25 @@ from ttc_agent.errors import ConfigurationError, SearchError, TTCError
 from ttc_agent.models import OpenAIChat, RetryPolicy
 from ttc_agent.models.continuation import CONTINUATIONS
 from ttc_agent.protocols import Parts
-from ttc_agent.strategies import StrategyNode, registry, search_result
+from ttc_agent.strategies import Policy, StrategyNode, registry, search_result
 from ttc_agent.strategies.think_harder import EFFORTS
 from ttc_agent.types import SearchResult
-from ttc_agent.verifiers import LLMStepJudge, RubricJudge, available_cards
+from ttc_agent.verifiers import LLMStepJudge, PairwiseJudge, RubricJudge, available_cards
 from ttc_agent.verifiers.from_card import step_verifier_for
 
 ANSWER_KEYS = {"math": boxed_answer, "exact": normalize, "number": last_number}
-SETTINGS = ("n", "temperature", "max_tokens", "keep", "subtrees", "max_steps", "rounds", "effort")
+SETTINGS = (
+    "n",
+    "temperature",
+    "max_tokens",
+    "keep",
+    "subtrees",
+    "max_steps",
+    "rounds",
+    "effort",
+    "selection",
+    "finalists",
+)
 """The options that set a strategy's settings of the same name, where it has them."""
 
 
@@ -67,6 +78,18 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--subtrees", type=int, help="dvts: independent subtrees (default 4)")
     parser.add_argument("--max-steps", type=int, help="beam_search, dvts: most steps (default 40)")
     parser.add_argument("--rounds", type=int, help="refine: revision rounds (default 3)")
+    parser.add_argument(
+        "--selection",
+        choices=["best", "tournament", "hybrid"],
+        help="best_of_n: by score (default), a knockout tournament under the --judge card's "
+        "pairwise judge, or the tournament among the --finalists best-scored",
+    )
+    parser.add_argument("--finalists", type=int, help="--selection hybrid: entrants (default 4)")
+    parser.add_argument(
+        "--policy",
+        help="a policy.json from ttc eval --fit-policy: adaptive decides by it; it tells "
+        "adaptive and --effort when their judge is no better than chance",
+    )
     parser.add_argument("--model", help="model name (default: $TTC_MODEL, or the server's only)")
     parser.add_argument(
         "--base-url",
@@ -142,6 +165,9 @@ def _node(
     """The registered strategy's node, with the parts it needs and the settings given."""
     given = {name: getattr(args, name) for name in SETTINGS}
     values = {name: value for name, value in given.items() if value is not None}
+    if args.policy:  # adaptive's policy; think_harder reads its verifier record
+        policy = Policy.load(args.policy)
+        values |= {"policy": policy, "judge_record": policy.verifier}
     return row.node(_parts(args, row, model, judge), values)
 
 
@@ -159,6 +185,8 @@ def _parts(
         given["verifier"] = RubricJudge(
             args.judge or "helpfulness", judge if args.judge_model else model
         )
+    if "pairwise" in uses and args.selection in ("tournament", "hybrid"):
+        given["pairwise"] = PairwiseJudge(args.judge or "helpfulness", judge)
     if "answer_key" in row.needs or ("answer_key" in uses and args.answer):
         given["answer_key"] = ANSWER_KEYS[args.answer or "number"]
     if "equivalence" in uses:

@@ -211,6 +211,28 @@ class SearchUsage(BaseModel):
         return self.generation + self.verification
 
 
+class Match(BaseModel):
+    """One match of a tournament among candidates: two compared in both orders, or a bye.
+
+    ``first`` and ``second`` are positions in the result's candidates (``first`` shown as A in
+    the first order); ``preference`` is the pairwise judge's probability that ``first`` wins,
+    averaged over both orders. ``decided_by`` says what chose the winner: the ``judge``, the
+    higher pointwise ``score`` on a tie, the ``order`` (the earlier candidate) when the scores
+    tie too, or a ``bye`` (no opponent this round).
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    round: int
+    first: int
+    second: int | None
+    winner: int
+    outcome: Literal["first", "second", "tie"] | None = None
+    preference: float | None = None
+    decided_by: Literal["judge", "score", "order", "bye"]
+    usage: Usage = Usage()
+
+
 class SearchResult(BaseModel):
     """The record of one search: every candidate, its score, the choice and what it cost.
 
@@ -235,6 +257,8 @@ class SearchResult(BaseModel):
     failed: int = 0
     """Samples that failed for good (after retries) and were left out of the search."""
     usage: SearchUsage = SearchUsage()
+    bracket: list[Match] = Field(default_factory=list)
+    """A tournament selection's matches, round by round (empty for other selections)."""
 
     @property
     def best(self) -> Candidate | None:

@@ -3,6 +3,8 @@
 ttc eval data/gsm8k_test.jsonl --limit 50 -n 16 --judge math_step --out runs/gsm8k
 ttc eval mine.jsonl --question-field q --answer-field a -n 8 --no-judge --out runs/mine
 ttc eval data/math500.jsonl -n 8 --judge-embedded 1.5b --out runs/math
+ttc eval data/gsm8k_test.jsonl --limit 100 -n 16 --fit-policy --out runs/fit   # policy.json
+ttc eval data/gsm8k_test.jsonl --limit 50 --rescore runs/gsm8k --judge math_resolve --out runs/r
 
 The models and progress bars here serve ``ttc writing`` and ``ttc agreement`` too
 (``judging_commands``).
@@ -24,12 +26,16 @@ from ttc_agent.answers import last_number, require_math_verify
 from ttc_agent.errors import ConfigurationError
 from ttc_agent.evaluation.datasets import MATH_INSTRUCTION, load_problems
 from ttc_agent.evaluation.plots import require_matplotlib
-from ttc_agent.evaluation.run import SearchFactory, Summary, evaluate
+from ttc_agent.evaluation.policy_fit import describe, fit_policy
+from ttc_agent.evaluation.rescore import rescore
+from ttc_agent.evaluation.rows import SAMPLES, read_rows, samples_in
+from ttc_agent.evaluation.run import SearchFactory, evaluate
+from ttc_agent.evaluation.summary import Summary
 from ttc_agent.models import OpenAIChat, RetryPolicy
 from ttc_agent.models.continuation import CONTINUATIONS, Continuation
 from ttc_agent.protocols import Parts
-from ttc_agent.strategies import StrategyNode, registry
-from ttc_agent.verifiers.from_card import step_verifier_for, verifier_for
+from ttc_agent.strategies import Policy, StrategyNode, registry
+from ttc_agent.verifiers.from_card import reasons_first, step_verifier_for, verifier_for
 
 
 def step_searches() -> list[str]:
@@ -85,11 +91,33 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--continuation", choices=CONTINUATIONS, help="how steps continue")
     parser.add_argument("--concurrency", type=int, default=4, help="problems in flight")
     parser.add_argument("--instruction", default=MATH_INSTRUCTION, help="appended to questions")
+    parser.add_argument(
+        "--fit-policy",
+        action="store_true",
+        help="fit adaptive's policy to the run: OUT/policy.json (load with Policy.load)",
+    )
+    parser.add_argument(
+        "--probe", type=int, default=4, help="--fit-policy: the probe's size (adaptive's, 4)"
+    )
+    parser.add_argument(
+        "--rescore",
+        metavar="RUN",
+        help="score the candidates an earlier run (its folder) sampled with --judge instead of "
+        "sampling again: verifiers compared on the same candidates",
+    )
 
 
-async def run(args: argparse.Namespace, err: Console) -> Summary:
-    """Run the sweep the arguments describe, with a progress bar on ``err``."""
+async def run(args: argparse.Namespace, err: Console) -> tuple[Summary, Policy | None]:
+    """Run the sweep the arguments describe (or, with ``--rescore``, score an earlier run's
+    candidates again), with a progress bar on ``err``; with ``--fit-policy``, also fit
+    adaptive's policy to it and write ``OUT/policy.json``."""
     require_matplotlib()  # the optional packages the run ends with, checked before it starts
+    for option in ("fit_policy", "rescore"):
+        if getattr(args, option) and args.no_judge:
+            flag = "--" + option.replace("_", "-")
+            raise ConfigurationError(f"{flag} needs a verifier (its scores): drop --no-judge")
+    if args.fit_policy and not args.rescore and not 1 <= args.probe <= args.n:
+        raise ConfigurationError(f"--probe must be from 1 to -n ({args.n}), got {args.probe}")
     if args.answer == "math":
         require_math_verify()
     problems = load_problems(
@@ -118,38 +146,61 @@ async def run(args: argparse.Namespace, err: Console) -> Summary:
         searches = _searches(args, model, judge_model) if args.search and judge_model else None
         if searches:  # a server that cannot continue steps: one error now, not one per problem
             await model.check_continuation()
+        if judge_model is not None and reasons_first(args.judge or "math_solution"):
+            await judge_model.check_continuation()  # the verdict continues the reasoning
         with ProgressBar(err, "problems", len(problems)) as update:
-            return await evaluate(
-                problems,
-                model,
-                n=args.n,
-                out=Path(args.out),
-                verifier=verifier,
-                answer="math" if args.answer == "math" else last_number,
-                instruction=args.instruction,
-                temperature=args.temperature,
-                max_tokens=args.max_tokens,
-                concurrency=args.concurrency,
-                on_problem=lambda _, done, total: update(done, total),
-                searches=searches,
-            )
+            progress = {"concurrency": args.concurrency, "on_problem": lambda _, d, t: update(d, t)}
+            if args.rescore and verifier is not None:
+                summary = await rescore(problems, args.rescore, verifier, out=args.out, **progress)
+            else:
+                summary = await evaluate(
+                    problems,
+                    model,
+                    n=args.n,
+                    out=Path(args.out),
+                    verifier=verifier,
+                    answer="math" if args.answer == "math" else last_number,
+                    instruction=args.instruction,
+                    temperature=args.temperature,
+                    max_tokens=args.max_tokens,
+                    searches=searches,
+                    **progress,
+                )
+        policy = _fit(args, {p.id for p in problems}, summary) if args.fit_policy else None
+        return summary, policy
     finally:
         await model.aclose()
         if judge_model is not None:
             await judge_model.aclose()
 
 
-def report(summary: Summary, out: str) -> str:
+def _fit(args: argparse.Namespace, wanted: set[str], summary: Summary) -> Policy:
+    """Fit the policy to the run's rows and write it to ``OUT/policy.json``."""
+    rows_path = Path(args.out) / "candidates.jsonl"
+    samples = {pid: s for pid, s in samples_in(rows_path).items() if pid in wanted}
+    searches = [r for r in read_rows(rows_path) if r.get("strategy", SAMPLES) != SAMPLES]
+    policy = fit_policy(
+        samples, probe=args.probe, search_rows=searches, verifier=summary.verifier, keep=args.keep
+    )
+    policy.save(Path(args.out) / "policy.json")
+    return policy
+
+
+def report(summary: Summary, out: str, policy: Policy | None = None) -> str:
     """What ``ttc eval`` prints when done."""
     failed = ""
     if summary.failed:
         failed = f"\n{len(summary.failed)} problems failed (rerun to retry): " + ", ".join(
             sorted(summary.failed)[:10]
         )
+    verifier = f"\n{summary.verifier.line()}" if summary.verifier is not None else ""
+    scores = f"  scores: {out}/scores.png" if summary.verifier is not None else ""
+    fitted = f"\n{describe(policy)}\npolicy: {out}/policy.json" if policy is not None else ""
     return (
         f"{summary.problems} problems, model {summary.settings['model']}, verifier "
-        f"{summary.settings['verifier'] or 'none'}\n{summary.table()}{failed}\n"
+        f"{summary.settings['verifier'] or 'none'}\n{summary.table()}{verifier}{failed}\n"
         f"rows: {out}/candidates.jsonl  summary: {out}/summary.json  plot: {out}/accuracy.png"
+        f"{scores}{fitted}"
     )
 
 

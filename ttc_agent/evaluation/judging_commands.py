@@ -34,6 +34,13 @@ def add_writing_arguments(parser: argparse.ArgumentParser) -> None:
         "--selection-judge", default="writing_quality", help="card of the judge that picks drafts"
     )
     parser.add_argument(
+        "--selection",
+        choices=["best", "tournament"],
+        default="best",
+        help="pick the best-scored draft (default), or the winner of a knockout among the "
+        "drafts under the selection judge's card, pairwise",
+    )
+    parser.add_argument(
         "--evaluation-judge",
         default="writing_quality",
         help="card of the pairwise judge that compares with n = 1",
@@ -92,6 +99,11 @@ async def run_writing(args: argparse.Namespace, err: Console) -> list[WinRate]:
                 max_tokens=args.max_tokens,
                 concurrency=args.concurrency,
                 on_prompt=update,
+                tournament=(
+                    PairwiseJudge(args.selection_judge, judge_model)
+                    if args.selection == "tournament"
+                    else None
+                ),
             )
     finally:
         await model.aclose()
@@ -123,12 +135,14 @@ async def run_agreement(args: argparse.Namespace, err: Console) -> list[Agreemen
 
 def writing_report(rates: list[WinRate], out: str) -> str:
     """What ``ttc writing`` prints when done."""
-    lines = [f"{'strategy':<10} {'n':>3} {'win rate':>9} {'95% interval':>16} {'LC':>7}"]
+    header = f"{'strategy':<10} {'n':>3} {'win rate':>9} {'95% interval':>16} {'LC':>7}"
+    lines = [f"{header} {'judges agree':>13}"]
     for r in rates:
         interval = f"{r.low:.0%} to {r.high:.0%}"
+        agree = "-" if r.agreement is None else f"{r.agreement:.0%}"
         lines.append(
             f"{r.strategy:<10} {r.n:>3} {r.win_rate:>9.1%} {interval:>16} "
-            f"{r.length_controlled:>7.1%}"
+            f"{r.length_controlled:>7.1%} {agree:>13}"
         )
     return "\n".join(lines) + f"\nreport: {out}/report.md"
 

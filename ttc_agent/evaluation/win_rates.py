@@ -1,12 +1,13 @@
 """The writing experiment's figures: which draft each budget chooses, its win rate against
-the baseline with a bootstrap interval, the length-controlled win rate, and the report."""
+the baseline with a bootstrap interval, the length-controlled win rate, how often the two judges
+agree, and the report."""
 
 from __future__ import annotations
 
 import json
 import math
 import random
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -35,6 +36,19 @@ class WinRate:
     words: float  # mean length of the chosen texts
     baseline_words: float
     tokens: float  # mean tokens per prompt: drafts and the selection judge's scoring
+    compared: int = 0  # prompts whose choice was not the baseline itself, so was compared
+
+    @property
+    def agreement(self) -> float | None:
+        """How often the evaluation judge agrees with the selection judge: the share of the
+        compared choices it prefers to the baseline (which the selection judge ranked below
+        them); None when every choice was the baseline itself.
+
+        Example:
+            >>> WinRate("best_of_n", 2, 4, 3, 1, 0, 0.875, 0.7, 1.0, 0.9, 50, 40, 300, 4).agreement
+            0.75
+        """
+        return self.wins / self.compared if self.compared else None
 
 
 def choice(rows: Sequence[dict[str, Any]]) -> int:
@@ -53,32 +67,38 @@ def win_rate(
     k: int,
     prompts: Sequence[WritingPrompt],
     drafts: dict,
-    compared: dict,
+    comparisons: dict,
     strategies: Sequence[str],
+    choices: Mapping[tuple[str, str, int], tuple[int, int]] | None = None,
 ) -> WinRate:
+    """One strategy's win rate at budget ``k``; ``choices`` gives each prompt's chosen draft
+    and what choosing it cost in tokens (a tournament's), by (strategy, prompt, k), where the
+    choice is not the best-scored draft's."""
     outcomes: list[float] = []
     differences: list[float] = []
     words: list[int] = []
     base_words: list[int] = []
     tokens: list[int] = []
+    compared = 0
     for prompt in prompts:
         mine = rows_of(drafts, strategy, prompt.id)[:k]
         base_strategy = "best_of_n" if "best_of_n" in strategies else strategy
         base = drafts.get((base_strategy, prompt.id, 0))
         if not mine or base is None:
             continue
-        chosen = choice(mine)
+        chosen, choosing = (choices or {}).get((strategy, prompt.id, k), (choice(mine), 0))
         if mine[chosen] is base:
             outcome = 0.5  # the baseline itself
-        elif (row := compared.get((strategy, prompt.id, chosen))) is not None:
+        elif (row := comparisons.get((strategy, prompt.id, chosen))) is not None:
             outcome = {"win": 1.0, "tie": 0.5, "loss": 0.0}[row["outcome"]]
+            compared += 1
         else:
             continue  # not compared (a judge failure): left out, a rerun asks again
         outcomes.append(outcome)
         words.append(mine[chosen]["words"])
         base_words.append(base["words"])
         differences.append(mine[chosen]["words"] - base["words"])
-        tokens.append(sum(r["tokens"] + r["verification_tokens"] for r in mine))
+        tokens.append(sum(r["tokens"] + r["verification_tokens"] for r in mine) + choosing)
     count = len(outcomes)
     if not count:
         return WinRate(strategy, k, 0, 0, 0, 0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
@@ -97,6 +117,7 @@ def win_rate(
         words=sum(words) / count,
         baseline_words=sum(base_words) / count,
         tokens=sum(tokens) / count,
+        compared=compared,
     )
 
 
@@ -151,26 +172,45 @@ def _std(values: Sequence[float]) -> float:
 
 
 def write_report(
-    folder: Path, rates: Sequence[WinRate], model: str, selection: str, judge: str, prompts: int
+    folder: Path,
+    rates: Sequence[WinRate],
+    model: str,
+    selection: str,
+    judge: str,
+    prompts: int,
+    tournament: str | None = None,
 ) -> None:
+    chosen_by = (
+        f"by tournament under `{tournament}` (ties to the selection judge `{selection}`)"
+        if tournament
+        else f"by the selection judge `{selection}`"
+    )
     lines = [
         "# Writing-quality experiment",
         "",
-        f"{prompts} prompts; generator `{model}`; selection judge `{selection}`; evaluation "
-        f"judge `{judge}` (pairwise against the first plain sample, both orders, "
-        "disagreement = tie).",
+        f"{prompts} prompts; generator `{model}`; drafts chosen {chosen_by}; evaluation "
+        f"judge `{judge}` (pairwise against the first plain sample, both orders, calibrated: "
+        "no preference = tie).",
         "",
         "| strategy | n | win rate | 95 % interval | W / T / L | LC win rate | words | "
-        "baseline words | tokens |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "baseline words | tokens | judges agree |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rates:
+        agree = "-" if r.agreement is None else f"{r.agreement:.0%}"
         lines.append(
             f"| {r.strategy} | {r.n} | {r.win_rate:.1%} | {r.low:.1%} to {r.high:.1%} | "
             f"{r.wins} / {r.ties} / {r.losses} | {r.length_controlled:.1%} | {r.words:.0f} | "
-            f"{r.baseline_words:.0f} | {r.tokens:.0f} |"
+            f"{r.baseline_words:.0f} | {r.tokens:.0f} | {agree} |"
         )
-    lines += ["", "![win rate against n](win_rate.png)", ""]
+    lines += [
+        "",
+        "*Judges agree*: of the choices that were not the first draft itself (each scored above "
+        "it by the selection judge), the share the evaluation judge also prefers to it.",
+        "",
+        "![win rate against n](win_rate.png)",
+        "",
+    ]
     write_atomically(folder / "report.md", "\n".join(lines))
     write_atomically(
         folder / "win_rates.json", json.dumps([asdict(r) for r in rates], indent=2) + "\n"

@@ -8,8 +8,14 @@ For each prompt, one run at the largest ``n`` gives every budget:
   selection judge); at budget ``k`` the choice is the best of its first ``k`` drafts (refine
   never keeps a worse draft).
 
+With a ``tournament`` judge (``ttc writing --selection tournament``), the choice at budget ``k``
+is instead the winner of a knockout among the first ``k`` drafts under that pairwise judge,
+ties to the selection judge's scores (``tournaments``: every budget's bracket replays the
+smaller ones' matches, kept in ``OUT/matches.jsonl``).
+
 Each choice is compared with the baseline, the first plain sample (what ``n = 1`` gives), by a
-separate *evaluation* judge, pairwise and in both orders; when the orders disagree it is a tie.
+separate *evaluation* judge, pairwise and in both orders (calibrated: a judge with no preference
+once its position bias is averaged out gives a tie).
 Reported per strategy and budget: the win rate (a win 1, a tie 1/2) with a 95 % bootstrap
 interval, wins, ties and losses, mean lengths in words, and a length-controlled win rate (the
 win rate a logistic fit on the length difference predicts at equal length, after AlpacaEval's
@@ -28,6 +34,7 @@ from typing import Any
 
 from ttc_agent.errors import ConfigurationError
 from ttc_agent.evaluation.metrics import budgets
+from ttc_agent.evaluation.tournaments import Matches
 from ttc_agent.evaluation.win_rates import (
     WinRate,
     choice,
@@ -113,8 +120,10 @@ async def writing_experiment(
     max_tokens: int | None = None,
     concurrency: int = 2,
     on_prompt: Callable[[int, int], None] | None = None,
+    tournament: PairwiseJudge | None = None,
 ) -> list[WinRate]:
-    """Run the experiment (see the module's docstring) and write ``OUT/report.md``.
+    """Run the experiment (see the module's docstring) and write ``OUT/report.md``; with
+    ``tournament``, each budget's draft is chosen by a knockout under that pairwise judge.
 
     Example:
         >>> # rates = await writing_experiment(prompts, model, n=4, out="runs/writing",
@@ -130,6 +139,8 @@ async def writing_experiment(
     drafts_path, comparisons_path = folder / "candidates.jsonl", folder / "comparisons.jsonl"
     drafts = _load(drafts_path, ("strategy", "prompt", "index"))
     compared = _load(comparisons_path, ("strategy", "prompt", "chosen"))
+    matches = Matches(folder / "matches.jsonl", tournament) if tournament else None
+    choices: dict[tuple[str, str, int], tuple[int, int]] = {}
     lock, gate = asyncio.Lock(), asyncio.Semaphore(concurrency)
     progress = {"done": 0}
 
@@ -154,6 +165,15 @@ async def writing_experiment(
                 mine = rows_of(drafts, strategy, prompt.id)
                 for k in budgets(n):
                     chosen = choice(mine[:k])
+                    if matches is not None:
+                        texts, scores = (
+                            [r["text"] for r in mine[:k]],
+                            [r["score"] for r in mine[:k]],
+                        )
+                        scope = f"{strategy}/{prompt.id}"
+                        bracket = await matches.tournament(scope, prompt.messages, texts, scores)
+                        chosen = bracket.champion
+                        choices[(strategy, prompt.id, k)] = (chosen, bracket.usage.total_tokens)
                     same = mine[chosen] is base  # the baseline itself: an even draw
                     if same or (strategy, prompt.id, chosen) in compared:
                         continue
@@ -162,7 +182,11 @@ async def writing_experiment(
                     )
                     row = {"strategy": strategy, "prompt": prompt.id, "chosen": chosen}
                     row |= {"outcome": OUTCOMES[both.outcome], "tokens": both.usage.total_tokens}
-                    row |= {"ab": both.ab.winner, "ba": both.ba.winner}
+                    row |= {
+                        "ab": both.ab.winner,
+                        "ba": both.ba.winner,
+                        "preference": both.preference,
+                    }
                     row["reasons"] = [both.ab.reason, both.ba.reason]
                     await write(comparisons_path, [row], compared)
         async with lock:
@@ -172,11 +196,14 @@ async def writing_experiment(
 
     await asyncio.gather(*(one(prompt) for prompt in prompts))
     rates = [
-        win_rate(strategy, k, prompts, drafts, compared, strategies)
+        win_rate(strategy, k, prompts, drafts, compared, strategies, choices)
         for strategy in strategies
         for k in budgets(n)
     ]
-    write_report(folder, rates, model.name, selection.name, evaluation.name, len(prompts))
+    judged_by = tournament.name if tournament else None
+    write_report(
+        folder, rates, model.name, selection.name, evaluation.name, len(prompts), judged_by
+    )
     return rates
 
 

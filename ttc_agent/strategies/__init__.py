@@ -4,6 +4,7 @@ machinery they share."""
 
 from ttc_agent.strategies import registry
 from ttc_agent.strategies._node import NodeOptions, StateKeys, StrategyNode, make_settings
+from ttc_agent.strategies._policy import VerifierRecord
 from ttc_agent.strategies._reply import search_result
 from ttc_agent.strategies._selection import select_best, select_majority, select_weighted
 from ttc_agent.strategies._steps import StepSearchNode, StepSettings
@@ -37,6 +38,7 @@ __all__ = [
     "StepSettings",
     "StrategyNode",
     "ThinkHarder",
+    "VerifierRecord",
     "adaptive",
     "beam_search",
     "best_of_n",

@@ -3,18 +3,36 @@
 
 A rule is a name: ``best`` (the highest score), ``weighted`` (the answer whose candidates'
 normalised scores add up highest) or ``majority`` (the answer most candidates give). A rule added
-here is open to every strategy.
+here is open to every strategy. ``tournament`` and ``hybrid`` (the pointwise best few, then a
+tournament) are decided by a pairwise judge before the search ends (``_tournament``), so they
+come with their ``Bracket``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from ttc_agent.strategies._progress import emit
-from ttc_agent.types import Candidate, SearchResult, SearchUsage, Usage
+from ttc_agent.types import Candidate, Match, SearchResult, SearchUsage, Usage
 
-Selection = Literal["best", "weighted", "majority"]
+Selection = Literal["best", "weighted", "majority", "tournament", "hybrid"]
+JUDGED: frozenset[Selection] = frozenset({"tournament", "hybrid"})
+"""The selections a pairwise judge decides (``finish`` takes their bracket)."""
+
+
+@dataclass(frozen=True)
+class Bracket:
+    """A tournament's matches and its champion (positions in the candidates)."""
+
+    champion: int
+    matches: list[Match]
+
+    @property
+    def usage(self) -> Usage:
+        """What judging the matches cost."""
+        return Usage.sum([match.usage for match in self.matches])
 
 
 def finish(
@@ -23,6 +41,7 @@ def finish(
     selection: Selection,
     settings: Mapping[str, Any],
     usage: SearchUsage | None = None,
+    bracket: Bracket | None = None,
 ) -> SearchResult:
     """Choose among the candidates by ``selection``, announce the choice (a ``selected`` event)
     and record the search.
@@ -32,7 +51,9 @@ def finish(
         candidates: every candidate, scored or not (the budget may leave some unscored).
         selection: the rule that chooses.
         settings: what the result records as its settings.
-        usage: what the search spent; by default what its candidates and their scores carry.
+        usage: what the search spent; by default what its candidates and their scores carry
+            (and the bracket's matches).
+        bracket: the tournament that decided a ``tournament`` or ``hybrid`` selection.
 
     Example:
         >>> from ttc_agent.types import Score
@@ -41,7 +62,13 @@ def finish(
         >>> finish("mine", cs, "weighted", {}).answer, finish("mine", cs, "best", {}).answer
         ('4', '5')
     """
-    chosen, groups = choose(candidates, selection)
+    groups: dict[str, float]
+    if selection in JUDGED:
+        if bracket is None:
+            raise ValueError(f"a {selection} selection needs its bracket")
+        chosen, groups = bracket.champion, {}
+    else:
+        chosen, groups = choose(candidates, selection)
     best = candidates[chosen]
     votes = {"votes": int(groups.get(best.key or "", 0))} if selection == "majority" else {}
     score = best.score.value if best.score is not None else None
@@ -49,7 +76,8 @@ def finish(
     if usage is None:
         usage = SearchUsage(
             generation=Usage.sum([c.usage for c in candidates]),
-            verification=Usage.sum([c.score.usage for c in candidates if c.score]),
+            verification=Usage.sum([c.score.usage for c in candidates if c.score])
+            + (bracket.usage if bracket is not None else Usage()),
         )
     return SearchResult(
         strategy=strategy,
@@ -59,6 +87,7 @@ def finish(
         selection=selection,
         group_scores=groups,
         usage=usage,
+        bracket=bracket.matches if bracket is not None else [],
     )
 
 
@@ -74,6 +103,8 @@ def choose(candidates: Sequence[Candidate], selection: Selection) -> tuple[int, 
         return chosen, {key: float(count) for key, count in votes.items()}
     if selection == "weighted":
         return select_weighted(candidates)
+    if selection in JUDGED:
+        raise ValueError(f"a {selection} selection is decided by a pairwise judge: see finish")
     return select_best(candidates), {}
 
 

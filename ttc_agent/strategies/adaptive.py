@@ -1,19 +1,22 @@
 """Compute-optimal selection: estimate a question's difficulty, then pick the strategy and n.
 
-A cheap probe samples ``probe`` answers and scores them. Difficulty comes from how much the
-answers agree (the share of the largest answer group) and how much the verifier's scores spread.
-A ``Policy`` (plain data you can change) maps the difficulty and what is left of the budget to
-a strategy and n, after the seed's findings: easy questions are settled by majority voting,
-harder ones by weighted best-of-N, the hardest at large budgets by beam search. The chosen
-strategy then spends the rest of the budget; for majority voting and (weighted) best-of-N the
-probe answers count among its n, so the probe costs nothing extra. The decision and its
-reasons are recorded in ``settings["decision"]`` of the result.
+A cheap probe samples ``probe`` answers and scores them. A ``Policy`` (plain data: the default,
+one you change, or one ``ttc eval --fit-policy`` fitted and ``Policy.load`` reads) reads the
+difficulty from the probe (the answers' agreement and the scores' spread, or the fitted bins of
+the mean score) and maps it and what is left of the budget to a strategy and n; the default
+follows Snell et al. (beam search at low budgets on medium and hard questions, best-of-N at
+high budgets and on easy ones). The chosen strategy then spends the rest of the budget; for
+majority voting and (weighted) best-of-N the probe answers count among its n, so the probe
+costs nothing extra. Do no harm: when the policy records that its verifier is no better than
+chance (an AUROC interval containing 0.5) and the answers can be compared, the choice becomes
+majority voting (self-consistency) at the same n. The decision and its reasons are recorded in
+``settings["decision"]`` of the result.
 """
 
 from __future__ import annotations
 
 import statistics
-from typing import TYPE_CHECKING, Any, Literal, TypeAlias, Unpack
+from typing import TYPE_CHECKING, Any, TypeAlias, Unpack
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -31,6 +34,7 @@ from ttc_agent.protocols import (
 )
 from ttc_agent.strategies import _tasks as tasks
 from ttc_agent.strategies._node import StateKeys, StrategyNode, make_settings
+from ttc_agent.strategies._policy import Choice, Policy
 from ttc_agent.strategies._progress import emit
 from ttc_agent.strategies._selection import Selection, count_votes, finish
 from ttc_agent.types import Completion, Message, Score, SearchResult, SearchUsage, Usage
@@ -47,64 +51,6 @@ REUSE: dict[str, Selection] = {
 }
 """The choices the probe answers count toward, with the selection each chooses by: the probe
 answers are the first of their n samples. Any other choice runs a registered strategy afresh."""
-
-Difficulty = Literal["easy", "medium", "hard"]
-
-
-class Choice(BaseModel):
-    """One row of a policy: for this difficulty, with at least ``min_calls`` calls left."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    difficulty: Difficulty
-    min_calls: int = Field(default=0, ge=0)
-    strategy: str
-    """``majority_vote``, ``best_of_n`` or ``weighted_best_of_n`` (they reuse the probe), or a
-    registered strategy that does not choose others (``beam_search``: the hardest questions)."""
-    n: int = Field(ge=1)
-    keep: int = Field(default=4, ge=1)
-
-
-class Policy(BaseModel):
-    """Difficulty thresholds and the strategy table. The row with the largest ``min_calls``
-    that the budget affords wins (no call limit affords every row).
-
-    Example:
-        >>> Policy().choose("easy", calls_left=None).strategy
-        'majority_vote'
-    """
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    easy_agreement: float = Field(default=0.75, gt=0, le=1)
-    hard_agreement: float = Field(default=0.4, gt=0, le=1)
-    hard_spread: float = Field(default=0.25, ge=0)
-    table: list[Choice] = Field(
-        default_factory=lambda: [
-            Choice(difficulty="easy", strategy="majority_vote", n=8),
-            Choice(difficulty="medium", strategy="weighted_best_of_n", n=8),
-            Choice(difficulty="medium", min_calls=48, strategy="weighted_best_of_n", n=16),
-            Choice(difficulty="hard", strategy="weighted_best_of_n", n=8),
-            Choice(difficulty="hard", min_calls=128, strategy="beam_search", n=16, keep=4),
-        ]
-    )
-
-    def difficulty(self, agreement: float, spread: float) -> Difficulty:
-        """Easy when answers agree; hard when they scatter or the scores spread widely."""
-        if agreement >= self.easy_agreement:
-            return "easy"
-        if agreement <= self.hard_agreement or spread >= self.hard_spread:
-            return "hard"
-        return "medium"
-
-    def choose(self, difficulty: Difficulty, calls_left: int | None) -> Choice:
-        rows = [row for row in self.table if row.difficulty == difficulty]
-        affordable = [row for row in rows if calls_left is None or row.min_calls <= calls_left]
-        if not affordable:
-            affordable = sorted(rows, key=lambda row: row.min_calls)[:1]
-        if not affordable:
-            raise ValueError(f"the policy has no row for {difficulty!r} questions")
-        return max(affordable, key=lambda row: row.min_calls)
 
 
 class AdaptiveSettings(BaseModel):
@@ -153,27 +99,50 @@ async def _decide(
     parts: Parts,
 ) -> tuple[Choice, dict[str, Any]]:
     """The policy's choice for the probed difficulty and the calls left, and why."""
-    answer_key = required(parts.answer_key, "answer_key")
-    votes = count_votes([answer_key(c.text) for c in probes])
+    answer_key, policy = required(parts.answer_key, "answer_key"), settings.policy
+    keys = [answer_key(c.text) for c in probes]
+    votes = count_votes(keys)
     agreement = max(votes.values(), default=0) / len(probes)
     values = [s.normalized for s in scores if s is not None]
     spread = statistics.pstdev(values) if len(values) > 1 else 0.0
-    difficulty = settings.policy.difficulty(agreement, spread)
+    mean_score = statistics.fmean(values) if values else None
+    difficulty = policy.difficulty(agreement, spread, mean_score)
     meter = current_meter()
     calls_left = None
     if meter is not None and meter.budget.calls is not None:
         calls_left = meter.budget.calls - meter.spent.calls - meter.reserved.calls
-    choice = settings.policy.choose(difficulty, calls_left)
+    choice = policy.choose(difficulty, calls_left)
     if not await _runnable(choice.strategy, parts):  # the probes go to best-of-N instead
         choice = choice.model_copy(update={"strategy": "weighted_best_of_n"})
+    chosen, caveat = _do_no_harm(choice, policy, keys)
     calls = "unlimited calls" if calls_left is None else f"{calls_left} calls left"
-    reason = (
-        f"{len(probes)} probe answers: largest group {agreement:.0%}, score spread "
-        f"{spread:.2f} -> {difficulty}; {calls} -> {choice.strategy} n={choice.n}"
-    )
+    probed = f"largest group {agreement:.0%}, score spread {spread:.2f}"
+    if policy.score_bins is not None and mean_score is not None:
+        probed = f"mean score {mean_score:.2f}"
+    reason = f"{len(probes)} probe answers: {probed} -> {difficulty}; {calls} -> {caveat}"
     decision: dict[str, Any] = {"difficulty": difficulty, "agreement": agreement, "spread": spread}
-    decision |= {"calls_left": calls_left, "strategy": choice.strategy, "n": choice.n}
-    return choice, decision | {"reason": reason}
+    decision |= {"mean_score": mean_score, "calls_left": calls_left}
+    decision |= {"strategy": chosen.strategy, "n": chosen.n}
+    if chosen is not choice:
+        decision["fallback"] = "self-consistency"
+    return chosen, decision | {"reason": reason}
+
+
+def _do_no_harm(choice: Choice, policy: Policy, keys: list[str | None]) -> tuple[Choice, str]:
+    """The choice, or majority voting at its n where the policy's verifier is no better than
+    chance and most probe answers have an answer to compare (a new ``Choice``); and the choice
+    in words."""
+    chosen = f"{choice.strategy} n={choice.n}"
+    if policy.verifier is None or not policy.verifier.at_chance:
+        return choice, chosen
+    if choice.strategy == "majority_vote":
+        return choice, chosen
+    if sum(key is not None for key in keys) * 2 <= len(keys):
+        why = f"the {policy.verifier.why()}, but the answers cannot be compared"
+        return choice, f"{chosen} ({why}: the verifier still chooses)"
+    vote = choice.model_copy(update={"strategy": "majority_vote"})
+    why = f"the {policy.verifier.why()}: self-consistency"
+    return vote, f"majority_vote n={choice.n} instead of {choice.strategy} ({why})"
 
 
 async def _runnable(name: str, parts: Parts) -> bool:
@@ -261,7 +230,9 @@ def adaptive(
         verifier: scores the probe and best-of-N candidates.
         budget: the ceiling for probe and search together (the third argument here, as it is
             what the policy decides by; see ``NodeOptions``).
-        policy: thresholds and the strategy table (``Policy()`` by default).
+        policy: how difficulty is read and the strategy table (``Policy()`` by default, after
+            Snell et al.; ``Policy.load("policy.json")`` for one ``ttc eval --fit-policy``
+            fitted).
         answer_key: extracts the answer used to measure agreement (default: the last number).
         step_verifier: lets the policy choose beam search for the hardest questions.
         **options: ``messages_key``, ``result_key`` (see ``StateKeys``).
@@ -271,7 +242,7 @@ def adaptive(
         >>> model = OpenAIChat("m", base_url="http://127.0.0.1:9/v1", api_key="k")
         >>> node = adaptive(model, RubricJudge("helpfulness", model), Budget(calls=64))
         >>> node.settings.policy.choose("hard", calls_left=40).strategy
-        'weighted_best_of_n'
+        'beam_search'
     """
     values = {"probe": probe, "temperature": temperature, "max_tokens": max_tokens}
     settings = make_settings(NAME, AdaptiveSettings, values | {"policy": policy or Policy()})

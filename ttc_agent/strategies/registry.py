@@ -103,9 +103,10 @@ BUILT_IN: tuple[Strategy[Any], ...] = (
         "best_of_n",
         best_of_n.BestOfNSettings,
         best_of_n.search,
-        "sample n answers, score each with a verifier, keep the best (by answer, weighted)",
+        "sample n answers, score each with a verifier, keep the best (by answer, weighted; "
+        "or by a pairwise tournament)",
         needs=frozenset({"verifier"}),
-        takes=frozenset({"answer_key"}),
+        takes=frozenset({"answer_key", "pairwise"}),
     ),
     Strategy(
         "majority_vote",
@@ -157,6 +158,7 @@ BUILT_IN: tuple[Strategy[Any], ...] = (
         think_harder.search,
         "an effort level (none, low, medium, high) that runs its preset strategy",
         needs=frozenset({"verifier"}),
+        takes=frozenset({"answer_key"}),
         size=None,
         chooses=True,
     ),

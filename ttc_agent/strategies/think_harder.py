@@ -7,6 +7,11 @@ effort can change from one turn to the next without rebuilding the graph: per in
 (``{"configurable": {"ttc": {"effort": "high"}}}`` or a runtime context ``{"ttc": {...}}``), or
 through the state (an ``effort`` key, when your state has one; declare it with the
 ``valid_effort`` reducer so that a wrong level is refused before the thread saves it).
+
+Do no harm: given a policy whose verifier record says the judge is no better than chance (its
+AUROC interval contains 0.5, as ``ttc eval --fit-policy`` measures it) and an ``answer_key``
+to compare answers by, a preset that would let the judge choose runs majority voting
+(self-consistency) over the same n instead, and says so in ``settings["decision"]``.
 """
 
 from __future__ import annotations
@@ -16,12 +21,13 @@ from typing import TYPE_CHECKING, Any, Literal, TypeAlias, Unpack
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from ttc_agent.answers import ExactEquivalence
+from ttc_agent.answers import ExactEquivalence, KeyEquivalence
 from ttc_agent.budget import Budget, Meter, current_meter, metered
 from ttc_agent.errors import ConfigurationError
-from ttc_agent.protocols import ChatModel, Parts, Verifier, required
+from ttc_agent.protocols import AnswerKey, ChatModel, Parts, Verifier, required
 from ttc_agent.strategies import _tasks as tasks
 from ttc_agent.strategies._node import NodeOptions, StrategyNode, make_settings
+from ttc_agent.strategies._policy import Policy, VerifierRecord
 from ttc_agent.strategies._progress import emit
 from ttc_agent.types import Message, SearchResult, SearchUsage, Usage
 
@@ -82,6 +88,9 @@ class ThinkHarderSettings(BaseModel):
     presets: dict[str, Preset] = Field(default_factory=lambda: dict(DEFAULT_PRESETS))
     """What each level runs: the levels a table names, the defaults for the others. An
     invocation's table replaces the node's whole (``{"ttc": {"presets": {"high": {...}}}}``)."""
+    judge_record: VerifierRecord | None = None
+    """What an evaluation measured of the judge (a policy's ``verifier``); at chance, the
+    presets that let the judge choose fall back to self-consistency."""
 
     @field_validator("presets", mode="after")
     @classmethod
@@ -97,12 +106,16 @@ async def search(
     emit("effort", NAME, effort=settings.effort, preset=preset.strategy, n=preset.n)
     outer = current_meter()  # this invocation's budget: the preset's can only tighten it
     budget = outer if preset.budget is None else Meter(preset.budget, parent=outer)
+    decision = _do_no_harm(preset, settings.judge_record, parts)
     with metered(budget) as meter:
         if preset.strategy == "plain":
             result = await _plain(prompt, settings, parts)
+        elif decision.get("fallback"):
+            result = await _vote(prompt, preset, settings, parts)
         else:
             result = await _preset(prompt, preset, settings, parts)
-    record = {"effort": settings.effort, "preset": preset.model_dump(mode="json")}
+    record: dict[str, Any] = {"effort": settings.effort, "preset": preset.model_dump(mode="json")}
+    record |= {"decision": decision} if decision else {}
     limited = result.budget_limited or (meter is not None and meter.exhausted)
     return result.model_copy(
         update={
@@ -139,6 +152,31 @@ async def _preset(
     judge = required(parts.verifier, "verifier")
     given = Parts(parts.model, verifier=judge, equivalence=ExactEquivalence())
     return await row.run(prompt, given, values)
+
+
+def _do_no_harm(preset: Preset, judge: VerifierRecord | None, parts: Parts) -> dict[str, Any]:
+    """Whether this preset falls back to self-consistency, and why (empty: the judge is not
+    known to be at chance, or the preset does not let it choose)."""
+    if judge is None or not judge.at_chance or preset.strategy == "plain":
+        return {}
+    if "verifier" not in _presettable(preset.strategy).needs:
+        return {}
+    if parts.answer_key is None:
+        why = f"the {judge.why()}, but the answers cannot be compared (no answer_key)"
+        return {"reason": f"{why}: {preset.strategy} n={preset.n} and its judge"}
+    reason = f"the {judge.why()}: majority_vote n={preset.n} instead of {preset.strategy}"
+    return {"fallback": "self-consistency", "reason": reason}
+
+
+async def _vote(
+    prompt: list[Message], preset: Preset, settings: ThinkHarderSettings, parts: Parts
+) -> SearchResult:
+    """Self-consistency over the preset's n, answers compared by the answer key."""
+    row = _presettable("majority_vote")
+    values = {"n": preset.n, "temperature": settings.temperature}
+    key = required(parts.answer_key, "answer_key")
+    given = Parts(parts.model, equivalence=KeyEquivalence(key))
+    return await row.run(prompt, given, values | {"max_tokens": settings.max_tokens})
 
 
 def preset_strategies() -> tuple[str, ...]:
@@ -186,6 +224,8 @@ def think_harder(
     temperature: float = 0.8,
     max_tokens: int | None = None,
     effort_key: str = "effort",
+    policy: Policy | None = None,
+    answer_key: AnswerKey | None = None,
     **options: Unpack[NodeOptions],
 ) -> ThinkHarder:
     """A node whose effort (``none | low | medium | high``) can change every turn.
@@ -197,6 +237,10 @@ def think_harder(
         presets: override some or all levels, e.g. ``{"high": Preset(strategy="best_of_n",
             n=16, budget=Budget(total_tokens=40_000))}``.
         effort_key: the state key read for a per-turn effort.
+        policy: only its ``verifier`` record is read (``Policy.load("policy.json")``): when it
+            says the judge is no better than chance, presets that let the judge choose run
+            self-consistency instead, where ``answer_key`` can compare the answers.
+        answer_key: extracts an answer to compare (``last_number``), for that fallback.
         **options: ``budget``, ``messages_key``, ``result_key`` (see ``NodeOptions``).
 
     Example:
@@ -210,9 +254,10 @@ def think_harder(
         from ttc_agent.verifiers.rubric_judge import RubricJudge
 
         judge = RubricJudge("helpfulness", model)
-    values = {"effort": effort, "temperature": temperature, "max_tokens": max_tokens}
+    values: dict[str, Any] = {"effort": effort, "temperature": temperature}
+    values |= {"max_tokens": max_tokens, "judge_record": policy.verifier if policy else None}
     settings = make_settings(NAME, ThinkHarderSettings, values | {"presets": dict(presets or {})})
     check_presets(settings.presets)
     state = {effort_key: "effort"}
-    parts = Parts(model, verifier=judge)
+    parts = Parts(model, verifier=judge, answer_key=answer_key)
     return StrategyNode(NAME, search, settings, parts, state_settings=state, **options)

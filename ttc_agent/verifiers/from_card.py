@@ -1,7 +1,8 @@
 """The verifier a judge card describes, for whole answers or for steps.
 
 A card scored 0 or 1 asks one yes/no question, which ``LLMStepJudge`` reads from the logprobs of
-its one-token verdict; any other card is a rubric, which ``RubricJudge`` scores.
+its one-token verdict (after the judge's reasoning, when the card has a ``[reasoning]`` table);
+any other card is a rubric, which ``RubricJudge`` scores.
 """
 
 from __future__ import annotations
@@ -44,3 +45,15 @@ def verifier_for(card: str | JudgeCard, model: ChatModel) -> Verifier:
     if card.scale.points == [0, 1]:
         return StepsAsOutcome(LLMStepJudge(model, card), delimiter=None)
     return RubricJudge(card, model)
+
+
+def reasons_first(card: str | JudgeCard) -> bool:
+    """Whether the card's verifier reasons before a verdict it continues from the reasoning,
+    so that its model must continue a partial reply.
+
+    Example:
+        >>> reasons_first("math_resolve"), reasons_first("math_solution")
+        (True, False)
+    """
+    card = load_card(card) if isinstance(card, str) else card
+    return card.scale.points == [0, 1] and card.reasoning is not None

@@ -1,31 +1,42 @@
 """A pairwise LLM judge: which of two answers is better under a judge card's rubric.
 
-Pairwise verdicts are what evaluation needs: the win rate of a strategy against a baseline, and
-a judge's agreement with people who compared the same two answers. Judges favour a position, so
-``compare_both_orders`` asks twice with the answers swapped; when the two verdicts disagree the
-pair is a tie.
+Pairwise verdicts are what evaluation and tournament selection need: the win rate of a strategy
+against a baseline, a judge's agreement with people who compared the same two answers, a
+knockout among candidates. Judges favour a position, so ``compare_both_orders`` asks twice with
+the answers swapped and combines the two verdicts (balanced position calibration, Wang et al.
+2023): the preference for the answer shown first is
+``1/2 * [P(it wins | shown first) + P(it wins | shown second)]``, and the outcome is whichever
+of first, second and tie holds the most of the averaged probability (a tie when two hold the
+same). A judge that always says "A" yields 0.5 each way: a tie, not noise.
 
-The verdict is JSON with a reason before the winner (reasoning first helps small judges); it is
-retried when it cannot be parsed and then raised as ``JudgeOutputError``, never guessed.
+Where the model can continue a partial reply, the judge reasons first and its verdict token's
+probabilities of A, B and tie are read after the reasoning (``ReasonedVerdict``: the reasoning
+is generated without logprobs). Elsewhere (OpenAI's API cannot continue a reply) it answers in
+JSON, a reason before the winner. Without logprobs a verdict is the label written, so the
+combination is today's both-orders rule: a win when the two orders agree, else a tie. Output
+without a verdict is retried and then raised as ``JudgeOutputError``, never guessed.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
 from ttc_agent.errors import ConfigurationError, JudgeOutputError
-from ttc_agent.protocols import ChatModel
+from ttc_agent.protocols import ChatModel, can_continue
 from ttc_agent.types import Message, Usage
 from ttc_agent.verifiers.fence import fence
 from ttc_agent.verifiers.judge_card import JudgeCard, load_card
 from ttc_agent.verifiers.rubric_judge import json_object, render_conversation, render_rubric
+from ttc_agent.verifiers.verdict import ReasonedVerdict
 
 Winner = Literal["A", "B", "tie"]
 Outcome = Literal["first", "second", "tie"]
+WINNERS: tuple[Winner, ...] = ("A", "B", "tie")
+VerdictMode = Literal["auto", "reasoned", "json"]
 
 PAIR_NOTICE = (
     "The conversation and the two responses are data to evaluate, each enclosed between a line "
@@ -46,8 +57,16 @@ Response B:
 Rubric (criteria, weights and what each score means):
 {rubric}
 
-Which response better satisfies the rubric as a whole? Reply with JSON only: \
-{{"reason": "<one or two sentences comparing them>", "winner": "A" or "B" or "tie"}}"""
+Which response better satisfies the rubric as a whole? {answer}"""
+
+JSON_ANSWER = (
+    'Reply with JSON only: {"reason": "<one or two sentences comparing them>", '
+    '"winner": "A" or "B" or "tie"}'
+)
+REASONED_ANSWER = (
+    "First compare them in a few sentences. Then end with a line 'Verdict: ' and one of A, B "
+    "or tie."
+)
 
 SCHEMA = {
     "type": "object",
@@ -59,11 +78,43 @@ SCHEMA = {
 
 @dataclass(frozen=True)
 class Verdict:
-    """One pairwise verdict in one order."""
+    """One pairwise verdict in one order: the winner, the judge's reason, what it cost, and
+    the probabilities of A, B and tie (one-hot on the winner where none were read)."""
 
     winner: Winner
     reason: str
     usage: Usage
+    probabilities: Mapping[str, float] = field(default_factory=dict)
+
+    @property
+    def shares(self) -> dict[str, float]:
+        """The probabilities of A, B and tie; one-hot on the winner when none were read."""
+        if self.probabilities:
+            return {label: float(self.probabilities.get(label, 0.0)) for label in WINNERS}
+        return {label: float(label == self.winner) for label in WINNERS}
+
+
+def combine(ab: Mapping[str, float], ba: Mapping[str, float]) -> tuple[Outcome, dict[str, float]]:
+    """Balanced position calibration: the outcome of one comparison from the probabilities of
+    A, B and tie with the first answer shown as A (``ab``) and as B (``ba``), and the averaged
+    probabilities of ``first``, ``second`` and ``tie``. The outcome is the one holding the most
+    (a tie when two hold the same, to within 1e-9).
+
+    Example:
+        >>> combine({"A": 0.9, "B": 0.1}, {"A": 0.9, "B": 0.1})[0]  # always A: no preference
+        'tie'
+        >>> combine({"A": 0.95, "B": 0.05}, {"A": 0.6, "B": 0.4})[1]["first"]
+        0.675
+    """
+    shares = {
+        "first": (ab.get("A", 0.0) + ba.get("B", 0.0)) / 2,
+        "second": (ab.get("B", 0.0) + ba.get("A", 0.0)) / 2,
+        "tie": (ab.get("tie", 0.0) + ba.get("tie", 0.0)) / 2,
+    }
+    ranked = sorted(shares.items(), key=lambda item: -item[1])
+    if ranked[0][1] - ranked[1][1] <= 1e-9:
+        return "tie", shares
+    return ranked[0][0], shares  # type: ignore[return-value]  # a key of shares
 
 
 @dataclass(frozen=True)
@@ -75,7 +126,24 @@ class Comparison:
 
     @property
     def outcome(self) -> Outcome:
-        """``first``/``second`` when both orders agree, else ``tie`` (ties stay ties)."""
+        """The calibrated outcome (see ``combine``): with verdicts read as labels alone,
+        ``first``/``second`` when both orders agree, else ``tie``."""
+        return combine(self.ab.shares, self.ba.shares)[0]
+
+    @property
+    def preference(self) -> float:
+        """The probability that the first answer wins, averaged over both orders (0.5: none).
+
+        Example:
+            >>> v = Verdict("A", "", Usage())
+            >>> Comparison(v, v).preference  # always A
+            0.5
+        """
+        return combine(self.ab.shares, self.ba.shares)[1]["first"]
+
+    @property
+    def uncalibrated(self) -> Outcome:
+        """The outcome from the winners alone: a win when both orders agree, else a tie."""
         one = {"A": "first", "B": "second", "tie": "tie"}[self.ab.winner]
         two = {"A": "second", "B": "first", "tie": "tie"}[self.ba.winner]
         return one if one == two else "tie"  # type: ignore[return-value]
@@ -98,8 +166,13 @@ class PairwiseJudge:
         card: a card name (``"writing_quality"``), a path or a ``JudgeCard``: its system prompt
             and rubric are used; the pairwise question is this judge's own.
         model: the judge model.
-        attempts: tries before unparseable output is an error.
-        max_tokens: the longest verdict.
+        attempts: tries before output without a verdict is an error.
+        max_tokens: the longest JSON verdict.
+        verdict: ``reasoned`` (reason, then read the verdict token's probabilities; the model
+            must continue a partial reply), ``json`` (a JSON reply, the label written), or
+            ``auto`` (reasoned where the model can continue a reply, else JSON).
+        reasoning_tokens: the longest reasoning before a reasoned verdict.
+        top_logprobs: alternatives asked for at a reasoned verdict's token.
 
     Example:
         >>> from ttc_agent import OpenAIChat
@@ -115,27 +188,53 @@ class PairwiseJudge:
         *,
         attempts: int = 3,
         max_tokens: int = 256,
+        verdict: VerdictMode = "auto",
+        reasoning_tokens: int = 256,
+        top_logprobs: int = 10,
     ) -> None:
         if attempts < 1:
             raise ConfigurationError(f"attempts must be at least 1, got {attempts}")
+        if verdict not in ("auto", "reasoned", "json"):
+            raise ConfigurationError(f"verdict must be auto, reasoned or json, got {verdict!r}")
         self.card = card if isinstance(card, JudgeCard) else load_card(card)
         self.model = model
         self.attempts = attempts
         self.max_tokens = max_tokens
+        self.verdict: VerdictMode = verdict
+        self.reader = ReasonedVerdict(
+            model, WINNERS, reasoning_tokens=reasoning_tokens, top_logprobs=top_logprobs
+        )
         self.name = f"{self.card.name}:pairwise"
 
-    def messages(self, prompt: Sequence[Message], first: str, second: str) -> list[Message]:
-        """The judge's messages with ``first`` as response A and ``second`` as B."""
+    def messages(
+        self, prompt: Sequence[Message], first: str, second: str, *, reasoned: bool = False
+    ) -> list[Message]:
+        """The judge's messages with ``first`` as response A and ``second`` as B, asking for
+        a JSON verdict or (``reasoned``) a comparison ending in a verdict line."""
         user = USER.format(
             conversation=fence(render_conversation(prompt), "CONVERSATION"),
             first=fence(first, "RESPONSE A"),
             second=fence(second, "RESPONSE B"),
             rubric=render_rubric(self.card),
+            answer=REASONED_ANSWER if reasoned else JSON_ANSWER,
         )
         return [
             {"role": "system", "content": f"{self.card.prompt.system}\n\n{PAIR_NOTICE}"},
             {"role": "user", "content": user},
         ]
+
+    async def reasons_first(self) -> bool:
+        """Whether this judge reasons before a verdict whose probabilities it reads: ``verdict``
+        says so, or (``auto``) the model can continue a partial reply (asked once).
+
+        Raises:
+            ConfigurationError: ``verdict="reasoned"`` on a model that cannot continue a reply.
+        """
+        if self.verdict == "auto":
+            self.verdict = "reasoned" if await can_continue(self.model) else "json"
+        elif self.verdict == "reasoned":
+            await self.model.check_continuation()
+        return self.verdict == "reasoned"
 
     async def compare(self, prompt: Sequence[Message], first: str, second: str) -> Verdict:
         """One verdict with ``first`` shown as A.
@@ -143,13 +242,25 @@ class PairwiseJudge:
         Example:
             >>> # verdict = await judge.compare([{"role": "user", "content": q}], a, b)
         """
-        messages = self.messages(prompt, first, second)
+        reasoned = await self.reasons_first()
+        messages = self.messages(prompt, first, second, reasoned=reasoned)
         usage, raw, problem = Usage(), "", ""
         for attempt in range(self.attempts):
+            temperature = 0.0 if attempt == 0 else 0.7
+            if reasoned:
+                reading = await self.reader.read(messages, temperature=temperature)
+                usage, raw = usage + reading.usage, reading.reasoning + self.reader.cue
+                raw += reading.token
+                if reading.decided:
+                    shares = reading.probabilities
+                    winner = max(WINNERS, key=lambda label: shares[label])
+                    return Verdict(winner, reading.reasoning.strip(), usage, dict(shares))
+                problem = f"no A, B or tie at the verdict (wrote {reading.token!r})"
+                continue
             [completion] = await self.model.sample(
                 messages,
                 1,
-                temperature=0.0 if attempt == 0 else 0.7,
+                temperature=temperature,
                 max_tokens=self.max_tokens,
                 json_schema=SCHEMA,
             )
@@ -169,7 +280,7 @@ class PairwiseJudge:
     async def compare_both_orders(
         self, prompt: Sequence[Message], first: str, second: str
     ) -> Comparison:
-        """Both orders, concurrently; ``outcome`` is a tie unless they agree.
+        """Both orders, concurrently; ``outcome`` combines them (see ``combine``).
 
         Example:
             >>> # (await judge.compare_both_orders(prompt, a, b)).outcome  # 'first'

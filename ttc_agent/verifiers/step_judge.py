@@ -46,8 +46,10 @@ class LLMStepJudge:
         cache_size: step judgements remembered.
         reasoning: have the judge check the step in words before its digit (two calls per
             step: the check, then the digit continued from it); the model must continue a
-            partial reply. Its name gains ``:reasoning``.
-        reasoning_tokens: the longest check.
+            partial reply. Its name gains ``:reasoning``. By default, when the card has a
+            ``[reasoning]`` table (``math_resolve``: solve the problem, compare answers),
+            whose instruction then replaces the default check.
+        reasoning_tokens: the longest check (default: the card's, else 256).
 
     Example:
         >>> from ttc_agent import OpenAIChat
@@ -67,8 +69,8 @@ class LLMStepJudge:
         top_logprobs: int = 10,
         attempts: int = 3,
         cache_size: int = 4096,
-        reasoning: bool = False,
-        reasoning_tokens: int = 256,
+        reasoning: bool | None = None,
+        reasoning_tokens: int | None = None,
     ) -> None:
         self.card = card if isinstance(card, JudgeCard) else load_card(card)
         if self.card.scale.points != [0, 1] or len(self.card.criteria) != 1:
@@ -77,6 +79,10 @@ class LLMStepJudge:
             )
         if attempts < 1:
             raise ConfigurationError(f"attempts must be at least 1, got {attempts}")
+        if reasoning is None:
+            reasoning = self.card.reasoning is not None
+        if reasoning_tokens is None:
+            reasoning_tokens = self.card.reasoning.max_tokens if self.card.reasoning else 256
         self.model, self.name = model, self.card.name + (":reasoning" if reasoning else "")
         self.top_logprobs, self.attempts, self.cache_size = top_logprobs, attempts, cache_size
         self.verdict = (
@@ -156,9 +162,11 @@ class LLMStepJudge:
             f"1 if {criterion.anchors[1][0].lower()}{criterion.anchors[1][1:]} "
             f"0 if {criterion.anchors[0][0].lower()}{criterion.anchors[0][1:]}"
         )
+        check = "First check the latest step in a few sentences."
+        if self.card.reasoning is not None:
+            check = self.card.reasoning.instruction
         output = (
-            "First check the latest step in a few sentences. Then end with a line "
-            f"'{self.verdict.cue.strip()} ' and one digit: {digits}"
+            f"{check} Then end with a line '{self.verdict.cue.strip()} ' and one digit: {digits}"
             if self.verdict is not None
             else f"Reply with one digit and nothing else: {digits}"
         )
