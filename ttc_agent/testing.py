@@ -34,7 +34,9 @@ from ttc_agent.testing_wire import (
     prompt_tokens,
     text_logprobs,
 )
+from ttc_agent.testing_wire import confident_reply as confident_reply
 from ttc_agent.testing_wire import count_tokens as count_tokens
+from ttc_agent.testing_wire import judge_reply as judge_reply
 
 
 @dataclass(frozen=True)
@@ -479,31 +481,3 @@ def fenced(text: str, label: str = "CANDIDATE") -> str | None:
     """The text inside the first ``label`` fence of a judge prompt (see verifiers.fence)."""
     match = re.search(rf"<<<{label} (\w+)>>>\n(.*?)\n<<<END {label} \1>>>", text, re.DOTALL)
     return None if match is None else match.group(2)
-
-
-def judge_reply(
-    scores: dict[str, int], probabilities: dict[str, dict[int, float]] | None = None
-) -> Reply:
-    """A judge's JSON reply giving ``scores`` per criterion, with optional score distributions.
-
-    ``probabilities[criterion]`` maps score points to probabilities reported as top logprobs
-    at that criterion's score token.
-
-    Example:
-        >>> judge_reply({"clarity": 4}).text
-        '{"clarity": {"reason": "clarity is 4", "score": 4}}'
-    """
-    import math
-
-    verdict = {
-        name: {"reason": f"{name} is {value}", "score": value} for name, value in scores.items()
-    }
-    text = json.dumps(verdict)
-    alternatives: dict[int, dict[str, float]] = {}
-    for name, distribution in (probabilities or {}).items():
-        block = text.index(f'"{name}": {{')
-        offset = text.index('"score": ', block) + len('"score": ')
-        alternatives[offset] = {
-            str(point): math.log(p) for point, p in distribution.items() if p > 0
-        }
-    return Reply(text, alternatives=alternatives)
