@@ -8,7 +8,7 @@ lists them: its rows are typed with ``SearchFunction``.)
 from __future__ import annotations
 
 from ttc_agent.models import LangChainChat, OpenAIChat
-from ttc_agent.protocols import ChatModel, StepVerifier, Verifier
+from ttc_agent.protocols import ChatModel, StepVerifier, StreamingChatModel, Verifier
 from ttc_agent.serve_tools import ToolCallsShown
 from ttc_agent.verifiers import (
     VLLMPRM,
@@ -20,6 +20,7 @@ from ttc_agent.verifiers import (
 )
 
 CHAT_MODELS: tuple[type[ChatModel], ...] = (OpenAIChat, LangChainChat, ToolCallsShown)
+STREAMING_CHAT_MODELS: tuple[type[StreamingChatModel], ...] = (OpenAIChat,)
 VERIFIERS: tuple[type[Verifier], ...] = (RubricJudge, StepsAsOutcome)
 STEP_VERIFIERS: tuple[type[StepVerifier], ...] = (
     LLMStepJudge,

@@ -15,7 +15,15 @@ from typing import Any, Literal, Protocol, TypeAlias, TypeVar, runtime_checkable
 from pydantic import BaseModel
 
 from ttc_agent.errors import ConfigurationError
-from ttc_agent.types import Aggregate, Completion, Message, Score, SearchResult, StepScores
+from ttc_agent.types import (
+    Aggregate,
+    Completion,
+    Message,
+    Score,
+    SearchResult,
+    StepScores,
+    TokenLogprob,
+)
 
 OnCompletion = Callable[[Completion], object]
 """Called once for each completion as it arrives (for progress events)."""
@@ -66,6 +74,34 @@ class ChatModel(Protocol):
         ...
 
     async def aclose(self) -> None: ...
+
+
+StopRule = Callable[[TokenLogprob], bool]
+"""Called with each streamed token as it arrives; True cancels the stream."""
+
+CancelWhen = Callable[[], StopRule]
+"""Makes a fresh ``StopRule`` for each attempt of a stream (a retried stream starts again)."""
+
+
+@runtime_checkable
+class StreamingChatModel(ChatModel, Protocol):
+    """A model that can also stream one completion with its logprobs and cancel it mid-way
+    (``deepconf``'s online mode): ``OpenAIChat``.
+
+    ``stream_sample`` returns one completion; when ``cancel_when``'s rule stops it, the stream
+    is closed (so that the server stops generating) and the completion holds what arrived, with
+    ``finish_reason="cancelled"``.
+    """
+
+    async def stream_sample(
+        self,
+        messages: Sequence[Message],
+        *,
+        temperature: float | None = None,
+        max_tokens: int | None = None,
+        top_logprobs: int | None = None,
+        cancel_when: CancelWhen | None = None,
+    ) -> Completion: ...
 
 
 async def can_continue(model: ChatModel) -> bool:

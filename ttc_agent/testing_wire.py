@@ -1,5 +1,6 @@
 """How the loopback server (``ttc_agent.testing``) writes a reply and bills it: choices cut at
-stop strings and ``max_tokens``, tool calls, logprobs, stream chunks, and token counts.
+stop strings and ``max_tokens``, tool calls, logprobs, and token counts; and scripted replies
+(a judge's verdict, a reply of known confidence).
 
 Two ways to count tokens: ``words`` (digits, words, spaces and punctuation each count one: a
 count a client could guess) and ``bytes`` (every UTF-8 byte of every text sent is a token, the
@@ -150,22 +151,6 @@ def chat_message(reply: Reply, index: int) -> dict[str, Any]:
             for k, (name, arguments) in enumerate(reply.tool_calls)
         ]
     return message
-
-
-def chunks(payload: dict[str, Any], include_usage: bool) -> list[dict[str, Any]]:
-    """A completion as the chunks a streaming server sends: role, one per token, finish."""
-    base = {k: payload[k] for k in ("id", "created", "model")} | {"object": "chat.completion.chunk"}
-    events = []
-    for choice in payload["choices"]:
-        index = choice["index"]
-        events.append(base | {"choices": [{"index": index, "delta": {"role": "assistant"}}]})
-        for token in _TOKEN.findall(choice["message"]["content"]):
-            events.append(base | {"choices": [{"index": index, "delta": {"content": token}}]})
-        finish = {"index": index, "delta": {}, "finish_reason": choice["finish_reason"]}
-        events.append(base | {"choices": [finish]})
-    if include_usage and "usage" in payload:
-        events.append(base | {"choices": [], "usage": payload["usage"]})
-    return events
 
 
 def text_logprobs(tokens: list[dict[str, Any]]) -> dict[str, Any]:
