@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from ttc_agent import ConfigurationError, OpenAIChat, RubricJudge
@@ -199,3 +201,15 @@ def test_bad_stopping_settings_are_clear_errors():
         majority_vote(model, stopping="sometimes")
     with pytest.raises(ConfigurationError, match="posterior"):
         majority_vote(model, stopping="adaptive", posterior=0.4)
+
+
+def test_adaptive_stopping_from_the_command_line(loopback):
+    from test_cli import ttc
+
+    server = loopback(lambda request: "It is 12.", honour_n=True)
+    args = ["--strategy", "majority_vote", "--stopping", "adaptive", "--answer", "number"]
+    done = ttc("run", "Q", *args, "-n", "16", "--json", server=server)
+    assert done.returncode == 0, done.stderr
+    record = json.loads(done.stdout)
+    assert record["settings"]["stopping"] == "adaptive" and record["settings"]["sampled"] == 4
+    assert len(server.requests) == 1

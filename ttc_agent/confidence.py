@@ -35,6 +35,7 @@ from __future__ import annotations
 import math
 from collections import deque
 from collections.abc import Sequence
+from typing import Literal
 
 from ttc_agent.types import Confidence, TokenLogprob
 
@@ -42,8 +43,8 @@ DEFAULT_WINDOW = 32
 """Tokens in a group (DeepConf's 2048 suits reasoning traces; 32 is about a sentence)."""
 DEFAULT_TAIL = 32
 """Tokens the tail confidence reads."""
-SIGNALS = ("lowest_group", "mean", "tail", "self_certainty")
-"""The confidence signals a strategy may rank candidates by."""
+Signal = Literal["lowest_group", "mean", "tail", "self_certainty"]
+"""The confidence signals a strategy may rank candidates by (fields of ``Confidence``)."""
 
 
 def _alternatives(token: TokenLogprob) -> list[float]:

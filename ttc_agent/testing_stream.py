@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import json
 import time
-from typing import Any, BinaryIO
+from io import BufferedIOBase
+from typing import Any
 
 from ttc_agent.testing_wire import _TOKEN, Counting, count_tokens
 
@@ -49,7 +50,7 @@ def chunks(
     return events
 
 
-def send(stream: BinaryIO, events: list[dict[str, Any]], pause: float = 0.0) -> int | None:
+def send(stream: BufferedIOBase, events: list[dict[str, Any]], pause: float = 0.0) -> int | None:
     """Write events as server-sent events, ``pause`` seconds after each token, then ``[DONE]``.
 
     Returns:
