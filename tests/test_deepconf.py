@@ -213,3 +213,28 @@ def test_ttc_run_deepconf_online_with_its_options(loopback):
     record = json.loads(done.stdout)
     assert record["settings"]["mode"] == "online" and record["settings"]["keep_share"] == 0.1
     assert record["settings"]["sampled"] == 4  # settled after the warm-up
+
+
+def test_ttc_eval_measures_deepconf_offline_and_online_beside_the_other_methods(loopback, tmp_path):
+    questions = {"What is 3 + 4?": "7", "What is 2 + 7?": "9"}
+    data, out = tmp_path / "questions.jsonl", tmp_path / "run"
+    data.write_text("".join(json.dumps({"q": q, "a": a}) + "\n" for q, a in questions.items()))
+
+    def world(request):
+        gold = questions[request.last_user.split("\n")[0]]
+        return confident_reply(f"{STEPS} so the answer is \\boxed{{{gold}}}.")
+
+    server = loopback(world, honour_n=True)
+    args = ["--question-field", "q", "--answer-field", "a", "-n", "4", "--no-judge"]
+    done = ttc("eval", str(data), *args, "--search", "deepconf", "--search", "deepconf_online",
+               "--out", str(out), server=server)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    points = json.loads((out / "summary.json").read_text())["points"]
+    measured = {(p["method"], p["n"]): p["accuracy"] for p in points}
+    for method in ("deepconf", "deepconf_online", "majority"):
+        assert [measured[(method, k)] for k in (1, 2, 4)] == [1.0, 1.0, 1.0]
+    streamed = [r for r in server.requests if r.body.get("stream")]
+    # online at n=2 (a warm-up of 1, one streamed) and n=4 (3 agree: 0.94, one streamed)
+    assert len(streamed) == 2 * (1 + 1)
+    assert all(r.body["logprobs"] for r in server.requests if r.body.get("top_logprobs"))
+    assert "deepconf_online" in done.stdout
