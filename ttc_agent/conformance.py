@@ -17,11 +17,12 @@ from ttc_agent.verifiers import (
     RubricJudge,
     StepsAsOutcome,
     TransformersPRM,
+    UniversalSelfConsistency,
 )
 
 CHAT_MODELS: tuple[type[ChatModel], ...] = (OpenAIChat, LangChainChat, ToolCallsShown)
 STREAMING_CHAT_MODELS: tuple[type[StreamingChatModel], ...] = (OpenAIChat,)
-VERIFIERS: tuple[type[Verifier], ...] = (RubricJudge, StepsAsOutcome)
+VERIFIERS: tuple[type[Verifier], ...] = (RubricJudge, StepsAsOutcome, UniversalSelfConsistency)
 STEP_VERIFIERS: tuple[type[StepVerifier], ...] = (
     LLMStepJudge,
     TransformersPRM,

@@ -2,8 +2,9 @@
 ``SearchResult`` that records the choice (``finish``).
 
 A rule is a name: ``best`` (the highest score), ``weighted`` (the answer whose candidates'
-normalised scores add up highest) or ``majority`` (the answer most candidates give). A rule added
-here is open to every strategy.
+normalised scores add up highest), ``majority`` (the answer most candidates give) or ``usc``
+(the highest share of universal self-consistency's choice, ``verifiers/usc.py``, whose scores
+the candidates carry). A rule added here is open to every strategy.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import Any, Literal
 from ttc_agent.strategies._progress import emit
 from ttc_agent.types import Candidate, SearchResult, SearchUsage, Usage
 
-Selection = Literal["best", "weighted", "majority"]
+Selection = Literal["best", "weighted", "majority", "usc"]
 
 
 def finish(
@@ -74,7 +75,7 @@ def choose(candidates: Sequence[Candidate], selection: Selection) -> tuple[int, 
         return chosen, {key: float(count) for key, count in votes.items()}
     if selection == "weighted":
         return select_weighted(candidates)
-    return select_best(candidates), {}
+    return select_best(candidates), {}  # best, and usc: the highest share
 
 
 def select_best(candidates: Sequence[Candidate]) -> int:

@@ -11,12 +11,16 @@ settled: ``adaptive`` when the posterior probability that the leading answer is 
 majority passes ``posterior`` (Adaptive-Consistency, arXiv 2305.11860), ``supermajority`` when
 one answer holds the share ``early_stop`` of them. A candidate without an answer abstains: it
 is not a vote.
+
+Free text, whose answers rarely match, is voted on with ``selection="usc"``: universal
+self-consistency (``verifiers/usc.py``) asks the model which candidate is most consistent with
+the others, and that one is returned.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, TypeAlias, Unpack
+from typing import Any, Literal, TypeAlias, Unpack
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -28,6 +32,7 @@ from ttc_agent.strategies._node import NodeOptions, StrategyNode, make_settings
 from ttc_agent.strategies._selection import count_votes, finish
 from ttc_agent.strategies._stopping import Stopping, leader_posterior, settled
 from ttc_agent.types import Candidate, Message, SearchResult
+from ttc_agent.verifiers.usc import LABELS, UniversalSelfConsistency
 
 NAME = "majority_vote"
 
@@ -45,6 +50,7 @@ class MajorityVoteSettings(BaseModel):
     posterior: float = Field(default=0.95, gt=0.5, lt=1.0)
     round_size: int = Field(default=4, ge=1)
     min_votes: int = Field(default=4, ge=1)
+    selection: Literal["majority", "usc"] = "majority"
 
     @property
     def rule(self) -> Stopping | None:
@@ -62,6 +68,10 @@ class MajorityVoteSettings(BaseModel):
             raise ValueError(
                 f"min_votes ({self.min_votes}) must be at most n ({self.n}) to stop early"
             )
+        if self.selection == "usc" and self.n > len(LABELS):
+            raise ValueError(
+                f"selection 'usc' shows at most {len(LABELS)} candidates, n is {self.n}"
+            )
         return self
 
 
@@ -71,9 +81,11 @@ async def search(
     """Sample (in rounds, to stop early), group the answers, choose from the largest group."""
     answer = required(parts.equivalence, "equivalence")
     candidates = await _sample_until_agreed(prompt, settings, parts.model, answer)
-    if parts.verifier is not None:  # breaks ties between groups by mean score
+    usc = UniversalSelfConsistency(parts.model) if settings.selection == "usc" else None
+    verifier = usc or parts.verifier  # breaks ties between groups by mean score, or chooses
+    if verifier is not None and len(candidates) > 1:
         texts = [c.text for c in candidates]
-        scores = await tasks.score_some(parts.verifier, prompt, texts, NAME)
+        scores = await tasks.score_some(verifier, prompt, texts, NAME)
         candidates = tasks.with_scores(candidates, scores)
     record = settings.model_dump() | {"answer": answer.name, "model": parts.model.name}
     record |= {"verifier": parts.verifier.name if parts.verifier else None}
@@ -83,7 +95,7 @@ async def search(
     if settings.rule == "adaptive":
         votes = count_votes([c.key for c in candidates])
         record["leader_posterior"] = round(leader_posterior(votes), 6)
-    return finish(NAME, candidates, "majority", record)
+    return finish(NAME, candidates, settings.selection, record)
 
 
 async def _sample_until_agreed(
@@ -151,6 +163,7 @@ def majority_vote(
     posterior: float = 0.95,
     round_size: int = 4,
     min_votes: int = 4,
+    selection: Literal["majority", "usc"] = "majority",
     **options: Unpack[NodeOptions],
 ) -> MajorityVote:
     """A majority-voting (self-consistency) node.
@@ -173,6 +186,10 @@ def majority_vote(
         min_votes: stopping waits for at least this many votes (one vote is always a 100 %
             share; the default 4 is the fewest at which 0.75 can be met without unanimity, and
             at which unanimity passes 0.95 under the adaptive rule).
+        selection: ``"majority"`` (the largest group), or ``"usc"`` for free text: universal
+            self-consistency, the model naming the candidate most consistent with the others
+            (``UniversalSelfConsistency``; its calls count as verification, and ``verifier``
+            is not called).
         **options: ``budget``, ``messages_key``, ``result_key`` (see ``NodeOptions``).
 
     Example:
@@ -184,7 +201,7 @@ def majority_vote(
     """
     values: dict[str, Any] = {"n": n, "temperature": temperature, "max_tokens": max_tokens}
     values |= {"stopping": stopping, "early_stop": early_stop, "posterior": posterior}
-    values |= {"round_size": round_size, "min_votes": min_votes}
+    values |= {"round_size": round_size, "min_votes": min_votes, "selection": selection}
     settings = make_settings(NAME, MajorityVoteSettings, values)
     parts = Parts(model, verifier=verifier, equivalence=equivalence(answer))
     return StrategyNode(NAME, search, settings, parts, **options)
