@@ -1,7 +1,10 @@
 """Compute-optimal selection: estimate a question's difficulty, then pick the strategy and n.
 
 A cheap probe samples ``probe`` answers and scores them. Difficulty comes from how much the
-answers agree (the share of the largest answer group) and how much the verifier's scores spread.
+answers agree (the share of the largest answer group), how much the verifier's scores spread
+and, with ``Policy.hard_confidence`` set, how confident the model was as it wrote them (their
+mean lowest group confidence, ``ttc_agent.confidence``: the probe asks for logprobs, no call
+more).
 A ``Policy`` (plain data you can change) maps the difficulty and what is left of the budget to
 a strategy and n, after the seed's findings: easy questions are settled by majority voting,
 harder ones by weighted best-of-N, the hardest at large budgets by beam search. The chosen
@@ -79,6 +82,10 @@ class Policy(BaseModel):
     easy_agreement: float = Field(default=0.75, gt=0, le=1)
     hard_agreement: float = Field(default=0.4, gt=0, le=1)
     hard_spread: float = Field(default=0.25, ge=0)
+    hard_confidence: float | None = Field(default=None, ge=0)
+    """Hard at or below this mean lowest group confidence of the probe answers (None: not
+    read). Its scale is the model's: set it from your model's confidences on questions it
+    gets wrong (``Candidate.confidence``)."""
     table: list[Choice] = Field(
         default_factory=lambda: [
             Choice(difficulty="easy", strategy="majority_vote", n=8),
@@ -89,8 +96,14 @@ class Policy(BaseModel):
         ]
     )
 
-    def difficulty(self, agreement: float, spread: float) -> Difficulty:
-        """Easy when answers agree; hard when they scatter or the scores spread widely."""
+    def difficulty(
+        self, agreement: float, spread: float, confidence: float | None = None
+    ) -> Difficulty:
+        """Easy when answers agree; hard when they scatter, the scores spread widely or the
+        model was unsure (``hard_confidence``)."""
+        least = self.hard_confidence
+        if least is not None and confidence is not None and confidence <= least:
+            return "hard"
         if agreement >= self.easy_agreement:
             return "easy"
         if agreement <= self.hard_agreement or spread >= self.hard_spread:
@@ -122,7 +135,8 @@ async def search(prompt: list[Message], settings: AdaptiveSettings, parts: Parts
     """Probe, decide (recorded in ``settings["decision"]``), then spend the rest on the choice."""
     check_policy(settings.policy)
     model, verifier = parts.model, required(parts.verifier, "verifier")
-    probes = await tasks.sample_some(model, prompt, settings.probe, settings, NAME)
+    logprobs = {} if settings.policy.hard_confidence is None else {"top_logprobs": 20}
+    probes = await tasks.sample_some(model, prompt, settings.probe, settings, NAME, **logprobs)
     scores = await tasks.score_some(verifier, prompt, [c.text for c in probes], NAME)
     choice, decision = await _decide(probes, scores, settings, parts)
     emit("decided", NAME, decision=decision)
@@ -158,7 +172,9 @@ async def _decide(
     agreement = max(votes.values(), default=0) / len(probes)
     values = [s.normalized for s in scores if s is not None]
     spread = statistics.pstdev(values) if len(values) > 1 else 0.0
-    difficulty = settings.policy.difficulty(agreement, spread)
+    read = [c.confidence.lowest_group for c in probes if c.confidence is not None]
+    confidence = statistics.fmean(read) if read else None
+    difficulty = settings.policy.difficulty(agreement, spread, confidence)
     meter = current_meter()
     calls_left = None
     if meter is not None and meter.budget.calls is not None:
@@ -167,11 +183,13 @@ async def _decide(
     if not await _runnable(choice.strategy, parts):  # the probes go to best-of-N instead
         choice = choice.model_copy(update={"strategy": "weighted_best_of_n"})
     calls = "unlimited calls" if calls_left is None else f"{calls_left} calls left"
+    sure = "" if confidence is None else f", confidence {confidence:.2f}"
     reason = (
         f"{len(probes)} probe answers: largest group {agreement:.0%}, score spread "
-        f"{spread:.2f} -> {difficulty}; {calls} -> {choice.strategy} n={choice.n}"
+        f"{spread:.2f}{sure} -> {difficulty}; {calls} -> {choice.strategy} n={choice.n}"
     )
     decision: dict[str, Any] = {"difficulty": difficulty, "agreement": agreement, "spread": spread}
+    decision["confidence"] = confidence
     decision |= {"calls_left": calls_left, "strategy": choice.strategy, "n": choice.n}
     return choice, decision | {"reason": reason}
 
