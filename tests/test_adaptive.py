@@ -95,9 +95,11 @@ async def test_the_probes_confidence_is_a_difficulty_signal_at_no_extra_calls(mo
 
     # the answers agree (easy by agreement), but the model was unsure as it wrote them
     unsure = confident_reply("The answer is 7.", sure=0.6)
-    server, model = model_for(lambda request: (
-        judge_reply(dict.fromkeys(CRITERIA, 3)) if fenced(request.last_user) else unsure
-    ))  # fmt: skip
+
+    def handler(request):
+        return judge_reply(dict.fromkeys(CRITERIA, 3)) if fenced(request.last_user) else unsure
+
+    server, model = model_for(handler)
     judge = RubricJudge("helpfulness", model, mode="structured")
     policy = Policy(hard_confidence=1.0)
     result = await adaptive(model, judge, Budget(calls=40), policy=policy).ainvoke("Q")

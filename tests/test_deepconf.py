@@ -226,8 +226,8 @@ def test_ttc_eval_measures_deepconf_offline_and_online_beside_the_other_methods(
 
     server = loopback(world, honour_n=True)
     args = ["--question-field", "q", "--answer-field", "a", "-n", "4", "--no-judge"]
-    done = ttc("eval", str(data), *args, "--search", "deepconf", "--search", "deepconf_online",
-               "--out", str(out), server=server)  # fmt: skip
+    args += ["--search", "deepconf", "--search", "deepconf_online", "--out", str(out)]
+    done = ttc("eval", str(data), *args, server=server)
     assert done.returncode == 0, done.stderr
     points = json.loads((out / "summary.json").read_text())["points"]
     measured = {(p["method"], p["n"]): p["accuracy"] for p in points}

@@ -117,11 +117,15 @@ async def run(args: argparse.Namespace, err: Console) -> Summary:
         raise ConfigurationError(f"{args.data} holds no problems")
     retry = RetryPolicy(attempts=max(1, args.retries))
     steps = [name for name in args.search or [] if name not in CONFIDENCE_SEARCHES]
-    logprobs = True if set(args.search or []) & set(CONFIDENCE_SEARCHES) else None
+    logprobs = True if set(args.search or []) & set(CONFIDENCE_SEARCHES) else None  # deepconf
     model = model_from(
-        args.model, args.base_url, args.embedded, retry, continuation=args.continuation,
+        args.model,
+        args.base_url,
+        args.embedded,
+        retry,
         logprobs=logprobs,
-    )  # fmt: skip
+        continuation=args.continuation,
+    )
     judge_model = None
     if not args.no_judge:
         judge_model = model_from(

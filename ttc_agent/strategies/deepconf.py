@@ -25,7 +25,7 @@ llama.cpp's servers or OpenAI); without them it stops with one clear error.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, Literal, TypeAlias, Unpack
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -111,7 +111,7 @@ async def search(prompt: list[Message], settings: DeepConfSettings, parts: Parts
     candidates = _keyed(tasks.candidates_from(completions), answer)
     _require_logprobs(candidates, model.name, record)
     if settings.mode == "offline":
-        threshold = _threshold(candidates, settings)
+        threshold = _threshold(candidates, settings.keep_share, settings.signal)
         return _finish(candidates, threshold, settings, record)
     assert isinstance(model, StreamingChatModel)  # checked above, before sampling
     return await _online(prompt, settings, model, answer, candidates, record)
@@ -176,12 +176,33 @@ def _settled(candidates: list[Candidate], threshold: float, settings: DeepConfSe
     return settled(votes, "adaptive", posterior=settings.posterior)
 
 
-def _threshold(candidates: list[Candidate], settings: DeepConfSettings) -> float | None:
+def confidence_vote(
+    candidates: Sequence[Candidate], keep_share: float, signal: Signal = "lowest_group"
+) -> list[Candidate]:
+    """The candidates scored as the offline vote scores them: the confident share (each keyed,
+    with its confidence) weighs its confidence, the others nothing; ``select_weighted`` then
+    chooses. For voting again on candidates already sampled, at another share or signal.
+
+    Example:
+        >>> from ttc_agent.strategies import select_weighted
+        >>> from ttc_agent.types import Confidence
+        >>> sure = Confidence(mean=2, lowest_group=2, tail=2, self_certainty=1, tokens=9, window=9)
+        >>> unsure = sure.model_copy(update={"lowest_group": 0.5})
+        >>> cs = [Candidate(index=i, text=t, key=t, confidence=c)
+        ...       for i, (t, c) in enumerate([("4", unsure), ("4", unsure), ("5", sure)])]
+        >>> select_weighted(confidence_vote(cs, keep_share=0.3))[0]
+        2
+    """
+    threshold = _threshold(candidates, keep_share, signal)
+    return confidence_scores(candidates, signal, threshold)
+
+
+def _threshold(candidates: Sequence[Candidate], keep_share: float, signal: Signal) -> float | None:
     """The ``1 - keep_share`` quantile of the answering candidates' confidence (None: no
     candidate answered)."""
-    values = [confidence_of(c, settings.signal) for c in candidates if c.key is not None]
+    values = [confidence_of(c, signal) for c in candidates if c.key is not None]
     known = [v for v in values if v is not None]
-    return percentile(known, 1.0 - settings.keep_share) if known else None
+    return percentile(known, 1.0 - keep_share) if known else None
 
 
 def _options(settings: DeepConfSettings) -> dict[str, Any]:
