@@ -238,3 +238,25 @@ def test_ttc_eval_measures_deepconf_offline_and_online_beside_the_other_methods(
     assert len(streamed) == 2 * (1 + 1)
     assert all(r.body["logprobs"] for r in server.requests if r.body.get("top_logprobs"))
     assert "deepconf_online" in done.stdout
+
+
+async def test_a_stream_lost_for_good_is_counted_and_the_rounds_go_on(loopback):
+    """A round that lost a stream used to end the sampling, as if the budget had run out."""
+    from ttc_agent import RetryPolicy
+    from ttc_agent.testing import Fault
+
+    lost = {"first": True}
+
+    def handler(request):
+        if request.body.get("stream") and lost.pop("first", False):
+            return Fault.server_error(500)
+        return sure("9")
+
+    server = loopback(handler)
+    retry = RetryPolicy(attempts=1)
+    async with OpenAIChat("m", base_url=server.base_url, api_key="k", retry=retry) as model:
+        node = deepconf(model, n=6, mode="online", warmup=2, round_size=2, stopping=None)
+        result = await node.ainvoke("Q")
+    assert result.failed == 1 and result.settings["sampled"] == 5
+    assert sum(1 for r in server.requests if r.body.get("stream")) == 4  # n asked for in all
+    assert result.settings["saved_by_stopping"] == 0

@@ -101,17 +101,17 @@ def confidence_votes(
     return totals
 
 
-def tokens_saved(candidates: Sequence[Candidate], n: int) -> dict[str, float | int]:
+def tokens_saved(candidates: Sequence[Candidate], unsampled: int) -> dict[str, float | int]:
     """What stopping traces early saved, estimated from the mean completion tokens of the
-    traces that finished: each cancelled trace's shortfall, and every trace of the ``n`` never
-    sampled.
+    traces that finished: each cancelled trace's shortfall, and each of the ``unsampled``
+    traces never asked for.
 
     Example:
         >>> from ttc_agent.types import Usage
         >>> done = Candidate(index=0, text="a", usage=Usage(completion_tokens=100))
         >>> cut = Candidate(index=1, text="b", finish_reason="cancelled",
         ...                 usage=Usage(completion_tokens=30))
-        >>> tokens_saved([done, cut], n=3)
+        >>> tokens_saved([done, cut], unsampled=1)
         {'tokens_saved': 170, 'saved_by_cancelling': 70, 'saved_by_stopping': 100}
     """
     finished = [c.usage.completion_tokens for c in candidates if c.finish_reason != "cancelled"]
@@ -121,7 +121,7 @@ def tokens_saved(candidates: Sequence[Candidate], n: int) -> dict[str, float | i
         for c in candidates
         if c.finish_reason == "cancelled"
     )
-    stopping = max(0, n - len(candidates)) * length
+    stopping = max(0, unsampled) * length
     return {
         "tokens_saved": round(cancelling + stopping),
         "saved_by_cancelling": round(cancelling),

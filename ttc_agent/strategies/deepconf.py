@@ -133,9 +133,9 @@ async def _online(
     options = {"temperature": settings.temperature, "max_tokens": settings.max_tokens}
     options = {k: v for k, v in options.items() if v is not None}
     options["top_logprobs"] = settings.top_logprobs
-    signals = (settings.window, settings.tail)
-    while len(candidates) < settings.n and not _settled(candidates, threshold, settings):
-        size = min(settings.round_size, settings.n - len(candidates))
+    signals, asked = (settings.window, settings.tail), len(candidates)
+    while asked < settings.n and not _settled(candidates, threshold, settings):
+        size = min(settings.round_size, settings.n - asked)
         progress.start()
         try:
             traces = await stream_some(
@@ -143,12 +143,11 @@ async def _online(
             )
         except BudgetExhausted:
             break  # nothing more fits: vote among what there is
+        asked += size
         more = tasks.candidates_from(traces, start=len(candidates))
         candidates += _keyed(more, answer)
         _require_logprobs(candidates, model.name, record)
-        if len(traces) < size:
-            break  # the budget ran out
-    return _finish(candidates, threshold, settings, record)
+    return _finish(candidates, threshold, settings, record, unsampled=settings.n - asked)
 
 
 def _finish(
@@ -156,16 +155,18 @@ def _finish(
     threshold: float | None,
     settings: DeepConfSettings,
     record: dict[str, Any],
+    unsampled: int = 0,
 ) -> SearchResult:
     """Score each candidate by its confidence (only the kept vote) and choose the answer whose
-    votes weigh most."""
+    votes weigh most; online, record what stopping early saved (``unsampled``: the traces of
+    the n never asked for)."""
     scored = confidence_scores(candidates, settings.signal, threshold)
     cancelled = [c for c in candidates if c.finish_reason == "cancelled"]
     record |= {"threshold": threshold, "sampled": len(candidates)}
     record |= {"kept": sum(1 for c in scored if c.score and c.score.normalized > 0)}
     if settings.mode == "online":
         record |= {"cancelled": len(cancelled)}
-        record |= tokens_saved(candidates, settings.n)
+        record |= tokens_saved(candidates, unsampled)
     return finish(NAME, scored, "weighted", record)
 
 
