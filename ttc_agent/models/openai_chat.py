@@ -44,8 +44,8 @@ class OpenAIChat(StreamSampling):
     ``json_mode`` says how to ask for replies constrained to a JSON schema: ``json_schema``
     (OpenAI, vLLM, SGLang, llama.cpp's llama-server), ``json_object`` (llama-cpp-python's server,
     which takes the schema inside a ``json_object`` response format) or ``off``. ``logprobs=False``
-    drops requests for token logprobs; the default keeps them, except on the embedded model,
-    whose server computes them at about half a second per token.
+    drops requests for token logprobs; the default keeps them (the embedded server computes them
+    for the rows a request reads only: ``ttc_agent.models.lean_logprobs``).
 
     ``continuation`` says how to continue a partial assistant reply (``prefix``, for step-level
     search). ``auto`` (the default; ``TTC_CONTINUATION`` when unset) asks ``/v1/models`` once,
@@ -92,7 +92,7 @@ class OpenAIChat(StreamSampling):
         retry: RetryPolicy | None = None,
         n_mode: NMode = "auto",
         json_mode: JSONMode | None = None,
-        logprobs: bool | None = None,
+        logprobs: bool = True,
         continuation: Continuation | None = None,
         tools: Sequence[dict[str, Any]] | None = None,
         request_fields: dict[str, Any] | None = None,
@@ -130,7 +130,7 @@ class OpenAIChat(StreamSampling):
 
             self._model = EMBEDDED_MODELS[self._embedded_name].alias  # known before it starts
         self.json_mode: JSONMode = json_mode or ("json_object" if self._embedded else "json_schema")
-        self.logprobs = (not self._embedded) if logprobs is None else logprobs
+        self.logprobs = logprobs
         if continuation is None and not self._embedded:
             continuation = os.environ.get("TTC_CONTINUATION") or None  # type: ignore[assignment]
         self.continuation: Continuation = checked(continuation)

@@ -13,6 +13,7 @@ from ttc_agent.verifiers.step_judge import LLMStepJudge
 from ttc_agent.verifiers.step_outcome import StepsAsOutcome
 from ttc_agent.verifiers.transformers_prm import TransformersPRM
 from ttc_agent.verifiers.usc import UniversalSelfConsistency
+from ttc_agent.verifiers.verdict import ReasonedVerdict, VerdictReading
 from ttc_agent.verifiers.vllm_prm import VLLMPRM
 
 __all__ = [
@@ -22,12 +23,14 @@ __all__ = [
     "JudgeCard",
     "LLMStepJudge",
     "PairwiseJudge",
+    "ReasonedVerdict",
     "RubricJudge",
     "StepVerifier",
     "StepsAsOutcome",
     "TransformersPRM",
     "UniversalSelfConsistency",
     "Verdict",
+    "VerdictReading",
     "Verifier",
     "available_cards",
     "load_card",

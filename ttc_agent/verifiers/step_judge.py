@@ -2,7 +2,9 @@
 
 The judge answers with one digit per step (``1`` correct, ``0`` not, on the card's 0..1 scale).
 Where the endpoint returns top logprobs, the step's score is the probability mass on ``1``
-(G-Eval's expected score on a 0..1 scale); elsewhere the digit itself. Step judgements are
+(G-Eval's expected score on a 0..1 scale); elsewhere the digit itself. With ``reasoning=True``
+the judge writes its check of the step first, and the digit's probability is read after it
+(``ttc_agent.verifiers.verdict``). Step judgements are
 cached by (prompt, steps so far), so a beam search pays once for each step it keeps, and a step
 being judged for one caller is awaited, not asked again, by another.
 """
@@ -24,6 +26,7 @@ from ttc_agent.types import Aggregate, Message, StepScores, Usage
 from ttc_agent.verifiers.fence import fence
 from ttc_agent.verifiers.judge_card import JudgeCard, load_card
 from ttc_agent.verifiers.rubric_judge import DATA_NOTICE, render_conversation, render_rubric
+from ttc_agent.verifiers.verdict import ReasonedVerdict
 
 
 class LLMStepJudge:
@@ -35,12 +38,16 @@ class LLMStepJudge:
     ``math_solution`` card with ``StepsAsOutcome(judge, delimiter=None)``.
 
     Args:
-        model: the judge; give it logprobs (``OpenAIChat(logprobs=True)`` on the embedded
-            model) for graded scores rather than 0 or 1.
+        model: the judge; where it returns logprobs (``OpenAIChat`` asks for them unless
+            told not to) the scores are graded rather than 0 or 1.
         card: a card with a 0..1 scale and one criterion.
         top_logprobs: alternatives requested at the digit.
         attempts: tries before an unparseable verdict is an error.
         cache_size: step judgements remembered.
+        reasoning: have the judge check the step in words before its digit (two calls per
+            step: the check, then the digit continued from it); the model must continue a
+            partial reply. Its name gains ``:reasoning``.
+        reasoning_tokens: the longest check.
 
     Example:
         >>> from ttc_agent import OpenAIChat
@@ -60,6 +67,8 @@ class LLMStepJudge:
         top_logprobs: int = 10,
         attempts: int = 3,
         cache_size: int = 4096,
+        reasoning: bool = False,
+        reasoning_tokens: int = 256,
     ) -> None:
         self.card = card if isinstance(card, JudgeCard) else load_card(card)
         if self.card.scale.points != [0, 1] or len(self.card.criteria) != 1:
@@ -68,8 +77,15 @@ class LLMStepJudge:
             )
         if attempts < 1:
             raise ConfigurationError(f"attempts must be at least 1, got {attempts}")
-        self.model, self.name = model, self.card.name
+        self.model, self.name = model, self.card.name + (":reasoning" if reasoning else "")
         self.top_logprobs, self.attempts, self.cache_size = top_logprobs, attempts, cache_size
+        self.verdict = (
+            ReasonedVerdict(
+                model, ("0", "1"), reasoning_tokens=reasoning_tokens, top_logprobs=top_logprobs
+            )
+            if reasoning
+            else None
+        )
         self._cache: OrderedDict[str, float] = OrderedDict()
         self._asked: dict[tuple[int, str], asyncio.Future[tuple[float, Usage]]] = {}  # by loop
 
@@ -136,10 +152,15 @@ class LLMStepJudge:
     def messages(self, conversation: str, steps: Sequence[str]) -> list[Message]:
         """The judge's messages for the last of ``steps``."""
         criterion = self.card.criteria[0]
+        digits = (
+            f"1 if {criterion.anchors[1][0].lower()}{criterion.anchors[1][1:]} "
+            f"0 if {criterion.anchors[0][0].lower()}{criterion.anchors[0][1:]}"
+        )
         output = (
-            f"Reply with one digit and nothing else: 1 if {criterion.anchors[1][0].lower()}"
-            f"{criterion.anchors[1][1:]} 0 if {criterion.anchors[0][0].lower()}"
-            f"{criterion.anchors[0][1:]}"
+            "First check the latest step in a few sentences. Then end with a line "
+            f"'{self.verdict.cue.strip()} ' and one digit: {digits}"
+            if self.verdict is not None
+            else f"Reply with one digit and nothing else: {digits}"
         )
         user = Template(self.card.prompt.user).safe_substitute(
             conversation=fence(conversation, "CONVERSATION"),
@@ -156,25 +177,40 @@ class LLMStepJudge:
         messages = self.messages(conversation, steps)
         usage, raw = Usage(), ""
         for attempt in range(self.attempts):
-            [completion] = await self.model.sample(
-                messages,
-                1,
-                temperature=0.0 if attempt == 0 else 0.7,
-                max_tokens=2,
-                top_logprobs=self.top_logprobs,
-            )
-            usage, raw = usage + completion.usage, completion.text
-            if completion.logprobs:
-                probability = _probability_of_one(completion.logprobs[0].top)
-                if probability is not None:
-                    return probability, usage
-            digit = raw.strip()[:1]
-            if digit in ("0", "1"):
-                return float(digit), usage
+            temperature = 0.0 if attempt == 0 else 0.7
+            ask = self._reasoned if self.verdict is not None else self._digit
+            score, spent, raw = await ask(messages, temperature)
+            usage = usage + spent
+            if score is not None:
+                return score, usage
         raise JudgeOutputError(
-            f"step judge {self.card.name!r} did not answer 0 or 1 in {self.attempts} attempts",
+            f"step judge {self.name!r} did not answer 0 or 1 in {self.attempts} attempts",
             raw=raw,
         )
+
+    async def _digit(
+        self, messages: list[Message], temperature: float
+    ) -> tuple[float | None, Usage, str]:
+        """The digit alone: P(1) from its logprobs, else the digit written (None: neither)."""
+        [completion] = await self.model.sample(
+            messages, 1, temperature=temperature, max_tokens=2, top_logprobs=self.top_logprobs
+        )
+        if completion.logprobs:
+            probability = _probability_of_one(completion.logprobs[0].top)
+            if probability is not None:
+                return probability, completion.usage, completion.text
+        digit = completion.text.strip()[:1]
+        score = float(digit) if digit in ("0", "1") else None
+        return score, completion.usage, completion.text
+
+    async def _reasoned(
+        self, messages: list[Message], temperature: float
+    ) -> tuple[float | None, Usage, str]:
+        """The check, then P(1) of the digit read after it (None: no digit)."""
+        assert self.verdict is not None
+        reading = await self.verdict.read(messages, temperature=temperature)
+        score = reading.probabilities["1"] if reading.decided else None
+        return score, reading.usage, reading.reasoning + self.verdict.cue + reading.token
 
     def _remember(self, key: str, value: float) -> None:
         self._cache[key] = value
