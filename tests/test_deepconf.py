@@ -12,7 +12,7 @@ import pytest
 from test_cli import ttc
 from test_streaming import closed
 
-from ttc_agent import ConfigurationError, OpenAIChat, SearchError, deepconf
+from ttc_agent import ConfigurationError, OpenAIChat, RetryPolicy, SearchError, deepconf
 from ttc_agent.answers import last_number
 from ttc_agent.strategies.registry import strategy
 from ttc_agent.testing import confident_reply, count_tokens
@@ -242,7 +242,6 @@ def test_ttc_eval_measures_deepconf_offline_and_online_beside_the_other_methods(
 
 async def test_a_stream_lost_for_good_is_counted_and_the_rounds_go_on(loopback):
     """A round that lost a stream used to end the sampling, as if the budget had run out."""
-    from ttc_agent import RetryPolicy
     from ttc_agent.testing import Fault
 
     lost = {"first": True}
@@ -260,3 +259,13 @@ async def test_a_stream_lost_for_good_is_counted_and_the_rounds_go_on(loopback):
     assert result.failed == 1 and result.settings["sampled"] == 5
     assert sum(1 for r in server.requests if r.body.get("stream")) == 4  # n asked for in all
     assert result.settings["saved_by_stopping"] == 0
+
+
+def test_the_evaluations_models_keep_openai_chats_logprobs_default():
+    """model_from passed logprobs=None, which OpenAIChat now keeps as None (its default is
+    True, the embedded server included): the eval's models asked for no logprobs at all."""
+    from ttc_agent.evaluation.command import model_from
+
+    retry = RetryPolicy(attempts=1)
+    assert model_from(None, "http://127.0.0.1:9/v1", None, retry).logprobs is True
+    assert model_from(None, "http://127.0.0.1:9/v1", None, retry, logprobs=False).logprobs is False

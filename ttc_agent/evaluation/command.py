@@ -117,19 +117,13 @@ async def run(args: argparse.Namespace, err: Console) -> Summary:
         raise ConfigurationError(f"{args.data} holds no problems")
     retry = RetryPolicy(attempts=max(1, args.retries))
     steps = [name for name in args.search or [] if name not in CONFIDENCE_SEARCHES]
-    logprobs = True if set(args.search or []) & set(CONFIDENCE_SEARCHES) else None  # deepconf
     model = model_from(
-        args.model,
-        args.base_url,
-        args.embedded,
-        retry,
-        logprobs=logprobs,
-        continuation=args.continuation,
+        args.model, args.base_url, args.embedded, retry, continuation=args.continuation
     )
     judge_model = None
     if not args.no_judge:
         judge_model = model_from(
-            args.judge_model or args.model, args.base_url, args.judge_embedded, retry, logprobs=True
+            args.judge_model or args.model, args.base_url, args.judge_embedded, retry
         )
     if steps and judge_model is None:
         raise ConfigurationError("--search needs a judge to guide the steps; drop --no-judge")
@@ -179,7 +173,7 @@ def model_from(
     embedded: str | None,
     retry: RetryPolicy,
     *,
-    logprobs: bool | None = None,
+    logprobs: bool = True,
     continuation: Continuation | None = None,
 ) -> OpenAIChat:
     """The model the arguments name: an embedded one, or one on ``base_url``."""
