@@ -8,7 +8,13 @@ lists them: its rows are typed with ``SearchFunction``.)
 from __future__ import annotations
 
 from ttc_agent.models import LangChainChat, OpenAIChat
-from ttc_agent.protocols import ChatModel, PairwiseVerifier, StepVerifier, Verifier
+from ttc_agent.protocols import (
+    ChatModel,
+    PairwiseVerifier,
+    StepVerifier,
+    StreamingChatModel,
+    Verifier,
+)
 from ttc_agent.serve_tools import ToolCallsShown
 from ttc_agent.verifiers import (
     VLLMPRM,
@@ -18,10 +24,12 @@ from ttc_agent.verifiers import (
     RubricJudge,
     StepsAsOutcome,
     TransformersPRM,
+    UniversalSelfConsistency,
 )
 
 CHAT_MODELS: tuple[type[ChatModel], ...] = (OpenAIChat, LangChainChat, ToolCallsShown)
-VERIFIERS: tuple[type[Verifier], ...] = (RubricJudge, StepsAsOutcome)
+STREAMING_CHAT_MODELS: tuple[type[StreamingChatModel], ...] = (OpenAIChat,)
+VERIFIERS: tuple[type[Verifier], ...] = (RubricJudge, StepsAsOutcome, UniversalSelfConsistency)
 STEP_VERIFIERS: tuple[type[StepVerifier], ...] = (
     LLMStepJudge,
     TransformersPRM,

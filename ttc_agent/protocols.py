@@ -22,6 +22,7 @@ from ttc_agent.types import (
     Score,
     SearchResult,
     StepScores,
+    TokenLogprob,
     Usage,
 )
 
@@ -74,6 +75,34 @@ class ChatModel(Protocol):
         ...
 
     async def aclose(self) -> None: ...
+
+
+StopRule = Callable[[TokenLogprob], bool]
+"""Called with each streamed token as it arrives; True cancels the stream."""
+
+CancelWhen = Callable[[], StopRule]
+"""Makes a fresh ``StopRule`` for each attempt of a stream (a retried stream starts again)."""
+
+
+@runtime_checkable
+class StreamingChatModel(ChatModel, Protocol):
+    """A model that can also stream one completion with its logprobs and cancel it mid-way
+    (``deepconf``'s online mode): ``OpenAIChat``.
+
+    ``stream_sample`` returns one completion; when ``cancel_when``'s rule stops it, the stream
+    is closed (so that the server stops generating) and the completion holds what arrived, with
+    ``finish_reason="cancelled"``.
+    """
+
+    async def stream_sample(
+        self,
+        messages: Sequence[Message],
+        *,
+        temperature: float | None = None,
+        max_tokens: int | None = None,
+        top_logprobs: int | None = None,
+        cancel_when: CancelWhen | None = None,
+    ) -> Completion: ...
 
 
 async def can_continue(model: ChatModel) -> bool:

@@ -29,16 +29,8 @@ from ttc_agent.verifiers.from_card import step_verifier_for
 
 ANSWER_KEYS = {"math": boxed_answer, "exact": normalize, "number": last_number}
 SETTINGS = (
-    "n",
-    "temperature",
-    "max_tokens",
-    "keep",
-    "subtrees",
-    "max_steps",
-    "rounds",
-    "effort",
-    "selection",
-    "finalists",
+    *("n", "temperature", "max_tokens", "keep", "subtrees", "max_steps", "rounds", "effort"),
+    *("selection", "finalists", "mode", "keep_share", "stopping"),
 )
 """The options that set a strategy's settings of the same name, where it has them."""
 
@@ -89,6 +81,22 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
         "--policy",
         help="a policy.json from ttc eval --fit-policy: adaptive decides by it; it tells "
         "adaptive and --effort when their judge is no better than chance",
+    )
+    parser.add_argument(
+        "--mode",
+        choices=["offline", "online"],
+        help="deepconf: sample all, then vote (offline, the default), or stream and cancel "
+        "the traces whose confidence drops (online)",
+    )
+    parser.add_argument(
+        "--keep-share",
+        type=float,
+        help="deepconf: the share of the most confident traces that vote (default 0.9)",
+    )
+    parser.add_argument(
+        "--stopping",
+        choices=["adaptive", "supermajority"],
+        help="majority_vote: stop sampling once the vote is settled (default: all n)",
     )
     parser.add_argument("--model", help="model name (default: $TTC_MODEL, or the server's only)")
     parser.add_argument(

@@ -75,6 +75,28 @@ class TokenLogprob(NamedTuple):
     top: Mapping[str, float] = MappingProxyType({})
 
 
+class Confidence(BaseModel):
+    """The model's confidence in one answer, read from its token logprobs (DeepConf's signals
+    and self-certainty; ``ttc_agent.confidence`` defines each). Higher is more confident.
+
+    Example:
+        >>> Confidence(mean=2.1, lowest_group=1.4, tail=2.3, self_certainty=0.9, tokens=40,
+        ...            window=32).lowest_group
+        1.4
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    mean: float
+    lowest_group: float
+    tail: float
+    self_certainty: float
+    tokens: int
+    """Tokens read (those generated, as far as the client saw them)."""
+    window: int
+    """Tokens per group (the whole answer when it is shorter than the window asked for)."""
+
+
 class ToolCall(BaseModel):
     """A tool call in a model's reply: which tool, with which arguments.
 
@@ -125,6 +147,8 @@ class Completion(BaseModel):
     usage: Usage = Usage()
     tool_calls: list[ToolCall] = Field(default_factory=list)
     """The tools the reply calls, in order (none for a plain answer)."""
+    confidence: Confidence | None = None
+    """Signals read from ``logprobs`` (kept when a checkpoint drops the logprobs themselves)."""
 
 
 class Score(BaseModel):
@@ -196,6 +220,8 @@ class Candidate(BaseModel):
     round: int | None = None
     parent: int | None = None
     tool_calls: list[ToolCall] = Field(default_factory=list)
+    confidence: Confidence | None = None
+    """The model's confidence in this answer, where it came with logprobs."""
 
 
 class SearchUsage(BaseModel):

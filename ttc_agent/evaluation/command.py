@@ -5,6 +5,7 @@ ttc eval mine.jsonl --question-field q --answer-field a -n 8 --no-judge --out ru
 ttc eval data/math500.jsonl -n 8 --judge-embedded 1.5b --out runs/math
 ttc eval data/gsm8k_test.jsonl --limit 100 -n 16 --fit-policy --out runs/fit   # policy.json
 ttc eval data/gsm8k_test.jsonl --limit 50 --rescore runs/gsm8k --judge math_resolve --out runs/r
+ttc eval data/gsm8k_test.jsonl -n 8 --no-judge --search deepconf --search deepconf_online --out r
 
 The models and progress bars here serve ``ttc writing`` and ``ttc agreement`` too
 (``judging_commands``).
@@ -22,7 +23,7 @@ from typing import Any
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from ttc_agent.answers import last_number, require_math_verify
+from ttc_agent.answers import equivalence, last_number, require_math_verify
 from ttc_agent.errors import ConfigurationError
 from ttc_agent.evaluation.datasets import MATH_INSTRUCTION, load_problems
 from ttc_agent.evaluation.plots import require_matplotlib
@@ -47,6 +48,10 @@ def step_searches() -> list[str]:
         ['beam_search', 'dvts']
     """
     return [row.name for row in registry.strategies() if "step_verifier" in row.needs]
+
+
+CONFIDENCE_SEARCHES = ("deepconf", "deepconf_online")
+"""What ``--search`` also runs at every budget: deepconf offline and online (no judge)."""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -75,9 +80,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--search",
         action="append",
-        choices=step_searches(),
-        help="also run this step search at every budget, guided by the judge as a step "
-        "verifier; repeat for several",
+        choices=[*step_searches(), *CONFIDENCE_SEARCHES],
+        help="also run this search at every budget: a step search guided by the judge as a "
+        "step verifier, or deepconf (offline) or deepconf_online (a warm-up of min(4, n - 1) "
+        "traces, then streamed ones; offline at n = 1), which need no judge but the model's "
+        "logprobs; repeat for several",
+    )
+    parser.add_argument(
+        "--keep-share",
+        type=float,
+        default=0.9,
+        help="deepconf: the share of the most confident traces that vote (default 0.9)",
     )
     parser.add_argument("--keep", type=int, default=4, help="beam_search: survivors per step")
     parser.add_argument("--subtrees", type=int, default=4, help="dvts: independent subtrees")
@@ -131,6 +144,7 @@ async def run(args: argparse.Namespace, err: Console) -> tuple[Summary, Policy |
     if not problems:
         raise ConfigurationError(f"{args.data} holds no problems")
     retry = RetryPolicy(attempts=max(1, args.retries))
+    steps = [name for name in args.search or [] if name not in CONFIDENCE_SEARCHES]
     model = model_from(
         args.model, args.base_url, args.embedded, retry, continuation=args.continuation
     )
@@ -139,12 +153,12 @@ async def run(args: argparse.Namespace, err: Console) -> tuple[Summary, Policy |
         judge_model = model_from(
             args.judge_model or args.model, args.base_url, args.judge_embedded, retry
         )
-    if args.search and judge_model is None:
+    if steps and judge_model is None:
         raise ConfigurationError("--search needs a judge to guide the steps; drop --no-judge")
     try:
         verifier = verifier_for(args.judge or "math_solution", judge_model) if judge_model else None
-        searches = _searches(args, model, judge_model) if args.search and judge_model else None
-        if searches:  # a server that cannot continue steps: one error now, not one per problem
+        searches = _searches(args, model, judge_model) if args.search else None
+        if steps:  # a server that cannot continue steps: one error now, not one per problem
             await model.check_continuation()
         if judge_model is not None and reasons_first(args.judge or "math_solution"):
             await judge_model.check_continuation()  # the verdict continues the reasoning
@@ -219,25 +233,34 @@ def model_from(
 
 
 def _searches(
-    args: argparse.Namespace, model: OpenAIChat, judge_model: OpenAIChat
+    args: argparse.Namespace, model: OpenAIChat, judge_model: OpenAIChat | None
 ) -> dict[str, SearchFactory]:
     """Each ``--search`` strategy from the registry, as a node for each budget ``k``: ``k``
-    solutions, and ``--keep`` and ``--subtrees`` where it has them (shrunk to divide ``k``)."""
+    solutions, and ``--keep`` and ``--subtrees`` where it has them (shrunk to divide ``k``);
+    deepconf's with ``--keep-share`` and, online, a warm-up of min(4, k - 1)."""
     parts = Parts(
         model,
-        step_verifier=step_verifier_for(args.judge or "math_step", judge_model),
+        step_verifier=step_verifier_for(args.judge or "math_step", judge_model)
+        if judge_model
+        else None,
         answer_key=last_number,
+        equivalence=equivalence("math" if args.answer == "math" else last_number),
     )
 
-    def factory(row: registry.Strategy[Any]) -> SearchFactory:
+    def factory(name: str) -> SearchFactory:
+        row = registry.strategy("deepconf" if name in CONFIDENCE_SEARCHES else name)
+
         def node(k: int) -> StrategyNode[Any]:
-            values = {"n": k, "temperature": args.temperature}
+            values = {"n": k, "temperature": args.temperature, "max_tokens": args.max_tokens}
             values |= {"keep": math.gcd(k, args.keep), "subtrees": math.gcd(k, args.subtrees)}
+            values |= {"keep_share": args.keep_share}
+            if name == "deepconf_online" and k > 1:
+                values |= {"mode": "online", "warmup": min(4, k - 1)}
             return row.node(parts, values)
 
         return node
 
-    return {name: factory(registry.strategy(name)) for name in args.search}
+    return {name: factory(name) for name in args.search}
 
 
 def add_model_arguments(parser: argparse.ArgumentParser) -> None:

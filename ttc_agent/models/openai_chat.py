@@ -18,6 +18,7 @@ from ttc_agent.models.protocol import OnCompletion
 from ttc_agent.models.replies import billed, completions_of, read_reply, without_lost_samples
 from ttc_agent.models.request_fields import JSONMode, checked_fields, fields_for, schema_format
 from ttc_agent.models.retry import RetryPolicy
+from ttc_agent.models.streaming import StreamSampling
 from ttc_agent.models.turn import LOCAL_CPU
 from ttc_agent.types import Completion, Message
 
@@ -25,7 +26,7 @@ NMode = Literal["auto", "native", "parallel"]
 __all__ = ["Continuation", "JSONMode", "NMode", "OpenAIChat", "chatml"]
 
 
-class OpenAIChat:
+class OpenAIChat(StreamSampling):
     """Samples chat completions from an OpenAI-compatible endpoint.
 
     Unset arguments come from ``OPENAI_BASE_URL``, ``OPENAI_API_KEY`` and ``TTC_MODEL``. With no
@@ -59,6 +60,8 @@ class OpenAIChat:
     ``tools`` (OpenAI tool definitions) are offered with every request except continuations;
     the replies' tool calls are in ``Completion.tool_calls``. ``bind_tools`` gives a copy that
     offers them, sharing this model's connections.
+
+    ``stream_sample`` streams one completion and can cancel it mid-way (``StreamSampling``).
 
     ``request_fields`` go with every request (``tool_choice``, ``seed``, a server's own...),
     never over what a call sets itself, nor their tool and format fields with a judge's schema

@@ -11,6 +11,7 @@ from ttc_agent.strategies._steps import StepSearchNode, StepSettings
 from ttc_agent.strategies.adaptive import Adaptive, Choice, Policy, adaptive
 from ttc_agent.strategies.beam_search import BeamSearch, beam_search
 from ttc_agent.strategies.best_of_n import BestOfN, best_of_n
+from ttc_agent.strategies.deepconf import DeepConf, deepconf
 from ttc_agent.strategies.dvts import DVTS, dvts
 from ttc_agent.strategies.majority_vote import MajorityVote, majority_vote
 from ttc_agent.strategies.refine import Refine, refine
@@ -28,6 +29,7 @@ __all__ = [
     "BeamSearch",
     "BestOfN",
     "Choice",
+    "DeepConf",
     "MajorityVote",
     "NodeOptions",
     "Policy",
@@ -42,6 +44,7 @@ __all__ = [
     "adaptive",
     "beam_search",
     "best_of_n",
+    "deepconf",
     "dvts",
     "majority_vote",
     "make_settings",

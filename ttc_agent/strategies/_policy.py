@@ -103,6 +103,10 @@ class Policy(BaseModel):
     easy_agreement: float = Field(default=0.75, gt=0, le=1)
     hard_agreement: float = Field(default=0.4, gt=0, le=1)
     hard_spread: float = Field(default=0.25, ge=0)
+    hard_confidence: float | None = Field(default=None, ge=0)
+    """Hard at or below this mean lowest group confidence of the probe answers (None: not
+    read). Its scale is the model's: set it from your model's confidences on questions it
+    gets wrong (``Candidate.confidence``)."""
     score_bins: tuple[float, float] | None = None
     """Fitted: the probe's mean normalised score below which a question is hard, and at or
     above which it is easy (None: difficulty from agreement and spread)."""
@@ -117,10 +121,18 @@ class Policy(BaseModel):
         return self
 
     def difficulty(
-        self, agreement: float, spread: float, mean_score: float | None = None
+        self,
+        agreement: float,
+        spread: float,
+        mean_score: float | None = None,
+        confidence: float | None = None,
     ) -> Difficulty:
-        """By the fitted bins of the mean score when there are some; else easy when answers
-        agree, hard when they scatter or the scores spread widely."""
+        """Hard when the model was unsure (``hard_confidence``); else by the fitted bins of the
+        mean score when there are some; else easy when answers agree, hard when they scatter or
+        the scores spread widely."""
+        least = self.hard_confidence
+        if least is not None and confidence is not None and confidence <= least:
+            return "hard"
         if self.score_bins is not None and mean_score is not None:
             low, high = self.score_bins
             return "easy" if mean_score >= high else "hard" if mean_score < low else "medium"

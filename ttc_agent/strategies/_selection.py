@@ -2,10 +2,11 @@
 ``SearchResult`` that records the choice (``finish``).
 
 A rule is a name: ``best`` (the highest score), ``weighted`` (the answer whose candidates'
-normalised scores add up highest) or ``majority`` (the answer most candidates give). A rule added
-here is open to every strategy. ``tournament`` and ``hybrid`` (the pointwise best few, then a
-tournament) are decided by a pairwise judge before the search ends (``_tournament``), so they
-come with their ``Bracket``.
+normalised scores add up highest), ``majority`` (the answer most candidates give) or ``usc``
+(the highest share of universal self-consistency's choice, ``verifiers/usc.py``, whose scores
+the candidates carry). A rule added here is open to every strategy. ``tournament`` and
+``hybrid`` (the pointwise best few, then a tournament) are decided by a pairwise judge before
+the search ends (``_tournament``), so they come with their ``Bracket``.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from typing import Any, Literal
 from ttc_agent.strategies._progress import emit
 from ttc_agent.types import Candidate, Match, SearchResult, SearchUsage, Usage
 
-Selection = Literal["best", "weighted", "majority", "tournament", "hybrid"]
+Selection = Literal["best", "weighted", "majority", "usc", "tournament", "hybrid"]
 JUDGED: frozenset[Selection] = frozenset({"tournament", "hybrid"})
 """The selections a pairwise judge decides (``finish`` takes their bracket)."""
 
@@ -105,7 +106,7 @@ def choose(candidates: Sequence[Candidate], selection: Selection) -> tuple[int, 
         return select_weighted(candidates)
     if selection in JUDGED:
         raise ValueError(f"a {selection} selection is decided by a pairwise judge: see finish")
-    return select_best(candidates), {}
+    return select_best(candidates), {}  # best, and usc: the highest share
 
 
 def select_best(candidates: Sequence[Candidate]) -> int:

@@ -20,6 +20,7 @@ from langgraph.func import task
 
 from ttc_agent.bills import spending
 from ttc_agent.budget import BudgetExhausted, within_budget
+from ttc_agent.confidence import DEFAULT_TAIL, DEFAULT_WINDOW, confidence_of
 from ttc_agent.errors import ModelError, SamplesFailed
 from ttc_agent.protocols import ChatModel, StepVerifier, Verifier
 from ttc_agent.strategies import _replay as replay
@@ -52,10 +53,13 @@ async def sample_task(
     n: int,
     options: dict[str, Any],
     progress: tuple[str, str, int, int],
+    signals: tuple[int, int] = (DEFAULT_WINDOW, DEFAULT_TAIL),
 ) -> dict[str, Any]:
     """Sample n completions; ``progress`` = (event, strategy, done so far, total).
 
     Samples that fail for good (after retries) while others arrive are counted, not raised.
+    Completions that came with logprobs keep their confidence signals (read with ``signals`` =
+    (window, tail)), not the logprobs themselves, in the stored result.
     """
     event, strategy, done, total = progress
     counter = counter_for(event, strategy, total, done=done)
@@ -69,8 +73,17 @@ async def sample_task(
             return exc.partial, exc.failed
 
     (completions, failed), record = await replay.recorded(draw())
-    rows = [completion.model_dump(mode="json", exclude={"logprobs"}) for completion in completions]
+    rows = [
+        completion.model_dump(mode="json", exclude={"logprobs"})
+        | {"confidence": _signals(completion, *signals)}
+        for completion in completions
+    ]
     return {"completions": rows, "failed": failed, "record": record}
+
+
+def _signals(completion: Completion, window: int, tail: int) -> dict[str, Any] | None:
+    confidence = completion.confidence or confidence_of(completion.logprobs, window, tail)
+    return None if confidence is None else confidence.model_dump(mode="json")
 
 
 @named_task("ttc_score")
@@ -98,17 +111,18 @@ async def sample(
     *,
     done: int = 0,
     total: int | None = None,
+    signals: tuple[int, int] = (DEFAULT_WINDOW, DEFAULT_TAIL),
     **options: Any,
 ) -> list[Completion]:
-    """Sample n completions with the settings' temperature and max_tokens (a task)."""
+    """Sample n completions with the settings' temperature and max_tokens (a task); the
+    confidence signals of those with logprobs are read with ``signals`` = (window, tail)."""
     defaults = {
         "temperature": settings.temperature,
         "max_tokens": getattr(settings, "max_tokens", None),
     }
     options = defaults | options
-    result = await sample_task(
-        model, prompt, n, options, ("sampled", strategy, done, total if total is not None else n)
-    )
+    progress = ("sampled", strategy, done, total if total is not None else n)
+    result = await sample_task(model, prompt, n, options, progress, signals)
     replay.replayed(result["record"])
     if result["failed"] and (failures := _failures.get()) is not None:
         failures.append(result["failed"])
@@ -207,6 +221,7 @@ def candidates_from(
             usage=c.usage,
             key=key(c.text) if key else None,
             tool_calls=c.tool_calls,
+            confidence=c.confidence or confidence_of(c.logprobs),
         )
         for i, c in enumerate(completions)
     ]

@@ -3,9 +3,11 @@
 A cheap probe samples ``probe`` answers and scores them. A ``Policy`` (plain data: the default,
 one you change, or one ``ttc eval --fit-policy`` fitted and ``Policy.load`` reads) reads the
 difficulty from the probe (the answers' agreement and the scores' spread, or the fitted bins of
-the mean score) and maps it and what is left of the budget to a strategy and n; the default
-follows Snell et al. (beam search at low budgets on medium and hard questions, best-of-N at
-high budgets and on easy ones). The chosen strategy then spends the rest of the budget; for
+the mean score; with ``Policy.hard_confidence`` set, also the model's own confidence as it
+wrote them, ``ttc_agent.confidence``: the probe asks for logprobs, no call more) and maps it
+and what is left of the budget to a strategy and n; the default follows Snell et al. (beam
+search at low budgets on medium and hard questions, best-of-N at high budgets and on easy
+ones). The chosen strategy then spends the rest of the budget; for
 majority voting and (weighted) best-of-N the probe answers count among its n, so the probe
 costs nothing extra. Do no harm: when the policy records that its verifier is no better than
 chance (an AUROC interval containing 0.5) and the answers can be compared, the choice becomes
@@ -68,7 +70,8 @@ async def search(prompt: list[Message], settings: AdaptiveSettings, parts: Parts
     """Probe, decide (recorded in ``settings["decision"]``), then spend the rest on the choice."""
     check_policy(settings.policy)
     model, verifier = parts.model, required(parts.verifier, "verifier")
-    probes = await tasks.sample_some(model, prompt, settings.probe, settings, NAME)
+    logprobs = {} if settings.policy.hard_confidence is None else {"top_logprobs": 20}
+    probes = await tasks.sample_some(model, prompt, settings.probe, settings, NAME, **logprobs)
     scores = await tasks.score_some(verifier, prompt, [c.text for c in probes], NAME)
     choice, decision = await _decide(probes, scores, settings, parts)
     emit("decided", NAME, decision=decision)
@@ -106,7 +109,9 @@ async def _decide(
     values = [s.normalized for s in scores if s is not None]
     spread = statistics.pstdev(values) if len(values) > 1 else 0.0
     mean_score = statistics.fmean(values) if values else None
-    difficulty = policy.difficulty(agreement, spread, mean_score)
+    read = [c.confidence.lowest_group for c in probes if c.confidence is not None]
+    confidence = statistics.fmean(read) if read else None
+    difficulty = policy.difficulty(agreement, spread, mean_score, confidence)
     meter = current_meter()
     calls_left = None
     if meter is not None and meter.budget.calls is not None:
@@ -119,9 +124,11 @@ async def _decide(
     probed = f"largest group {agreement:.0%}, score spread {spread:.2f}"
     if policy.score_bins is not None and mean_score is not None:
         probed = f"mean score {mean_score:.2f}"
+    if confidence is not None:
+        probed += f", confidence {confidence:.2f}"
     reason = f"{len(probes)} probe answers: {probed} -> {difficulty}; {calls} -> {caveat}"
     decision: dict[str, Any] = {"difficulty": difficulty, "agreement": agreement, "spread": spread}
-    decision |= {"mean_score": mean_score, "calls_left": calls_left}
+    decision |= {"mean_score": mean_score, "confidence": confidence, "calls_left": calls_left}
     decision |= {"strategy": chosen.strategy, "n": chosen.n}
     if chosen is not choice:
         decision["fallback"] = "self-consistency"

@@ -27,6 +27,7 @@ from ttc_agent.strategies import (
     adaptive,
     beam_search,
     best_of_n,
+    deepconf,
     dvts,
     majority_vote,
     refine,
@@ -141,6 +142,14 @@ BUILT_IN: tuple[Strategy[Any], ...] = (
         "draft, judge with feedback, revise the best drafts round by round, keep the best",
         needs=frozenset({"verifier"}),
         size="width",
+    ),
+    Strategy(
+        "deepconf",
+        deepconf.DeepConfSettings,
+        deepconf.search,
+        "sample n with logprobs, the most confident share votes, weighted by confidence "
+        "(online: traces stream and the weak are cancelled)",
+        needs=frozenset({"equivalence"}),
     ),
     Strategy(
         "adaptive",

@@ -12,6 +12,7 @@ from ttc_agent.verifiers.rubric_judge import RubricJudge
 from ttc_agent.verifiers.step_judge import LLMStepJudge
 from ttc_agent.verifiers.step_outcome import StepsAsOutcome
 from ttc_agent.verifiers.transformers_prm import TransformersPRM
+from ttc_agent.verifiers.usc import UniversalSelfConsistency
 from ttc_agent.verifiers.verdict import ReasonedVerdict, VerdictReading
 from ttc_agent.verifiers.vllm_prm import VLLMPRM
 
@@ -27,6 +28,7 @@ __all__ = [
     "StepVerifier",
     "StepsAsOutcome",
     "TransformersPRM",
+    "UniversalSelfConsistency",
     "Verdict",
     "VerdictReading",
     "Verifier",
