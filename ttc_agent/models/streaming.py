@@ -36,7 +36,7 @@ class _Streamable(Protocol):
 
     async def _model_name(self) -> str: ...
 
-    def _cost(
+    async def _cost(
         self, model: str, request: dict[str, Any], n: int, *, tools: list[Any] | None
     ) -> Cost | None: ...
 
@@ -69,7 +69,7 @@ class StreamSampling:
             request |= {"logprobs": True, "top_logprobs": top_logprobs}
         request = {key: value for key, value in request.items() if value is not None}
         extra = self.extra_body | fields_for(self.request_fields, request, shaped=True)
-        cost = self._cost(model, request, 1, tools=None)
+        cost = await self._cost(model, request, 1, tools=None)
         return await stream_one(self.endpoint, request, extra, cost, cancel_when)
 
 
