@@ -23,6 +23,7 @@ from ttc_agent import (
     dvts,
     load_card,
     majority_vote,
+    particle_filter,
     refine,
     think_harder,
 )
@@ -63,6 +64,7 @@ def strategies(model: OpenAIChat) -> dict[str, object]:
         "majority_vote": majority_vote(model, n=6, answer=last_number, verifier=judge),
         "beam_search": beam_search(model, steps, n=4, keep=2, max_steps=3),
         "dvts": dvts(model, steps, n=4, subtrees=2, max_steps=3),
+        "particle_filter": particle_filter(model, steps, n=4, max_steps=3),
         "refine": refine(model, judge, rounds=2, width=2, keep=1),
         "adaptive": adaptive(model, judge, probe=3, budget={"calls": 30}),
         "think_harder": think_harder(model, judge, effort="medium"),
@@ -89,6 +91,7 @@ def models(loopback):
         "majority_vote",
         "beam_search",
         "dvts",
+        "particle_filter",
         "refine",
         "adaptive",
         "think_harder",

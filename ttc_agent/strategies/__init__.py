@@ -12,6 +12,7 @@ from ttc_agent.strategies.beam_search import BeamSearch, beam_search
 from ttc_agent.strategies.best_of_n import BestOfN, best_of_n
 from ttc_agent.strategies.dvts import DVTS, dvts
 from ttc_agent.strategies.majority_vote import MajorityVote, majority_vote
+from ttc_agent.strategies.particle_filter import ParticleFilter, particle_filter
 from ttc_agent.strategies.refine import Refine, refine
 from ttc_agent.strategies.think_harder import (
     Preset,
@@ -29,6 +30,7 @@ __all__ = [
     "Choice",
     "MajorityVote",
     "NodeOptions",
+    "ParticleFilter",
     "Policy",
     "Preset",
     "Refine",
@@ -43,6 +45,7 @@ __all__ = [
     "dvts",
     "majority_vote",
     "make_settings",
+    "particle_filter",
     "preset_strategies",
     "refine",
     "registry",

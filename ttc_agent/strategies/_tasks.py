@@ -69,7 +69,8 @@ async def sample_task(
             return exc.partial, exc.failed
 
     (completions, failed), record = await replay.recorded(draw())
-    rows = [completion.model_dump(mode="json", exclude={"logprobs"}) for completion in completions]
+    dropped = {"logprobs"} if options.get("top_logprobs") is None else None  # kept when asked for
+    rows = [completion.model_dump(mode="json", exclude=dropped) for completion in completions]
     return {"completions": rows, "failed": failed, "record": record}
 
 

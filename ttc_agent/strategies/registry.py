@@ -29,6 +29,7 @@ from ttc_agent.strategies import (
     best_of_n,
     dvts,
     majority_vote,
+    particle_filter,
     refine,
     think_harder,
 )
@@ -132,6 +133,14 @@ BUILT_IN: tuple[Strategy[Any], ...] = (
         needs=frozenset({"step_verifier"}),
         takes=_STEP_PARTS,
         defaults=step_defaults,
+    ),
+    Strategy(
+        "particle_filter",
+        particle_filter.ParticleFilterSettings,
+        particle_filter.search,
+        "grow n particles step by step, drawn again by weight (a step verifier's, else logprobs)",
+        takes=frozenset({"step_verifier", "answer_key", "is_final"}),
+        defaults=particle_filter.particle_defaults,
     ),
     Strategy(
         "refine",
