@@ -1,0 +1,30 @@
+"""``ttc run --strategy particle_filter`` and ``--strategy ab_mcts``, as subprocesses against the
+loopback server."""
+
+from __future__ import annotations
+
+import json
+
+from test_cli import ttc
+
+from ttc_agent.testing import Reply, fenced
+
+
+def test_particle_filter_from_the_command_line_with_the_judge_named(loopback):
+    def handler(request):
+        if fenced(request.last_user) is not None:  # a step judge: one digit, with logprobs
+            return Reply("1", alternatives={0: {"1": -0.2, "0": -1.7}})
+        depth = (request.prefix or "").count("\n\n")
+        return f"step {depth + 1}\n\nrest"
+
+    server = loopback(handler, honour_n=True, flavour="vllm")
+    done = ttc("run", "Q", "--strategy", "particle_filter", "-n", "4", "--max-steps", "2",
+               "--judge", "math_solution", "--json", server=server)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    record = json.loads(done.stdout)
+    assert record["strategy"] == "particle_filter"
+    assert record["settings"]["verifier"] == "math_solution"  # the card named, as a step judge
+    assert record["settings"]["n"] == 4 and record["settings"]["steps"] == 2
+    assert record["candidates"][record["chosen"]]["text"] == "step 1\n\nstep 2"
+    judged = [r for r in server.requests if fenced(r.last_user) is not None]
+    assert judged and all(r.body["logprobs"] is True for r in judged)
