@@ -17,6 +17,7 @@ from ttc_agent import (
     OpenAIChat,
     RetryPolicy,
     RubricJudge,
+    ab_mcts,
     beam_search,
     best_of_n,
     dvts,
@@ -48,10 +49,11 @@ JUDGE = RubricJudge("helpfulness", MODEL)
             lambda: particle_filter(MODEL, JUDGE, ess_threshold=2),
             "particle_filter: ess_threshold: Input should be less than or equal to 1",
         ),
+        (lambda: ab_mcts(MODEL, JUDGE, batch=0), "ab_mcts: batch: Input should be greater than"),
         (lambda: RubricJudge("no_such_card", MODEL), "unknown judge card 'no_such_card'"),
         (lambda: best_of_n(MODEL, JUDGE, budget={"calls": -1}), "budget: calls"),
     ],
-    ids=["n<1", "negative-n", "keep", "subtrees", "rounds", "ess", "judge", "budget"],
+    ids=["n<1", "negative-n", "keep", "subtrees", "rounds", "ess", "batch", "judge", "budget"],
 )
 def test_bad_arguments_name_the_problem(build, problem):
     with pytest.raises(ConfigurationError) as caught:

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import json
 
-from test_cli import ttc
+from test_cli import HELPFULNESS, ttc
 
-from ttc_agent.testing import Reply, fenced
+from ttc_agent.testing import Reply, fenced, judge_reply
 
 
 def test_particle_filter_from_the_command_line_with_the_judge_named(loopback):
@@ -28,3 +28,22 @@ def test_particle_filter_from_the_command_line_with_the_judge_named(loopback):
     assert record["candidates"][record["chosen"]]["text"] == "step 1\n\nstep 2"
     judged = [r for r in server.requests if fenced(r.last_user) is not None]
     assert judged and all(r.body["logprobs"] is True for r in judged)
+
+
+def test_ab_mcts_from_the_command_line_revises_with_the_judges_feedback(loopback):
+    def handler(request):
+        candidate = fenced(request.last_user)
+        if candidate is not None:
+            return judge_reply(dict.fromkeys(HELPFULNESS, 5 if "revised" in candidate else 2))
+        if "A reviewer scored" in request.last_user:
+            return "an answer, revised"
+        return "an answer"
+
+    server = loopback(handler, honour_n=True)
+    done = ttc("run", "Q", "--strategy", "ab_mcts", "-n", "6", "--json", server=server)
+    assert done.returncode == 0, done.stderr
+    record = json.loads(done.stdout)
+    assert record["strategy"] == "ab_mcts" and len(record["candidates"]) == 6
+    assert record["settings"]["verifier"] == "helpfulness"
+    assert record["settings"]["deeper"] >= 1
+    assert record["candidates"][record["chosen"]]["text"] == "an answer, revised"

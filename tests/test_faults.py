@@ -17,6 +17,7 @@ from ttc_agent import (
     OpenAIChat,
     RetryPolicy,
     RubricJudge,
+    ab_mcts,
     adaptive,
     beam_search,
     best_of_n,
@@ -66,6 +67,7 @@ def strategies(model: OpenAIChat) -> dict[str, object]:
         "dvts": dvts(model, steps, n=4, subtrees=2, max_steps=3),
         "particle_filter": particle_filter(model, steps, n=4, max_steps=3),
         "refine": refine(model, judge, rounds=2, width=2, keep=1),
+        "ab_mcts": ab_mcts(model, judge, n=6, batch=2),
         "adaptive": adaptive(model, judge, probe=3, budget={"calls": 30}),
         "think_harder": think_harder(model, judge, effort="medium"),
     }
@@ -93,6 +95,7 @@ def models(loopback):
         "dvts",
         "particle_filter",
         "refine",
+        "ab_mcts",
         "adaptive",
         "think_harder",
     ],

@@ -216,3 +216,15 @@ async def test_a_resumed_search_draws_the_same_particles_without_paying_twice(mo
     uninterrupted = await clean.ainvoke("Q")
     assert [c.text for c in resumed.candidates] == [c.text for c in uninterrupted.candidates]
     assert re.fullmatch(r"a\d\n\nb\d\d so the answer is \\boxed\{\d\}", resumed.answer)
+
+
+async def test_a_preset_or_a_policy_may_run_it_weighed_by_logprobs(model_for):
+    from ttc_agent import Preset, RubricJudge, think_harder
+
+    server, model = model_for(steps)
+    presets = {"high": Preset(strategy="particle_filter", n=4)}
+    judge = RubricJudge("helpfulness", model)
+    result = await think_harder(model, judge, "high", presets).ainvoke("Q")
+    assert result.strategy == "particle_filter" and len(result.candidates) == 4
+    assert result.settings["verifier"] == "logprobs:logprob"  # a preset gives it no step judge
+    assert all(r.body.get("logprobs") for r in server.requests)

@@ -25,6 +25,7 @@ from ttc_agent.models import ChatModel, LangChainChat, OpenAIChat, RetryPolicy
 from ttc_agent.strategies import (
     Policy,
     Preset,
+    ab_mcts,
     adaptive,
     beam_search,
     best_of_n,
@@ -99,6 +100,7 @@ __all__ = [
     "TransformersPRM",
     "Usage",
     "Verifier",
+    "ab_mcts",
     "adaptive",
     "available_cards",
     "beam_search",

@@ -7,6 +7,7 @@ from ttc_agent.strategies._node import NodeOptions, StateKeys, StrategyNode, mak
 from ttc_agent.strategies._reply import search_result
 from ttc_agent.strategies._selection import select_best, select_majority, select_weighted
 from ttc_agent.strategies._steps import StepSearchNode, StepSettings
+from ttc_agent.strategies.ab_mcts import ABMCTS, ab_mcts
 from ttc_agent.strategies.adaptive import Adaptive, Choice, Policy, adaptive
 from ttc_agent.strategies.beam_search import BeamSearch, beam_search
 from ttc_agent.strategies.best_of_n import BestOfN, best_of_n
@@ -23,6 +24,7 @@ from ttc_agent.strategies.think_harder import (
 )
 
 __all__ = [
+    "ABMCTS",
     "DVTS",
     "Adaptive",
     "BeamSearch",
@@ -39,6 +41,7 @@ __all__ = [
     "StepSettings",
     "StrategyNode",
     "ThinkHarder",
+    "ab_mcts",
     "adaptive",
     "beam_search",
     "best_of_n",

@@ -24,6 +24,7 @@ from pydantic import BaseModel
 from ttc_agent.errors import ConfigurationError
 from ttc_agent.protocols import Part, Parts, SearchFunction
 from ttc_agent.strategies import (
+    ab_mcts,
     adaptive,
     beam_search,
     best_of_n,
@@ -149,6 +150,14 @@ BUILT_IN: tuple[Strategy[Any], ...] = (
         "draft, judge with feedback, revise the best drafts round by round, keep the best",
         needs=frozenset({"verifier"}),
         size="width",
+    ),
+    Strategy(
+        "ab_mcts",
+        ab_mcts.ABMCTSSettings,
+        ab_mcts.search,
+        "a tree of drafts, each a fresh answer or a revision, as Thompson sampling of scores says",
+        needs=frozenset({"verifier"}),
+        takes=frozenset({"answer_key"}),
     ),
     Strategy(
         "adaptive",
