@@ -8,6 +8,8 @@ Sample several candidate answers, score them with a verifier, keep the best:
     >>> # graph.add_node("answer", node)  or  result = await node.ainvoke("Hi")
 """
 
+from typing import TYPE_CHECKING, Any
+
 from ttc_agent.budget import Budget, BudgetExhausted, Price
 from ttc_agent.errors import (
     AuthenticationFailed,
@@ -63,6 +65,20 @@ from ttc_agent.verifiers import (
 
 __version__ = "0.1.0"
 
+if TYPE_CHECKING:
+    from ttc_agent.middleware import TestTimeComputeMiddleware
+
+
+def __getattr__(name: str) -> Any:
+    """``TestTimeComputeMiddleware`` is imported when first asked for: it needs LangChain
+    (``pip install 'ttc-agent[langchain]'``), which the rest of the package does not."""
+    if name == "TestTimeComputeMiddleware":
+        from ttc_agent.middleware import TestTimeComputeMiddleware
+
+        return TestTimeComputeMiddleware
+    raise AttributeError(f"module 'ttc_agent' has no attribute {name!r}")
+
+
 __all__ = [
     "VLLMPRM",
     "AuthenticationFailed",
@@ -97,6 +113,7 @@ __all__ = [
     "StepVerifier",
     "StepsAsOutcome",
     "TTCError",
+    "TestTimeComputeMiddleware",
     "TransformersPRM",
     "Usage",
     "Verifier",

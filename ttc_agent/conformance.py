@@ -7,6 +7,7 @@ lists them: its rows are typed with ``SearchFunction``.)
 
 from __future__ import annotations
 
+from ttc_agent.agent_model import AgentTurn
 from ttc_agent.models import LangChainChat, OpenAIChat
 from ttc_agent.protocols import ChatModel, StepVerifier, Verifier
 from ttc_agent.serve_tools import ToolCallsShown
@@ -19,7 +20,7 @@ from ttc_agent.verifiers import (
     TransformersPRM,
 )
 
-CHAT_MODELS: tuple[type[ChatModel], ...] = (OpenAIChat, LangChainChat, ToolCallsShown)
+CHAT_MODELS: tuple[type[ChatModel], ...] = (OpenAIChat, LangChainChat, ToolCallsShown, AgentTurn)
 VERIFIERS: tuple[type[Verifier], ...] = (RubricJudge, StepsAsOutcome)
 STEP_VERIFIERS: tuple[type[StepVerifier], ...] = (
     LLMStepJudge,

@@ -128,12 +128,8 @@ async def run_prompt(args: argparse.Namespace, err: Console) -> SearchResult:
 
 
 def _step_searches() -> list[str]:
-    """The strategies whose verifier is a step verifier: those that need one, and those that
-    take one without needing an outcome verifier (particle_filter; adaptive takes one only to
-    let its policy choose beam search)."""
-    rows = registry.strategies()
-    steps = [r for r in rows if "step_verifier" in r.needs | r.takes and "verifier" not in r.needs]
-    return [r.name for r in steps]
+    """The strategies whose verifier is a step verifier (``Strategy.grows_steps``)."""
+    return [row.name for row in registry.strategies() if row.grows_steps]
 
 
 def _retry_notice(err: Console) -> Callable[[int, int, str], None]:

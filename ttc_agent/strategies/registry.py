@@ -68,6 +68,14 @@ class Strategy(Generic[S]):
     chooses: bool = False
     defaults: Callable[[Parts], dict[str, Any]] = field(default=lambda parts: {})
 
+    @property
+    def grows_steps(self) -> bool:
+        """Whether it grows partial replies step by step: it needs a step verifier, or takes
+        one without needing an outcome verifier (``adaptive`` takes one only for a policy that
+        chooses beam search)."""
+        steps = "step_verifier" in self.needs | self.takes
+        return "step_verifier" in self.needs or (steps and "verifier" not in self.needs)
+
     def settings_from(self, parts: Parts, values: Mapping[str, Any] = {}) -> S:
         """Validated settings from ``values`` (names it does not have are left out) and the
         defaults the parts decide, once the parts it needs are known to be there."""
