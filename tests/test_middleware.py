@@ -29,12 +29,12 @@ def add(a: int, b: int) -> int:
 
 
 class World:
-    """Asked the question, two of every three replies call add(2, 3) and one add(2, 4); given
-    the tool's result, the replies answer in turn from ANSWERS. The judge gives "The sum is
-    5." 5 and any other answer 2."""
+    """Asked the question, two of every three replies call ``tool`` (add) with a=2, b=3 and
+    one with a=2, b=4; given the tool's result, the replies answer in turn from ANSWERS. The
+    judge gives "The sum is 5." 5 and any other answer 2."""
 
-    def __init__(self) -> None:
-        self.count, self.lock = {"tool": 0, "answer": 0}, threading.Lock()
+    def __init__(self, tool: str = "add") -> None:
+        self.count, self.lock, self.tool = {"tool": 0, "answer": 0}, threading.Lock(), tool
 
     def __call__(self, request):
         candidate = fenced(request.last_user)
@@ -46,7 +46,7 @@ class World:
             self.count[kind] += 1
         if kind == "answer":
             return ANSWERS[k % 3]
-        return Reply("", tool_calls=(("add", {"a": 2, "b": 4 if k % 3 == 1 else 3}),))
+        return Reply("", tool_calls=((self.tool, {"a": 2, "b": 4 if k % 3 == 1 else 3}),))
 
 
 def model_requests(server):
@@ -189,3 +189,15 @@ def test_ttc_agent_imports_without_langchain():
     lines = done.stdout.splitlines()
     assert lines[0] == "best_of_n"
     assert "pip install 'ttc-agent[langchain]'" in lines[1]
+
+
+def test_the_example_runs(loopback):
+    from test_cli import run
+
+    server = loopback(World(tool="divide"))
+    done = run([sys.executable, "examples/agent_middleware.py", "What is 2 / 3?"], server)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == ANSWERS[1]
+    assert "[best_of_n: chose" in done.stderr and "by tool_call_agreement" in done.stderr
+    assert "[tool: 2 = 0 * 3 + 2]" in done.stderr
+    assert len(model_requests(server)) == 2 + 2  # n = 2 for this invocation, both turns
