@@ -18,8 +18,8 @@ def test_particle_filter_from_the_command_line_with_the_judge_named(loopback):
         return f"step {depth + 1}\n\nrest"
 
     server = loopback(handler, honour_n=True, flavour="vllm")
-    done = ttc("run", "Q", "--strategy", "particle_filter", "-n", "4", "--max-steps", "2",
-               "--judge", "math_solution", "--json", server=server)  # fmt: skip
+    options = ["-n", "4", "--max-steps", "2", "--judge", "math_solution", "--json"]
+    done = ttc("run", "Q", "--strategy", "particle_filter", *options, server=server)
     assert done.returncode == 0, done.stderr
     record = json.loads(done.stdout)
     assert record["strategy"] == "particle_filter"
@@ -47,3 +47,19 @@ def test_ab_mcts_from_the_command_line_revises_with_the_judges_feedback(loopback
     assert record["settings"]["verifier"] == "helpfulness"
     assert record["settings"]["deeper"] >= 1
     assert record["candidates"][record["chosen"]]["text"] == "an answer, revised"
+
+
+def test_ttc_eval_searches_with_particle_filtering_at_every_budget(loopback, tmp_path):
+    from test_evaluation import QUESTIONS, world
+
+    server = loopback(world, flavour="vllm")  # a server whose steps continue
+    data, out = tmp_path / "questions.jsonl", tmp_path / "run"
+    data.write_text("".join(json.dumps({"q": q, "a": a}) + "\n" for q, a in QUESTIONS.items()))
+    fields = ["--question-field", "q", "--answer-field", "a"]
+    options = ["-n", "2", "--search", "particle_filter", "--out", str(out)]
+    done = ttc("eval", str(data), *fields, *options, server=server)
+    assert done.returncode == 0, done.stderr
+    rows = [json.loads(line) for line in (out / "candidates.jsonl").read_text().splitlines()]
+    searched = sorted((r["problem"], r["n"]) for r in rows if r["strategy"] == "particle_filter")
+    assert searched == sorted((p, n) for p in {r["problem"] for r in rows} for n in (1, 2))
+    assert "particle_filter" in done.stdout

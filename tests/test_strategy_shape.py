@@ -137,7 +137,8 @@ def test_the_command_line_lists_the_registry(registered, capsys):
     assert "shortest" in shown
     with pytest.raises(SystemExit):
         main(["eval", "--help"])
-    assert "{beam_search,dvts}" in capsys.readouterr().out  # the step searches, from the rows
+    searches = "{beam_search,dvts,particle_filter}"
+    assert searches in capsys.readouterr().out  # the step searches, from the rows
 
 
 def test_a_row_checks_the_parts_its_strategy_needs():

@@ -38,9 +38,9 @@ def step_searches() -> list[str]:
 
     Example:
         >>> step_searches()
-        ['beam_search', 'dvts']
+        ['beam_search', 'dvts', 'particle_filter']
     """
-    return [row.name for row in registry.strategies() if "step_verifier" in row.needs]
+    return [row.name for row in registry.strategies() if row.grows_steps]
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
