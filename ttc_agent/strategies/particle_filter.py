@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import random
 from collections.abc import Callable
-from typing import Any, Literal, TypeAlias, Unpack
+from typing import Any, TypeAlias, Unpack
 
 from pydantic import Field
 
@@ -50,7 +50,7 @@ from ttc_agent.strategies._particles import (
     weights,
 )
 from ttc_agent.strategies._progress import counted_together, emit
-from ttc_agent.strategies._selection import finish
+from ttc_agent.strategies._selection import Selection, finish
 from ttc_agent.strategies._steps import StepSettings, expand, extend, step_parts
 from ttc_agent.types import (
     Aggregate,
@@ -211,9 +211,7 @@ def _solution(
         candidate = beam.candidate(i, delimiter, aggregate, parts.answer_key)
         score = Score(value=beam.rank, normalized=chance, mode=f"particle:{aggregate}")
         candidates.append(candidate.model_copy(update={"score": score}))
-    selection: Literal["weighted", "best"] = (
-        "weighted" if parts.answer_key and settings.vote else "best"
-    )
+    selection: Selection = "weighted" if parts.answer_key and settings.vote else "best"
     verifier = parts.step_verifier
     weighed_by = verifier.name if verifier is not None else f"logprobs:{settings.confidence}"
     record = settings.model_dump() | {"verifier": weighed_by, "model": parts.model.name}
