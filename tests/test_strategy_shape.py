@@ -137,8 +137,8 @@ def test_the_command_line_lists_the_registry(registered, capsys):
     assert "shortest" in shown
     with pytest.raises(SystemExit):
         main(["eval", "--help"])
-    choices = "{beam_search,dvts,deepconf,deepconf_online}"  # the step searches, from the rows,
-    assert choices in capsys.readouterr().out  # and deepconf in its two modes
+    choices = "{beam_search,dvts,particle_filter,deepconf,deepconf_online}"  # the step searches,
+    assert choices in capsys.readouterr().out  # from the rows, and deepconf in its two modes
 
 
 def test_a_row_checks_the_parts_its_strategy_needs():

@@ -7,6 +7,7 @@ lists them: its rows are typed with ``SearchFunction``.)
 
 from __future__ import annotations
 
+from ttc_agent.agent_model import AgentTurn
 from ttc_agent.models import LangChainChat, OpenAIChat
 from ttc_agent.protocols import (
     ChatModel,
@@ -27,7 +28,7 @@ from ttc_agent.verifiers import (
     UniversalSelfConsistency,
 )
 
-CHAT_MODELS: tuple[type[ChatModel], ...] = (OpenAIChat, LangChainChat, ToolCallsShown)
+CHAT_MODELS: tuple[type[ChatModel], ...] = (OpenAIChat, LangChainChat, ToolCallsShown, AgentTurn)
 STREAMING_CHAT_MODELS: tuple[type[StreamingChatModel], ...] = (OpenAIChat,)
 VERIFIERS: tuple[type[Verifier], ...] = (RubricJudge, StepsAsOutcome, UniversalSelfConsistency)
 STEP_VERIFIERS: tuple[type[StepVerifier], ...] = (

@@ -50,7 +50,7 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--budget-calls", type=int, help="the most model calls (retries count)")
     parser.add_argument("--budget-tokens", type=int, help="the most tokens, prompts included")
     cards = ", ".join(available_cards())
-    steps = " and ".join(r.name for r in registry.strategies() if "step_verifier" in r.needs)
+    steps = ", ".join(_step_searches())
     parser.add_argument(
         "--judge",
         help=f"judge card: a path or one of {cards} (default: helpfulness; math_step for "
@@ -68,7 +68,7 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
         help="beam_search: survivors per step (default 4); refine: drafts kept each round (1)",
     )
     parser.add_argument("--subtrees", type=int, help="dvts: independent subtrees (default 4)")
-    parser.add_argument("--max-steps", type=int, help="beam_search, dvts: most steps (default 40)")
+    parser.add_argument("--max-steps", type=int, help=f"{steps}: most steps (default 40)")
     parser.add_argument("--rounds", type=int, help="refine: revision rounds (default 3)")
     parser.add_argument(
         "--selection",
@@ -158,6 +158,11 @@ async def run_prompt(args: argparse.Namespace, err: Console) -> SearchResult:
             await judge_model.aclose()
 
 
+def _step_searches() -> list[str]:
+    """The strategies whose verifier is a step verifier (``Strategy.grows_steps``)."""
+    return [row.name for row in registry.strategies() if row.grows_steps]
+
+
 def _retry_notice(err: Console) -> Callable[[int, int, str], None]:
     """Print each retry on stderr as it happens: ``retrying 2/6: answered 503``."""
 
@@ -185,7 +190,7 @@ def _parts(
     """What the strategy uses, from the arguments: ``--judge`` names the card of the verifier
     it needs (a step verifier's, for a step search), ``--answer`` how answers compare."""
     uses, given = row.needs | row.takes, dict[str, Any]()
-    if "step_verifier" in row.needs:
+    if row.name in _step_searches():
         given["step_verifier"] = step_verifier_for(args.judge or "math_step", judge)
     elif "step_verifier" in uses:  # adaptive: lets its policy choose beam search
         given["step_verifier"] = LLMStepJudge(judge)

@@ -45,9 +45,9 @@ def step_searches() -> list[str]:
 
     Example:
         >>> step_searches()
-        ['beam_search', 'dvts']
+        ['beam_search', 'dvts', 'particle_filter']
     """
-    return [row.name for row in registry.strategies() if "step_verifier" in row.needs]
+    return [row.name for row in registry.strategies() if row.grows_steps]
 
 
 CONFIDENCE_SEARCHES = ("deepconf", "deepconf_online")

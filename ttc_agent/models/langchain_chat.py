@@ -111,7 +111,7 @@ class LangChainChat:
         slots = self._slots.setdefault(loop, asyncio.Semaphore(self.max_concurrency))
 
         async def one() -> Completion:
-            cost, most = await request_cost(self.name, prompt_bound, max_tokens, 1, _billed)
+            cost, most = await request_cost(self.name, prompt_bound, max_tokens, 1, billed)
             options = {k: v for k, v in (bound | {"max_tokens": most}).items() if v is not None}
             runnable = self.chat_model.bind(**options) if options else self.chat_model
             meter = current_meter()
@@ -124,7 +124,7 @@ class LangChainChat:
                     reply = await invoke()
                 else:
                     reply = await metered_call(meter, cost, invoke)
-            completion = _completion(reply)
+            completion = completion_of(reply)
             if on_completion is not None:
                 on_completion(completion)
             return completion
@@ -139,7 +139,8 @@ def _tools(runnable: Runnable[Any, Any]) -> list[Any] | None:
     return kwargs.get("tools") if isinstance(kwargs, dict) else None
 
 
-def _billed(reply: Any) -> Usage | None:
+def billed(reply: Any) -> Usage | None:
+    """What a chat model's reply says it billed (None: it does not say)."""
     usage = getattr(reply, "usage_metadata", None)
     if not usage:
         return None
@@ -150,7 +151,8 @@ def _billed(reply: Any) -> Usage | None:
     )
 
 
-def _completion(reply: BaseMessage) -> Completion:
+def completion_of(reply: BaseMessage) -> Completion:
+    """A chat model's reply as a completion: its text, logprobs, tool calls and usage."""
     meta = reply.response_metadata or {}
     logprobs = None
     raw = meta.get("logprobs")
@@ -169,7 +171,7 @@ def _completion(reply: BaseMessage) -> Completion:
         text=str(reply.text),
         finish_reason=meta.get("finish_reason"),
         logprobs=logprobs,
-        usage=_billed(reply) or Usage(calls=1),
+        usage=billed(reply) or Usage(calls=1),
         tool_calls=_tool_calls(reply),
     )
 

@@ -8,12 +8,14 @@ from ttc_agent.strategies._policy import VerifierRecord
 from ttc_agent.strategies._reply import search_result
 from ttc_agent.strategies._selection import select_best, select_majority, select_weighted
 from ttc_agent.strategies._steps import StepSearchNode, StepSettings
+from ttc_agent.strategies.ab_mcts import ABMCTS, ab_mcts
 from ttc_agent.strategies.adaptive import Adaptive, Choice, Policy, adaptive
 from ttc_agent.strategies.beam_search import BeamSearch, beam_search
 from ttc_agent.strategies.best_of_n import BestOfN, best_of_n
 from ttc_agent.strategies.deepconf import DeepConf, deepconf
 from ttc_agent.strategies.dvts import DVTS, dvts
 from ttc_agent.strategies.majority_vote import MajorityVote, majority_vote
+from ttc_agent.strategies.particle_filter import ParticleFilter, particle_filter
 from ttc_agent.strategies.refine import Refine, refine
 from ttc_agent.strategies.think_harder import (
     Preset,
@@ -24,6 +26,7 @@ from ttc_agent.strategies.think_harder import (
 )
 
 __all__ = [
+    "ABMCTS",
     "DVTS",
     "Adaptive",
     "BeamSearch",
@@ -32,6 +35,7 @@ __all__ = [
     "DeepConf",
     "MajorityVote",
     "NodeOptions",
+    "ParticleFilter",
     "Policy",
     "Preset",
     "Refine",
@@ -41,6 +45,7 @@ __all__ = [
     "StrategyNode",
     "ThinkHarder",
     "VerifierRecord",
+    "ab_mcts",
     "adaptive",
     "beam_search",
     "best_of_n",
@@ -48,6 +53,7 @@ __all__ = [
     "dvts",
     "majority_vote",
     "make_settings",
+    "particle_filter",
     "preset_strategies",
     "refine",
     "registry",

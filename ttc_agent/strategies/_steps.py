@@ -149,7 +149,7 @@ async def grow(
     for step in range(1, settings.max_steps + 1):
         try:
             with recording() as cut:
-                children, spent = await _step(
+                children, spent = await expand(
                     model, verifier, prompt, parents, settings, strategy, is_final
                 )
         except BudgetExhausted:  # the last full step's beams are the result; the cut step's
@@ -178,7 +178,7 @@ async def grow(
     )
 
 
-async def _step(
+async def expand(
     model: ChatModel,
     verifier: StepVerifier,
     prompt: list[Message],
@@ -192,7 +192,7 @@ async def _step(
     tree = parents[0][0].tree
     with counted_together("sampled", strategy, sum(c for _, c in parents), tree=tree):
         extended = await asyncio.gather(
-            *(_extend(model, prompt, p, count, settings, strategy) for p, count in parents),
+            *(extend(model, prompt, p, count, settings, strategy) for p, count in parents),
             return_exceptions=True,
         )
     batches = within_budget(tasks.lost_as_empty(extended, [count for _, count in parents]))
@@ -227,7 +227,7 @@ async def _step(
     )
 
 
-async def _extend(
+async def extend(
     model: ChatModel,
     prompt: list[Message],
     parent: Beam,
@@ -235,14 +235,19 @@ async def _extend(
     settings: StepSettings,
     strategy: str,
     temperature: float | None = None,
+    top_logprobs: int | None = None,
 ) -> list[Completion]:
-    options: dict[str, Any] = {"stop": [settings.step_delimiter]}
+    """Sample ``count`` next steps of ``parent`` (with their logprobs, given ``top_logprobs``)."""
+    options: dict[str, Any] = {"stop": [settings.step_delimiter], "top_logprobs": top_logprobs}
     options["max_tokens"] = settings.max_step_tokens
     if temperature is not None:
         options["temperature"] = temperature
     if parent.steps:
         options["prefix"] = parent.prefix(settings.step_delimiter)
-    return await tasks.sample(model, prompt, count, settings, strategy, **options)
+    kept = top_logprobs is not None  # the caller reads them (particle weights)
+    return await tasks.sample(
+        model, prompt, count, settings, strategy, keep_logprobs=kept, **options
+    )
 
 
 async def _rollout(
@@ -257,7 +262,7 @@ async def _rollout(
     usage = Usage()
     current = child
     for _ in range(settings.lookahead if not child.finished else 0):
-        [completion] = await _extend(model, prompt, current, 1, settings, strategy, temperature=0.0)
+        [completion] = await extend(model, prompt, current, 1, settings, strategy, temperature=0.0)
         usage = usage + completion.usage
         current = current.extended(completion, settings.step_delimiter, is_final)
         if current.finished:

@@ -54,12 +54,14 @@ async def sample_task(
     options: dict[str, Any],
     progress: tuple[str, str, int, int],
     signals: tuple[int, int] = (DEFAULT_WINDOW, DEFAULT_TAIL),
+    keep_logprobs: bool = False,
 ) -> dict[str, Any]:
     """Sample n completions; ``progress`` = (event, strategy, done so far, total).
 
     Samples that fail for good (after retries) while others arrive are counted, not raised.
     Completions that came with logprobs keep their confidence signals (read with ``signals`` =
-    (window, tail)), not the logprobs themselves, in the stored result.
+    (window, tail)) in the stored result, and the logprobs themselves only with
+    ``keep_logprobs`` (particle weights read them token by token).
     """
     event, strategy, done, total = progress
     counter = counter_for(event, strategy, total, done=done)
@@ -73,8 +75,9 @@ async def sample_task(
             return exc.partial, exc.failed
 
     (completions, failed), record = await replay.recorded(draw())
+    dropped = None if keep_logprobs else {"logprobs"}
     rows = [
-        completion.model_dump(mode="json", exclude={"logprobs"})
+        completion.model_dump(mode="json", exclude=dropped)
         | {"confidence": _signals(completion, *signals)}
         for completion in completions
     ]
@@ -112,6 +115,7 @@ async def sample(
     done: int = 0,
     total: int | None = None,
     signals: tuple[int, int] = (DEFAULT_WINDOW, DEFAULT_TAIL),
+    keep_logprobs: bool = False,
     **options: Any,
 ) -> list[Completion]:
     """Sample n completions with the settings' temperature and max_tokens (a task); the
@@ -122,7 +126,7 @@ async def sample(
     }
     options = defaults | options
     progress = ("sampled", strategy, done, total if total is not None else n)
-    result = await sample_task(model, prompt, n, options, progress, signals)
+    result = await sample_task(model, prompt, n, options, progress, signals, keep_logprobs)
     replay.replayed(result["record"])
     if result["failed"] and (failures := _failures.get()) is not None:
         failures.append(result["failed"])

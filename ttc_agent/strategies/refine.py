@@ -83,7 +83,7 @@ async def search(prompt: list[Message], settings: RefineSettings, parts: Parts) 
 async def _revise(
     prompt: list[Message], draft: Candidate, settings: RefineSettings, parts: Parts
 ) -> list[Completion]:
-    revision_prompt = _revision_prompt(prompt, draft, _scale(parts.verifier))
+    revision_prompt = revised(prompt, draft, score_scale(parts.verifier))
     return await tasks.sample(parts.model, revision_prompt, settings.width, settings, NAME)
 
 
@@ -103,9 +103,8 @@ def _revisions(start: int, parents: list[int], batches: list[list[Completion]]) 
     return [r.model_copy(update={"parent": p}) for r, (p, _) in zip(revisions, pairs, strict=True)]
 
 
-def _revision_prompt(
-    prompt: list[Message], draft: Candidate, scale: tuple[float, float]
-) -> list[Message]:
+def revised(prompt: list[Message], draft: Candidate, scale: tuple[float, float]) -> list[Message]:
+    """The conversation that asks for a revision of ``draft`` with its judge's feedback."""
     assert draft.score is not None  # only scored drafts survive to be revised
     feedback = REVISE.format(
         value=draft.score.value, low=scale[0], high=scale[1], details=_details(draft.score)
@@ -117,7 +116,7 @@ def _revision_prompt(
     ]
 
 
-def _scale(verifier: object) -> tuple[float, float]:
+def score_scale(verifier: object) -> tuple[float, float]:
     """The verifier's score scale: its judge card's, else 0 to 1."""
     card = getattr(verifier, "card", None)
     return (float(card.scale.min), float(card.scale.max)) if card is not None else (0.0, 1.0)

@@ -24,12 +24,14 @@ from pydantic import BaseModel
 from ttc_agent.errors import ConfigurationError
 from ttc_agent.protocols import Part, Parts, SearchFunction
 from ttc_agent.strategies import (
+    ab_mcts,
     adaptive,
     beam_search,
     best_of_n,
     deepconf,
     dvts,
     majority_vote,
+    particle_filter,
     refine,
     think_harder,
 )
@@ -66,6 +68,14 @@ class Strategy(Generic[S]):
     size: str | None = "n"
     chooses: bool = False
     defaults: Callable[[Parts], dict[str, Any]] = field(default=lambda parts: {})
+
+    @property
+    def grows_steps(self) -> bool:
+        """Whether it grows partial replies step by step: it needs a step verifier, or takes
+        one without needing an outcome verifier (``adaptive`` takes one only for a policy that
+        chooses beam search)."""
+        steps = "step_verifier" in self.needs | self.takes
+        return "step_verifier" in self.needs or (steps and "verifier" not in self.needs)
 
     def settings_from(self, parts: Parts, values: Mapping[str, Any] = {}) -> S:
         """Validated settings from ``values`` (names it does not have are left out) and the
@@ -136,6 +146,14 @@ BUILT_IN: tuple[Strategy[Any], ...] = (
         defaults=step_defaults,
     ),
     Strategy(
+        "particle_filter",
+        particle_filter.ParticleFilterSettings,
+        particle_filter.search,
+        "grow n particles step by step, drawn again by weight (a step verifier's, else logprobs)",
+        takes=frozenset({"step_verifier", "answer_key", "is_final"}),
+        defaults=particle_filter.particle_defaults,
+    ),
+    Strategy(
         "refine",
         refine.RefineSettings,
         refine.search,
@@ -150,6 +168,14 @@ BUILT_IN: tuple[Strategy[Any], ...] = (
         "sample n with logprobs, the most confident share votes, weighted by confidence "
         "(online: traces stream and the weak are cancelled)",
         needs=frozenset({"equivalence"}),
+    ),
+    Strategy(
+        "ab_mcts",
+        ab_mcts.ABMCTSSettings,
+        ab_mcts.search,
+        "a tree of drafts, each a fresh answer or a revision, as Thompson sampling of scores says",
+        needs=frozenset({"verifier"}),
+        takes=frozenset({"answer_key"}),
     ),
     Strategy(
         "adaptive",

@@ -185,7 +185,7 @@ def preset_strategies() -> tuple[str, ...]:
 
     Example:
         >>> preset_strategies()
-        ('plain', 'best_of_n', 'majority_vote', 'refine', 'deepconf')
+        ('plain', 'best_of_n', 'majority_vote', 'particle_filter', 'refine', 'deepconf', 'ab_mcts')
     """
     from ttc_agent.strategies.registry import strategies  # it lists think_harder too
 
