@@ -5,7 +5,7 @@ from collections.abc import Iterator
 import pytest
 
 from ttc_agent import OpenAIChat
-from ttc_agent.testing import LoopbackServer
+from ttc_agent.testing import LoopbackServer, TransportServer
 
 
 @pytest.fixture
@@ -38,6 +38,33 @@ async def model_for(loopback):
         if continuation is None:
             continuation = "auto" if server.flavour else "prefill"
         model = OpenAIChat("m", base_url=server.base_url, api_key="k", continuation=continuation)
+        models.append(model)
+        return server, model
+
+    yield make
+    for model in models:
+        await model.aclose()
+
+
+@pytest.fixture
+async def scripted_model():
+    """``make(handler, **server_options) -> (server, model)``: a ``TransportServer`` and an
+    ``OpenAIChat`` on it through ``http_client=`` (no socket, no thread), for strategy logic;
+    faults, timeouts, kills, resume and the proxy are tested on ``loopback``. Continuation as
+    ``model_for``'s."""
+    models: list[OpenAIChat] = []
+
+    def make(handler, continuation=None, **server_options):
+        server = TransportServer(handler, **server_options)
+        if continuation is None:
+            continuation = "auto" if server.flavour else "prefill"
+        model = OpenAIChat(
+            "m",
+            base_url=server.base_url,
+            api_key="k",
+            continuation=continuation,
+            http_client=server.http_client(),
+        )
         models.append(model)
         return server, model
 

@@ -13,9 +13,11 @@ import weakref
 from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, nullcontext
 from functools import partial
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 from urllib.parse import urlsplit
 
+import httpx
+import httpx2
 import openai
 
 from ttc_agent.budget import current_meter
@@ -92,6 +94,9 @@ class Endpoint:
             a strategy's round goes out at once).
         turn: endpoints sharing one ``SharedTurn`` send one request at a time between them (the
             embedded servers, which share the CPU cores); its wait is outside the HTTP timeout.
+        http_client: the HTTP client under the ``openai`` client, as openai-python takes it
+            (None: openai's aiohttp transport); closed with the endpoint. A test gives one on
+            an ``httpx.MockTransport`` (``ttc_agent.testing.TransportServer``).
 
     Example:
         >>> endpoint = Endpoint("http://127.0.0.1:9/v1", None)
@@ -109,12 +114,14 @@ class Endpoint:
         max_concurrency: int | None = None,
         locate: Callable[[], str] | None = None,
         turn: SharedTurn | None = None,
+        http_client: httpx.AsyncClient | None = None,
     ) -> None:
         self.base_url = check_base_url(base_url) if base_url is not None else None
         self.timeout = timeout
         self.retry = retry or RetryPolicy()
         self.max_concurrency = concurrency_limit(max_concurrency)
         self._api_key, self._locate, self._turn = api_key, locate, turn
+        self._http_client = http_client
         self._clients: dict[asyncio.AbstractEventLoop, tuple[openai.AsyncOpenAI, asyncio.Semaphore]]
         self._clients = {}
         weakref.finalize(self, _close_left_open, self._clients)  # never closed: quietly, at exit
@@ -152,10 +159,20 @@ class Endpoint:
                     api_key=self._api_key or "not-needed",
                     timeout=self.timeout,
                     max_retries=0,  # the RetryPolicy is the one retry layer
-                    http_client=openai.DefaultAioHttpClient(),
+                    http_client=self._transport(),
                 )
                 self._clients[loop] = (client, asyncio.Semaphore(self.max_concurrency))
         return self._clients[loop]
+
+    def _transport(self) -> httpx2.AsyncClient:
+        """The HTTP client under the openai client: the one given, else openai's aiohttp one.
+
+        openai-python is typed for its httpx fork (httpx2) and takes an httpx client as well
+        (it converts its timeouts and auth), so one given as ``httpx.AsyncClient`` goes as is.
+        """
+        if self._http_client is None:
+            return openai.DefaultAioHttpClient()
+        return cast(httpx2.AsyncClient, self._http_client)
 
     async def call(
         self,

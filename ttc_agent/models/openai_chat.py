@@ -9,6 +9,8 @@ from collections.abc import Sequence
 from functools import partial
 from typing import Any, Literal
 
+import httpx
+
 from ttc_agent.budget import BudgetExhausted, prompt_token_bound, within_budget
 from ttc_agent.errors import ConfigurationError
 from ttc_agent.models.continuation import Continuation, Continuer, chatml, checked
@@ -72,7 +74,9 @@ class OpenAIChat(StreamSampling):
 
     Keep one ``OpenAIChat`` per endpoint for the life of your program and close it with
     ``await model.aclose()`` (or ``async with``); models served by one server can share its
-    connections with ``endpoint=other.endpoint``.
+    connections with ``endpoint=other.endpoint``. ``http_client`` replaces the HTTP client under
+    the ``openai`` client (as openai-python's ``http_client=``; e.g. one on an
+    ``httpx.MockTransport``, ``ttc_agent.testing.TransportServer``).
 
     Example:
         >>> model = OpenAIChat("gpt-4o-mini", base_url="http://127.0.0.1:8080/v1", api_key="k")
@@ -98,6 +102,7 @@ class OpenAIChat(StreamSampling):
         extra_body: dict[str, Any] | None = None,
         endpoint: Endpoint | None = None,
         embedded: str | None = None,
+        http_client: httpx.AsyncClient | None = None,
     ) -> None:
         concurrency_limit(max_concurrency)  # refused at once when below 1
         if n_mode not in ("auto", "native", "parallel"):
@@ -142,6 +147,7 @@ class OpenAIChat(StreamSampling):
             max_concurrency=max_concurrency,
             locate=partial(_embedded_base_url, self._embedded_name) if self._embedded else None,
             turn=LOCAL_CPU if self._embedded else None,
+            http_client=http_client,
         )
         self.extra_body = dict(extra_body or {})
         self._continuer = Continuer(self.endpoint, self.continuation, embedded=self._embedded)
