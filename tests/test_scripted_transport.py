@@ -116,13 +116,17 @@ async def test_an_endpoint_without_one_keeps_the_aiohttp_transport():
 
 
 async def test_majority_vote_logic_on_the_transport(scripted_model):
-    answers = iter([r"\boxed{4}", r"\boxed{5}", r"so \boxed{4}", r"\boxed{3}", r"\boxed{4.0}"])
+    answers = iter(
+        [r"\boxed{4}", r"\boxed{5}", r"so \boxed{4}", r"\boxed{3}", r"\boxed{4.0}", "", ""]
+    )
     server, model = scripted_model(lambda request: next(answers), honour_n=False)
     result = await majority_vote(model, n=5).ainvoke("What is 2 + 2?")
     assert result.chosen == 0
     assert sorted(result.group_scores.values()) == [1.0, 1.0, 3.0]
-    assert model._honours_n is False  # one choice for n=5: the rest sampled one by one
     assert len(server.requests) == 5 and server.requests[0].body["n"] == 5
+    assert "n" not in server.requests[1].body  # one choice for n=5: the rest one by one
+    await model.sample([{"role": "user", "content": "Again"}], 2)
+    assert [r.body.get("n") for r in server.requests[5:]] == [None, None]  # remembered
 
 
 async def test_best_of_n_picks_the_judges_favourite_on_the_transport(scripted_model):

@@ -292,6 +292,11 @@ class Endpoint:
             return AuthenticationFailed(
                 f"{self.where} refused the API key ({status}): {message}", status_code=status
             )
+        if (asked := self.retry.waits_too_long(exc)) is not None:
+            message += (
+                f" (it asked to wait {asked:g} s, more than the retry policy's max_wait of "
+                f"{self.retry.max_wait:g} s: not retried)"
+            )
         return ModelError(f"{self.where} answered {status}: {message}", status_code=status)
 
     async def aclose(self) -> None:
