@@ -22,19 +22,12 @@ import openai
 
 from ttc_agent.budget import current_meter
 from ttc_agent.errors import (
-    AuthenticationFailed,
     ConfigurationError,
-    EndpointUnreachable,
     ModelError,
 )
+from ttc_agent.models.failures import model_error
 from ttc_agent.models.metering import ONE_CALL, Cost, metered_call
-from ttc_agent.models.retry import (
-    EmptyResponse,
-    RetryPolicy,
-    could_not_connect,
-    describe,
-    timed_out,
-)
+from ttc_agent.models.retry import EmptyResponse, RetryPolicy, could_not_connect
 from ttc_agent.models.turn import SharedTurn
 
 T = TypeVar("T")
@@ -202,7 +195,7 @@ class Endpoint:
                         result = await metered_call(meter, cost, lambda: request(client))
                 except openai.APIConnectionError as exc:
                     if not self._answered and could_not_connect(exc):
-                        raise self.error(exc, retried=False) from None
+                        raise self._error(exc, retried=False) from None
                     raise
                 except openai.APIStatusError:
                     self._answered = True
@@ -213,7 +206,7 @@ class Endpoint:
         try:
             return await self.retry.call(attempt)
         except openai.APIError as exc:
-            raise self.error(exc) from None
+            raise self._error(exc) from None
         except EmptyResponse as exc:
             raise ModelError(f"{self.where}: {exc} after {self.retry.attempts} attempts") from None
 
@@ -274,30 +267,11 @@ class Endpoint:
             )
         return models[0]
 
+    def _error(self, exc: openai.APIError, *, retried: bool = True) -> ModelError:
+        return model_error(exc, self.where, self._api_key, self.retry, retried=retried)
+
     def _taken(self) -> AbstractAsyncContextManager[None]:
         return self._turn.taken() if self._turn is not None else nullcontext()
-
-    def error(self, exc: openai.APIError, *, retried: bool = True) -> ModelError:
-        """Our error for an openai error: it names the endpoint, never the key."""
-        message = str(exc)
-        if self._api_key:
-            message = message.replace(self._api_key, "***")
-        if isinstance(exc, openai.APIConnectionError):
-            after = f" (after {self.retry.attempts} attempts)" if retried else ""
-            if timed_out(exc):
-                return EndpointUnreachable(f"{self.where} timed out{after}")
-            return EndpointUnreachable(f"{self.where} is unreachable: {describe(exc)}{after}")
-        status = getattr(exc, "status_code", None)
-        if status in (401, 403):
-            return AuthenticationFailed(
-                f"{self.where} refused the API key ({status}): {message}", status_code=status
-            )
-        if (asked := self.retry.waits_too_long(exc)) is not None:
-            message += (
-                f" (it asked to wait {asked:g} s, more than the retry policy's max_wait of "
-                f"{self.retry.max_wait:g} s: not retried)"
-            )
-        return ModelError(f"{self.where} answered {status}: {message}", status_code=status)
 
     async def aclose(self) -> None:
         """Close the HTTP connections."""

@@ -30,7 +30,8 @@ from ttc_agent.protocols import ChatModel, can_continue
 from ttc_agent.types import Message, Usage
 from ttc_agent.verifiers.fence import fence
 from ttc_agent.verifiers.judge_card import JudgeCard, load_card
-from ttc_agent.verifiers.rubric_judge import json_object, render_conversation, render_rubric
+from ttc_agent.verifiers.rubric_judge import render_conversation, render_rubric
+from ttc_agent.verifiers.rubric_verdict import json_object
 from ttc_agent.verifiers.verdict import ReasonedVerdict
 
 Winner = Literal["A", "B", "tie"]
