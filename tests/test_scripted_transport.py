@@ -10,12 +10,14 @@ import openai
 import pytest
 
 from ttc_agent import RubricJudge, best_of_n
+from ttc_agent.confidence import GroupWatch
 from ttc_agent.models.endpoint import Endpoint
 from ttc_agent.strategies.beam_search import beam_search
 from ttc_agent.strategies.majority_vote import majority_vote
-from ttc_agent.testing import Fault, Reply, TransportServer, fenced, judge_reply
+from ttc_agent.testing import Fault, Reply, TransportServer, confident_reply, fenced, judge_reply
 from ttc_agent.verifiers.step_judge import LLMStepJudge
 
+PROMPT = [{"role": "user", "content": "Count."}]
 HELPFULNESS = ["correctness", "completeness", "specificity", "clarity"]
 CHAT = {"model": "m", "messages": [{"role": "user", "content": "What is 2 + 2?"}]}
 REQUESTS = {
@@ -160,3 +162,22 @@ async def test_beam_search_continues_steps_on_the_transport(scripted_model):
     assert result.answer.endswith(r"so \boxed{4}")
     continued = [r for r in server.requests if r.body.get("continue_final_message")]
     assert continued and all(r.prefix is not None for r in continued)  # vLLM's dialect
+
+
+async def test_a_stream_cancelled_on_the_transport_is_seen_closed_early(scripted_model):
+    long = " ".join(["step"] * 60)  # 119 tokens, sure for 30, then unsure
+    server, model = scripted_model(lambda request: confident_reply(long, set(range(30, 119))))
+    completion = await model.stream_sample(
+        PROMPT, top_logprobs=2, cancel_when=lambda: GroupWatch(window=8, threshold=2.0).add
+    )
+    assert completion.finish_reason == "cancelled" and len(completion.logprobs) == 32
+    request = server.requests[0]
+    assert request.closed_early and 32 <= request.streamed < 119
+    assert request.usage["completion_tokens"] == request.streamed  # billed what was sent
+
+
+async def test_a_stream_read_to_the_end_on_the_transport_is_not_closed_early(scripted_model):
+    server, model = scripted_model(lambda request: confident_reply("x = 4"))
+    completion = await model.stream_sample(PROMPT, top_logprobs=2)
+    assert completion.text == "x = 4" and completion.finish_reason == "stop"
+    assert not server.requests[0].closed_early

@@ -77,9 +77,10 @@ class _Events(httpx.AsyncByteStream):
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
         for event in self.answer.events or []:
+            token = carries_token(event)
+            self.sent += token  # counted as it is handed over: the client may close after it
             yield encoded(event)
-            if carries_token(event):
-                self.sent += 1
+            if token:
                 await asyncio.sleep(self.script.token_latency)
         self.finished = True
         yield DONE
