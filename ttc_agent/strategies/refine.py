@@ -22,6 +22,7 @@ from ttc_agent.strategies.node import StrategyNode
 from ttc_agent.strategies.progress import counted_together, emit
 from ttc_agent.types import Candidate, Completion, Message, Score, SearchResult, SearchUsage, Usage
 from ttc_agent.verifiers.fence import neutralise
+from ttc_agent.verifiers.injection_policy import as_judged, revision_note
 from ttc_agent.verifiers.protocol import Verifier
 
 REVISE = (
@@ -143,9 +144,10 @@ class Refine(StrategyNode):
             high=self.scale[1],
             details=_details(draft.score),
         )
+        quoted = as_judged(draft.text, draft.score.injection)  # what the judge read of it
         return [  # the draft and the judge's words are quoted: their control markers stay text
             *prompt,
-            {"role": "assistant", "content": neutralise(draft.text)},
+            {"role": "assistant", "content": neutralise(quoted)},
             {"role": "user", "content": neutralise(feedback)},
         ]
 
@@ -154,6 +156,8 @@ def _details(score: Score) -> str:
     lines = [f"- {name}: {value:.2f}" for name, value in score.criteria.items()]
     if score.rationale:
         lines.append(f"Reasons:\n{score.rationale}")
+    if note := revision_note(score.injection):  # the judge's screen found text aimed at it
+        lines.append(note)
     return "\n".join(lines)
 
 

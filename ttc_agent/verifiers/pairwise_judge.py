@@ -7,6 +7,11 @@ pair is a tie.
 
 The verdict is JSON with a reason before the winner (reasoning first helps small judges); it is
 retried when it cannot be parsed and then raised as ``JudgeOutputError``, never guessed.
+
+Both responses pass the injection screen first (``verifiers/injection.py``), under the judge's
+policy: ``mask`` masks what it finds before the judge reads it; ``penalise`` makes a flagged
+response lose to an unflagged one without asking the judge (a pairwise verdict has no score to
+lower); ``flag`` only records it. ``Verdict.screenings`` says what was found in A and in B.
 """
 
 from __future__ import annotations
@@ -19,10 +24,12 @@ from typing import Literal
 
 from ttc_agent.errors import ConfigurationError, JudgeOutputError
 from ttc_agent.models.protocol import ChatModel
-from ttc_agent.types import Message, Usage
+from ttc_agent.types import InjectionAction, Message, Screening, Usage
 from ttc_agent.verifiers.fence import fence
+from ttc_agent.verifiers.injection_policy import InjectionPolicy
 from ttc_agent.verifiers.judge_card import JudgeCard, load_card
-from ttc_agent.verifiers.rubric_judge import json_object, render_conversation, render_rubric
+from ttc_agent.verifiers.judge_prompt import render_conversation, render_rubric
+from ttc_agent.verifiers.judge_verdict import json_object
 
 Winner = Literal["A", "B", "tie"]
 Outcome = Literal["first", "second", "tie"]
@@ -64,6 +71,8 @@ class Verdict:
     winner: Winner
     reason: str
     usage: Usage
+    screenings: tuple[Screening | None, Screening | None] = (None, None)
+    """What the injection screen found in response A and in response B."""
 
 
 @dataclass(frozen=True)
@@ -100,6 +109,8 @@ class PairwiseJudge:
         model: the judge model.
         attempts: tries before unparseable output is an error.
         max_tokens: the longest verdict.
+        injection: what the injection screen's findings do: ``flag``, ``penalise`` or ``mask``
+            (or an ``InjectionPolicy``).
 
     Example:
         >>> from ttc_agent import OpenAIChat
@@ -115,6 +126,7 @@ class PairwiseJudge:
         *,
         attempts: int = 3,
         max_tokens: int = 256,
+        injection: InjectionAction | InjectionPolicy = "mask",
     ) -> None:
         if attempts < 1:
             raise ConfigurationError(f"attempts must be at least 1, got {attempts}")
@@ -122,10 +134,12 @@ class PairwiseJudge:
         self.model = model
         self.attempts = attempts
         self.max_tokens = max_tokens
+        self.injection = InjectionPolicy.of(injection)
         self.name = f"{self.card.name}:pairwise"
 
     def messages(self, prompt: Sequence[Message], first: str, second: str) -> list[Message]:
-        """The judge's messages with ``first`` as response A and ``second`` as B."""
+        """The judge's messages with ``first`` as response A and ``second`` as B, quoted as
+        given (``compare`` quotes what the injection screen leaves of them)."""
         user = USER.format(
             conversation=fence(render_conversation(prompt), "CONVERSATION"),
             first=fence(first, "RESPONSE A"),
@@ -143,7 +157,14 @@ class PairwiseJudge:
         Example:
             >>> # verdict = await judge.compare([{"role": "user", "content": q}], a, b)
         """
-        messages = self.messages(prompt, first, second)
+        names = [criterion.name for criterion in self.card.criteria]
+        a, b = self.injection.screen(first, names), self.injection.screen(second, names)
+        screenings = (a.screening, b.screening)
+        if self.injection.action == "penalise" and (a.screening is None) != (b.screening is None):
+            flagged, other = ("A", "B") if a.screening else ("B", "A")
+            reason = f"response {flagged} speaks to the judge or imitates a verdict (penalised)"
+            return Verdict(other, reason, Usage(), screenings)  # type: ignore[arg-type]
+        messages = self.messages(prompt, a.text, b.text)
         usage, raw, problem = Usage(), "", ""
         for attempt in range(self.attempts):
             [completion] = await self.model.sample(
@@ -159,7 +180,7 @@ class PairwiseJudge:
             except ValueError as exc:
                 problem = str(exc)
                 continue
-            return Verdict(winner, reason, usage)
+            return Verdict(winner, reason, usage, screenings)
         raise JudgeOutputError(
             f"pairwise judge {self.card.name!r} gave no verdict in {self.attempts} attempts; "
             f"last problem: {problem}",

@@ -4,7 +4,10 @@ The judge answers with one digit per step (``1`` correct, ``0`` not, on the card
 Where the endpoint returns top logprobs, the step's score is the probability mass on ``1``
 (G-Eval's expected score on a 0..1 scale); elsewhere the digit itself. Step judgements are
 cached by (prompt, steps so far), so a beam search pays once for each step it keeps, and a step
-being judged for one caller is awaited, not asked again, by another.
+being judged for one caller is awaited, not asked again, by another. The steps pass the injection
+screen first (``verifiers/injection.py``): ``mask`` masks what it finds before the judge reads it,
+``penalise`` lowers the score of each step from the one where it is found, and every policy
+records it on ``StepScores.injection``.
 """
 
 from __future__ import annotations
@@ -20,8 +23,9 @@ from string import Template
 from ttc_agent.budget import within_budget
 from ttc_agent.errors import ConfigurationError, JudgeOutputError
 from ttc_agent.models.protocol import ChatModel
-from ttc_agent.types import Aggregate, Message, StepScores, Usage
+from ttc_agent.types import Aggregate, InjectionAction, Message, StepScores, Usage
 from ttc_agent.verifiers.fence import fence
+from ttc_agent.verifiers.injection_policy import InjectionPolicy, Screened
 from ttc_agent.verifiers.judge_card import JudgeCard, load_card
 from ttc_agent.verifiers.rubric_judge import DATA_NOTICE, render_conversation, render_rubric
 
@@ -41,6 +45,8 @@ class LLMStepJudge:
         top_logprobs: alternatives requested at the digit.
         attempts: tries before an unparseable verdict is an error.
         cache_size: step judgements remembered.
+        injection: what the injection screen's findings do: ``flag``, ``penalise`` (by the
+            policy's penalty, on the 0..1 scale) or ``mask`` (or an ``InjectionPolicy``).
 
     Example:
         >>> from ttc_agent import OpenAIChat
@@ -60,6 +66,7 @@ class LLMStepJudge:
         top_logprobs: int = 10,
         attempts: int = 3,
         cache_size: int = 4096,
+        injection: InjectionAction | InjectionPolicy = "mask",
     ) -> None:
         self.card = card if isinstance(card, JudgeCard) else load_card(card)
         if self.card.scale.points != [0, 1] or len(self.card.criteria) != 1:
@@ -70,6 +77,7 @@ class LLMStepJudge:
             raise ConfigurationError(f"attempts must be at least 1, got {attempts}")
         self.model, self.name = model, self.card.name
         self.top_logprobs, self.attempts, self.cache_size = top_logprobs, attempts, cache_size
+        self.injection = InjectionPolicy.of(injection)
         self._cache: OrderedDict[str, float] = OrderedDict()
         self._asked: dict[tuple[int, str], asyncio.Future[tuple[float, Usage]]] = {}  # by loop
 
@@ -114,7 +122,9 @@ class LLMStepJudge:
         for steps in solutions:
             keys = [json.dumps([conversation, list(steps[: k + 1])]) for k in range(len(steps))]
             usage = Usage.sum([usage_by_key.pop(key) for key in keys if key in usage_by_key])
-            results.append(StepScores(steps=[self._cache[key] for key in keys], usage=usage))
+            screening = self._screened(steps).screening
+            scores = [self._cache[key] for key in keys]
+            results.append(StepScores(steps=scores, usage=usage, injection=screening))
         return results
 
     def remember(
@@ -143,7 +153,7 @@ class LLMStepJudge:
         )
         user = Template(self.card.prompt.user).safe_substitute(
             conversation=fence(conversation, "CONVERSATION"),
-            candidate=fence("\n\n".join(steps), "CANDIDATE"),
+            candidate=fence(self._screened(steps).text, "CANDIDATE"),
             rubric=render_rubric(self.card),
             output_format=output,
         )
@@ -167,14 +177,21 @@ class LLMStepJudge:
             if completion.logprobs:
                 probability = _probability_of_one(completion.logprobs[0].top)
                 if probability is not None:
-                    return probability, usage
+                    return self._penalised(steps, probability), usage
             digit = raw.strip()[:1]
             if digit in ("0", "1"):
-                return float(digit), usage
+                return self._penalised(steps, float(digit)), usage
         raise JudgeOutputError(
             f"step judge {self.card.name!r} did not answer 0 or 1 in {self.attempts} attempts",
             raw=raw,
         )
+
+    def _screened(self, steps: Sequence[str]) -> Screened:
+        return self.injection.screen("\n\n".join(steps), [self.card.criteria[0].name])
+
+    def _penalised(self, steps: Sequence[str], score: float) -> float:
+        flagged = self.injection.action == "penalise" and self._screened(steps).screening
+        return self.injection.penalised(score) if flagged else score
 
     def _remember(self, key: str, value: float) -> None:
         self._cache[key] = value
