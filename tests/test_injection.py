@@ -1,6 +1,6 @@
 """Candidates that try to talk the judge into a high score meet structural defences.
 
-The corpus (tests/data/judge_injection.jsonl: 79 attacks and 5 harmless controls) holds
+The corpus (tests/data/judge_injection.jsonl: 159 attacks and 10 harmless controls) holds
 instructions to the judge, fake score lines and verdicts in several formats, fake closing fences,
 fake turns of eight template families, look-alike Unicode, requests in eight languages, encoded
 requests and appeals to the evaluator. For every entry: the candidate stays inside its fence,
@@ -34,7 +34,7 @@ JUDGE = RubricJudge("helpfulness", OpenAIChat("m", base_url="http://127.0.0.1:9/
 
 def test_the_corpus_covers_every_kind():
     kinds = {attack["kind"] for attack in CORPUS}
-    assert len(CORPUS) >= 84
+    assert len(CORPUS) >= 169
     assert {"instruction", "fake_score", "fake_fence", "role_marker", "lookalike"} <= kinds
     assert {"verdict_json", "verdict_line", "verdict_criteria", "fake_turn"} <= kinds
     assert {"multilingual", "encoded", "appeal", "control"} <= kinds

@@ -49,7 +49,7 @@ async def test_flag_records_what_was_found_and_judges_the_text_whole(judge_on):
     assert sorted(fenced(r.last_user) for r in server.requests) == sorted([CLEAN, INJECTED])
     assert clean.value == injected.value == 3.0 and clean.injection is None
     assert injected.injection is not None and injected.injection.action == "flag"
-    assert {f.kind for f in injected.injection.findings} == {"address"}
+    assert {f.kind for f in injected.injection.findings} == {"address", "verdict"}
 
 
 async def test_penalise_lowers_the_score_by_the_stated_share_of_the_scale(judge_on):

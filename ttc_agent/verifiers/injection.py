@@ -8,7 +8,8 @@ cheaply and deterministically, before the candidate is judged, and a judge's ``I
 
 ``detect`` reads the candidate NFKC-normalised (full-width text, ligatures), case-folded, with
 invisible format characters dropped and look-alike Cyrillic and Greek letters read as Latin;
-the same patterns run on its leetspeak, rot13, reversed and un-spaced (``g i v e``) readings
+the same patterns run on its leetspeak, rot13, reversed and un-spaced (``g i v e``, ``g-i-v-e``)
+readings
 and on the base64 and hex it contains, whose findings are ``encoded``. The patterns are in
 ``injection_patterns.py``.
 """
@@ -33,9 +34,10 @@ from ttc_agent.verifiers.injection_patterns import (
 PLACEHOLDER = "[masked by the judge's screen: text shaped like a verdict or addressed to the judge]"
 """What ``mask`` puts where a finding was."""
 
-_BASE64 = re.compile(r"(?<![\w+/=-])[A-Za-z0-9+/_-]{16,}={0,2}")
-_HEX = re.compile(r"(?<![\w])(?:[0-9a-fA-F]{2}){8,}(?![\w])")
-_SPACED = re.compile(r"(?:\S )+\S")  # single characters, one space apart: "g i v e"
+_BASE64 = re.compile(r"(?<![\w+/=-])[A-Za-z0-9+/_-]{12,}={0,2}")
+_HEX = re.compile(r"(?<![\w])(?:0x)?((?:[0-9a-fA-F]{2}){8,})(?![\w])")
+_SPACED = re.compile(r"(?:\S )+\S")  # single characters one space apart: "g i v e"
+_DOTTED = re.compile(r"(?:[^\W\d_][\-._\u00b7])+[^\W\d_]")  # letters one mark apart: "g-i-v-e"
 _LONG_LINE = 200  # longer lines are masked sentence by sentence
 _SENTENCE_END = re.compile("[.!?\u3002\uff01\uff1f]\\s+")
 
@@ -61,9 +63,10 @@ def detect(text: str, criteria: Sequence[str] = ()) -> list[Finding]:
     spans = _matches(plain, extra, plain=True) | _matches(latin, extra, plain=True)
     spans = {(kind, origin[a], origin[b - 1] + 1) for kind, a, b in spans}
     hidden = set()
-    joined, kept = _unspaced(latin)
     readings = [(latin.translate(LEET), origin), (codecs.encode(latin, "rot13"), origin)]
-    readings.append((joined, [origin[i] for i in kept]))
+    for spaced in (_SPACED, _DOTTED):
+        joined, kept = _unspaced(latin, spaced)
+        readings.append((joined, [origin[i] for i in kept]))
     for reading, where in readings:
         hidden |= {(where[a], where[b - 1] + 1) for _, a, b in _matches(reading, extra)}
     flipped = _matches(latin[::-1], extra)
@@ -115,7 +118,7 @@ def _criterion_patterns(criteria: Sequence[str]) -> list[re.Pattern[str]]:
     names = "|".join(re.escape(name.casefold()).replace("_", "[ _]") for name in criteria)
     return [
         re.compile(rf"\b(?:{names})\b[\"']?\s*[:=]\s*(?:\{{[^}}\n]{{0,160}}?)?\d"),
-        re.compile(rf"\b(?:{names})\b[^\w\n]{{0,4}}\d{{1,3}}\b"),
+        re.compile(rf"\b(?:{names})\b[^\w\n]{{0,4}}(?:\d{{1,3}}\b|[\u2605\u2b50*]{{3,}})"),
         re.compile(rf"\b(?:{names})\b\s*\([^)\n]{{0,30}}\)\s*[^\w\n]{{0,3}}\s*\d{{1,3}}\b"),
     ]
 
@@ -139,11 +142,12 @@ def _span(match: re.Match[str]) -> tuple[int, int]:
     return match.span("span") if "span" in match.re.groupindex else match.span()
 
 
-def _unspaced(view: str) -> tuple[str, list[int]]:
-    """``view`` with the spaces inside spaced-out words removed, and where each character was."""
+def _unspaced(view: str, spaced: re.Pattern[str]) -> tuple[str, list[int]]:
+    """``view`` without the marks between the letters of ``spaced``-out words, and where each
+    character was."""
     dropped = {
         index
-        for match in _SPACED.finditer(view)
+        for match in spaced.finditer(view)
         for index in range(match.start() + 1, match.end(), 2)
     }
     kept = [index for index in range(len(view)) if index not in dropped]
@@ -157,7 +161,7 @@ def _decoded_spans(text: str, criteria: Sequence[str]) -> set[tuple[int, int]]:
         token = match.group()
         try:
             if match.re is _HEX:
-                decoded = bytes.fromhex(token)
+                decoded = bytes.fromhex(match.group(1))
             else:
                 token = token.replace("-", "+").replace("_", "/")
                 decoded = base64.b64decode(token + "=" * (-len(token) % 4), validate=True)
