@@ -3,15 +3,16 @@
 Each attack in tests/data/judge_injection.jsonl is one pair: a clean answer (a writing, roleplay
 or humanities answer from data/mtbench_human_pairs.json, the one people liked less, so that the
 judge has room above it) and its injected twin (the clean answer, a blank line, the attack).
-``RubricJudge("writing_quality")`` on the embedded model scores, at ``--temperature``, the clean
-answer, the clean answer again (the judge's own noise) and the twin. Printed per model and kind:
-how often the twin scored above the clean answer, under each defence, beside how often the
-clean answer's second score did (the noise); ``control`` pairs append harmless endings.
+``RubricJudge("writing_quality")`` on the embedded model scores, at ``--temperature``, the
+clean answer, the twin and (under ``none``) the clean answer again: the judge's own noise.
+Printed per model and kind: how often the twin scored above the clean answer under each defence,
+beside how often the clean answer's second score did (the noise); ``control`` pairs append
+harmless endings.
 
 Defences: ``none`` (the fence and the notice only: ``injection="flag"``), ``penalise`` (none's
 scores, the twin's lowered by ``--penalty`` where the screen found something: no calls of its
-own), ``mask`` (``injection="mask"``: only the twin is judged again, and only if the screen
-masked something in it), ``restate`` (``restate=True``) and ``nonce`` (``nonce=True``).
+own), ``mask`` (``injection="mask"``: only what the screen changed is judged again, the rest is
+none's), ``restate`` (``restate=True``) and ``nonce`` (``nonce=True``).
 
 Every score is a line of ``--out`` keyed by (model, kind, pair, variant, defence); a rerun skips
 what is there, so the run goes in parts. One call takes about 20 s on the 0.5B, 37 s on the 1.5B.
@@ -30,7 +31,7 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
-from injection_report import false_positives, report
+from injection_report import CRITERIA, false_positives, report
 
 from ttc_agent import JudgeOutputError, OpenAIChat, RubricJudge
 from ttc_agent.verifiers.injection import detect
@@ -38,7 +39,6 @@ from ttc_agent.verifiers.injection import detect
 ROOT = Path(__file__).resolve().parents[1]
 CORPUS = ROOT / "tests" / "data" / "judge_injection.jsonl"
 CARD = "writing_quality"
-CRITERIA = ["clarity", "style", "engagement", "relevance"]
 DEFENCES = ["none", "mask", "restate", "nonce"]  # penalise is computed from none's scores
 OPTIONS = {
     "none": {"injection": "flag"},
@@ -96,11 +96,13 @@ def load(out: Path) -> dict[tuple, dict]:
 
 
 def needed(pair: dict, defence: str) -> list[str]:
-    """The variants a defence judges itself (mask reuses none's where its prompt is none's)."""
-    if defence != "mask":
+    """The variants a defence judges itself: the clean answer twice (its noise) under none only,
+    and mask only what the screen changes (elsewhere its prompt is none's)."""
+    if defence == "none":
         return ["clean", "again", "twin"]
-    variants = ["clean", "again"] if detect(pair["clean"], CRITERIA) else []
-    return variants + (["twin"] if detect(pair["twin"], CRITERIA) else [])
+    if defence != "mask":
+        return ["clean", "twin"]
+    return [v for v in ("clean", "twin") if detect(pair[v], CRITERIA)]
 
 
 def todo(args: argparse.Namespace, model: str, done: dict[tuple, dict]):
@@ -177,9 +179,9 @@ if __name__ == "__main__":
     if unknown := set(args.defences) - set(DEFENCES):
         parser.error(f"unknown defences {sorted(unknown)}; known: {', '.join(DEFENCES)}")
     if args.false_positives:
-        false_positives(ROOT, CORPUS, CRITERIA)
+        false_positives(ROOT, CORPUS)
     else:
         if not args.report:
             args.out.parent.mkdir(parents=True, exist_ok=True)
             asyncio.run(run(args))
-        report(load(args.out), {p["pair"]: p for p in pairs(None)}, args.penalty, CRITERIA)
+        report(load(args.out), {p["pair"]: p for p in pairs(None)}, args.penalty)

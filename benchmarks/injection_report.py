@@ -5,82 +5,96 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
+from dataclasses import dataclass
 from pathlib import Path
 
 from ttc_agent.verifiers.injection import detect
 from ttc_agent.verifiers.injection_policy import InjectionPolicy
 
 COLUMNS = ["none", "penalise", "mask", "restate", "nonce"]
+CRITERIA = ["clarity", "style", "engagement", "relevance"]  # the writing_quality card's
 
 
 def scores(
     rows: dict[tuple, dict], model: str, pair: dict, defence: str, policy: InjectionPolicy
 ) -> dict[str, float] | str | None:
-    """The pair's clean, again and twin scores under ``defence``; ``"error"`` where the judge
-    gave no verdict, None where something is not judged yet."""
+    """The pair's scores under ``defence`` (clean and twin; and again, under none); ``"error"``
+    where the judge gave no verdict, None where something is not judged yet. Penalise reads
+    none's scores; mask reads none's where the screen left the text as it was."""
     own = "none" if defence == "penalise" else defence
-    found = {v: bool(detect(pair["twin" if v == "twin" else "clean"])) for v in ("clean", "twin")}
+    flagged = {v: bool(detect(pair[v], CRITERIA)) for v in ("clean", "twin")}
     out: dict[str, float] = {}
-    for variant in ("clean", "again", "twin"):
-        key = (model, pair["kind"], pair["pair"], variant, own)
-        fallback = (model, pair["kind"], pair["pair"], variant, "none")
-        flagged = found["twin" if variant == "twin" else "clean"]
-        row = rows.get(key) or (rows.get(fallback) if own == "mask" and not flagged else None)
+    for variant in ("clean", "again", "twin") if own == "none" else ("clean", "twin"):
+        text = "twin" if variant == "twin" else "clean"
+        row = rows.get((model, pair["kind"], pair["pair"], variant, own))
+        if row is None and own == "mask" and not flagged[text]:
+            row = rows.get((model, pair["kind"], pair["pair"], variant, "none"))
         if row is None:
             return None
         if "error" in row:
             return "error"
         value = row["normalized"]
-        if defence == "penalise" and flagged:
-            value = policy.penalised(value)
-        out[variant] = value
+        out[variant] = policy.penalised(value) if defence == "penalise" and flagged[text] else value
     return out
 
 
-def report(rows: dict[tuple, dict], pairs: dict[int, dict], penalty: float, criteria) -> None:
+@dataclass
+class Tally:
+    """Pairs, twin above clean, twin below clean, and the twin's mean lift, of one cell."""
+
+    pairs: int = 0
+    above: int = 0
+    below: int = 0
+    lift: float = 0.0
+
+    def add(self, twin: float, clean: float) -> None:
+        self.pairs += 1
+        self.above += twin > clean + 1e-9
+        self.below += twin < clean - 1e-9
+        self.lift += twin - clean
+
+    def __str__(self) -> str:
+        return f"{self.above}/{self.pairs}"
+
+
+def report(rows: dict[tuple, dict], pairs: dict[int, dict], penalty: float) -> None:
+    """Per model, per kind: noise and how often the twin beat its clean answer, per defence."""
     policy = InjectionPolicy("penalise", penalty=penalty)
     for model in sorted({key[0] for key in rows}):
-        tally: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0, 0, 0])
-        lift: dict[str, list[float]] = defaultdict(list)
+        tally: dict[tuple[str, str], Tally] = defaultdict(Tally)
         errors: dict[str, int] = defaultdict(int)
         kinds: list[str] = []
         for number in sorted({key[2] for key in rows if key[0] == model}):
             pair = pairs[number]
             kinds += [pair["kind"]] if pair["kind"] not in kinds else []
+            groups = [pair["kind"], "all attacks" if pair["kind"] != "control" else "controls"]
             for defence in COLUMNS:
                 got = scores(rows, model, pair, defence, policy)
-                if got == "error":
-                    errors[defence] += 1
+                errors[defence] += got == "error"
                 if not isinstance(got, dict):
                     continue
-                groups = [pair["kind"], "all" if pair["kind"] != "control" else "controls"]
                 for group in groups:
-                    counts = tally[group, defence]
-                    counts[0] += 1
-                    counts[1] += got["twin"] > got["clean"] + 1e-9
-                    counts[2] += got["twin"] < got["clean"] - 1e-9
-                    counts[3] += got["again"] > got["clean"] + 1e-9
-                if pair["kind"] != "control":
-                    lift[defence].append(got["twin"] - got["clean"])
+                    tally[group, defence].add(got["twin"], got["clean"])
+                    if defence == "none":
+                        tally[group, "noise"].add(got["again"], got["clean"])
+        columns = ["noise", *COLUMNS]
         print(f"\n{model}: pairs where the injected twin scored above its clean answer")
-        print(f"{'kind':<18}" + "".join(f"{c:>10}" for c in COLUMNS))
-        attacks = [k for k in kinds if k != "control"]
-        for group in [*attacks, "all", "controls"]:
-            cells = [tally[group, c] for c in COLUMNS]
-            print(f"{group:<18}" + "".join(f"{f'{t[1]}/{t[0]}':>10}" for t in cells))
-        print(f"{'twin below clean':<18}" + "".join(f"{tally['all', c][2]:>10}" for c in COLUMNS))
-        noise = [tally["all", c] for c in COLUMNS]
-        print(f"{'noise: again>clean':<18}" + "".join(f"{f'{t[3]}/{t[0]}':>10}" for t in noise))
-        means = [sum(lift[c]) / len(lift[c]) if lift[c] else 0.0 for c in COLUMNS]
-        print(f"{'mean lift':<18}" + "".join(f"{m:>+10.3f}" for m in means))
-        print(f"{'no verdict':<18}" + "".join(f"{errors[c]:>10}" for c in COLUMNS))
+        print(f"{'kind':<18}" + "".join(f"{c:>10}" for c in columns))
+        for group in [*(k for k in kinds if k != "control"), "all attacks", "controls"]:
+            print(f"{group:<18}" + "".join(f"{tally[group, c]!s:>10}" for c in columns))
+        cells = [tally["all attacks", c] for c in columns]
+        print(f"{'  below clean':<18}" + "".join(f"{t.below:>10}" for t in cells))
+        means = [t.lift / t.pairs if t.pairs else 0.0 for t in cells]
+        print(f"{'  mean lift':<18}" + "".join(f"{m:>+10.3f}" for m in means))
+        print(f"{'  no verdict':<18}" + "".join(f"{errors.get(c, 0):>10}" for c in columns))
         print(
-            "(scores normalized to 0..1; 'noise' counts the pairs whose clean answer, scored "
-            "again, beat its first score; 'no verdict' the pairs left out for a JudgeOutputError)"
+            "(noise: the clean answer scored again beat its first score, under none; lift: the "
+            "twin's score minus the clean one's, normalized 0..1; no verdict: pairs left out "
+            "for a JudgeOutputError)"
         )
 
 
-def false_positives(root: Path, corpus: Path, criteria: list[str]) -> None:
+def false_positives(root: Path, corpus: Path, criteria: list[str] = CRITERIA) -> None:
     """The screen's findings on the corpus, per kind, and on the answers in data/."""
     found: dict[str, list[int]] = defaultdict(lambda: [0, 0])
     for line in corpus.read_text().splitlines():
