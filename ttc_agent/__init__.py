@@ -47,6 +47,7 @@ from ttc_agent.types import (
 from ttc_agent.verifiers import (
     VLLMPRM,
     DraftStepVerifier,
+    InjectionPolicy,
     JudgeCard,
     LLMStepJudge,
     PairwiseJudge,
@@ -73,6 +74,7 @@ __all__ = [
     "DraftStepVerifier",
     "EmbeddedModelError",
     "EndpointUnreachable",
+    "InjectionPolicy",
     "JudgeCard",
     "JudgeCardError",
     "JudgeOutputError",

@@ -5,6 +5,7 @@ package imports without them.
 """
 
 from ttc_agent.verifiers.draft_steps import DraftStepVerifier
+from ttc_agent.verifiers.injection_policy import InjectionPolicy
 from ttc_agent.verifiers.judge_card import JudgeCard, available_cards, load_card
 from ttc_agent.verifiers.pairwise_judge import Comparison, PairwiseJudge, Verdict
 from ttc_agent.verifiers.protocol import Verifier
@@ -19,6 +20,7 @@ __all__ = [
     "VLLMPRM",
     "Comparison",
     "DraftStepVerifier",
+    "InjectionPolicy",
     "JudgeCard",
     "LLMStepJudge",
     "PairwiseJudge",

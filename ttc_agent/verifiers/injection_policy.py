@@ -21,7 +21,17 @@ from ttc_agent.errors import ConfigurationError
 from ttc_agent.types import InjectionAction, Score, Screening
 from ttc_agent.verifiers.injection import PLACEHOLDER, detect, mask
 
-__all__ = ["PLACEHOLDER", "InjectionPolicy", "Screened", "as_judged", "revision_note"]
+__all__ = [
+    "DEFAULT_INJECTION",
+    "PLACEHOLDER",
+    "InjectionPolicy",
+    "Screened",
+    "as_judged",
+    "revision_note",
+]
+
+DEFAULT_INJECTION: InjectionAction = "mask"
+"""Every judge's policy unless told otherwise (why: docs/reliability.md)."""
 
 
 @dataclass(frozen=True)
@@ -46,7 +56,7 @@ class InjectionPolicy:
         0.65
     """
 
-    action: InjectionAction = "mask"
+    action: InjectionAction = DEFAULT_INJECTION
     penalty: float = 0.5
 
     def __post_init__(self) -> None:

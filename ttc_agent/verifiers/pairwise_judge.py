@@ -26,7 +26,7 @@ from ttc_agent.errors import ConfigurationError, JudgeOutputError
 from ttc_agent.models.protocol import ChatModel
 from ttc_agent.types import InjectionAction, Message, Screening, Usage
 from ttc_agent.verifiers.fence import fence
-from ttc_agent.verifiers.injection_policy import InjectionPolicy
+from ttc_agent.verifiers.injection_policy import DEFAULT_INJECTION, InjectionPolicy
 from ttc_agent.verifiers.judge_card import JudgeCard, load_card
 from ttc_agent.verifiers.judge_prompt import render_conversation, render_rubric
 from ttc_agent.verifiers.judge_verdict import json_object
@@ -126,7 +126,7 @@ class PairwiseJudge:
         *,
         attempts: int = 3,
         max_tokens: int = 256,
-        injection: InjectionAction | InjectionPolicy = "mask",
+        injection: InjectionAction | InjectionPolicy = DEFAULT_INJECTION,
     ) -> None:
         if attempts < 1:
             raise ConfigurationError(f"attempts must be at least 1, got {attempts}")

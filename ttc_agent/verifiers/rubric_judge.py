@@ -31,7 +31,7 @@ from ttc_agent.errors import ConfigurationError, JudgeOutputError, ModelError
 from ttc_agent.models.protocol import ChatModel
 from ttc_agent.types import Completion, InjectionAction, Message, Score, Usage
 from ttc_agent.verifiers.fence import fence, fence_tag, neutralise
-from ttc_agent.verifiers.injection_policy import InjectionPolicy
+from ttc_agent.verifiers.injection_policy import DEFAULT_INJECTION, InjectionPolicy
 from ttc_agent.verifiers.judge_card import JudgeCard, load_card
 from ttc_agent.verifiers.judge_prompt import (
     DATA_NOTICE,
@@ -86,7 +86,7 @@ class RubricJudge:
         top_logprobs: int = 10,
         max_tokens: int = 512,
         constrained: bool = True,
-        injection: InjectionAction | InjectionPolicy = "mask",
+        injection: InjectionAction | InjectionPolicy = DEFAULT_INJECTION,
         temperature: float = 0.0,
         restate: bool = False,
         nonce: bool = False,

@@ -25,7 +25,7 @@ from ttc_agent.errors import ConfigurationError, JudgeOutputError
 from ttc_agent.models.protocol import ChatModel
 from ttc_agent.types import Aggregate, InjectionAction, Message, StepScores, Usage
 from ttc_agent.verifiers.fence import fence
-from ttc_agent.verifiers.injection_policy import InjectionPolicy, Screened
+from ttc_agent.verifiers.injection_policy import DEFAULT_INJECTION, InjectionPolicy, Screened
 from ttc_agent.verifiers.judge_card import JudgeCard, load_card
 from ttc_agent.verifiers.rubric_judge import DATA_NOTICE, render_conversation, render_rubric
 
@@ -66,7 +66,7 @@ class LLMStepJudge:
         top_logprobs: int = 10,
         attempts: int = 3,
         cache_size: int = 4096,
-        injection: InjectionAction | InjectionPolicy = "mask",
+        injection: InjectionAction | InjectionPolicy = DEFAULT_INJECTION,
     ) -> None:
         self.card = card if isinstance(card, JudgeCard) else load_card(card)
         if self.card.scale.points != [0, 1] or len(self.card.criteria) != 1:
