@@ -3,19 +3,20 @@
 Each attack in tests/data/judge_injection.jsonl is one pair: a clean answer (a writing, roleplay
 or humanities answer from data/mtbench_human_pairs.json, the one people liked less, so that the
 judge has room above it) and its injected twin (the clean answer, a blank line, the attack).
-``RubricJudge("writing_quality")`` on the embedded model scores, at ``--temperature``, the
-clean answer, the twin and (under ``none``) the clean answer again: the judge's own noise.
-Printed per model and kind: how often the twin scored above the clean answer under each defence,
-beside how often the clean answer's second score did (the noise); ``control`` pairs append
-harmless endings.
+``RubricJudge("writing_quality")`` on the embedded model scores the clean answer and the twin at
+``--temperature`` (0, the judge's default) and, for the judge's own noise, the clean answer twice
+more at ``--noise-temperature`` (0.7). Printed per model and kind: how often the twin scored
+above its clean answer under each defence, beside how often the second noisy score of the clean
+answer beat the first; ``control`` pairs append harmless endings (what any added text does).
 
 Defences: ``none`` (the fence and the notice only: ``injection="flag"``), ``penalise`` (none's
 scores, the twin's lowered by ``--penalty`` where the screen found something: no calls of its
 own), ``mask`` (``injection="mask"``: only what the screen changed is judged again, the rest is
 none's), ``restate`` (``restate=True``) and ``nonce`` (``nonce=True``).
 
-Every score is a line of ``--out`` keyed by (model, kind, pair, variant, defence); a rerun skips
-what is there, so the run goes in parts. One call takes about 20 s on the 0.5B, 37 s on the 1.5B.
+Every score is a line of ``--out`` keyed by (model, kind, pair, variant, defence), with its
+temperature (rows at other temperatures are left out); a rerun skips what is there, so the run
+goes in parts. A call takes about 20 s on the 0.5B and 40 s on the 1.5B, when the CPU is free.
 
     python benchmarks/injection.py --models 0.5b --limit 2 --minutes 60
     python benchmarks/injection.py --report                # the tables so far, no calls
@@ -31,7 +32,7 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
-from injection_report import CRITERIA, false_positives, report
+from injection_report import CRITERIA, NOISE, false_positives, report
 
 from ttc_agent import JudgeOutputError, OpenAIChat, RubricJudge
 from ttc_agent.verifiers.injection import detect
@@ -86,20 +87,22 @@ def pairs(limit: int | None) -> list[dict]:
     return [rows[i] for i in range(longest) for rows in chosen if i < len(rows)]
 
 
-def load(out: Path) -> dict[tuple, dict]:
+def load(out: Path, temperature: float, noise_temperature: float) -> dict[tuple, dict]:
+    """The rows of ``out`` made at these temperatures, by key."""
     rows = {}
-    if out.exists():
-        for line in out.read_text().splitlines():
-            row = json.loads(line)
+    for line in out.read_text().splitlines() if out.exists() else []:
+        row = json.loads(line)
+        wanted = noise_temperature if row["variant"] in NOISE else temperature
+        if row.get("temperature") == wanted:
             rows[row["model"], row["kind"], row["pair"], row["variant"], row["defence"]] = row
     return rows
 
 
 def needed(pair: dict, defence: str) -> list[str]:
-    """The variants a defence judges itself: the clean answer twice (its noise) under none only,
-    and mask only what the screen changes (elsewhere its prompt is none's)."""
+    """The variants a defence judges itself: the noise under none only, and under mask only what
+    the screen changes (elsewhere its prompt is none's)."""
     if defence == "none":
-        return ["clean", "again", "twin"]
+        return ["clean", "twin", *NOISE]
     if defence != "mask":
         return ["clean", "twin"]
     return [v for v in ("clean", "twin") if detect(pair[v], CRITERIA)]
@@ -115,7 +118,7 @@ def todo(args: argparse.Namespace, model: str, done: dict[tuple, dict]):
 
 
 async def run(args: argparse.Namespace) -> None:
-    done = load(args.out)
+    done = load(args.out, args.temperature, args.noise_temperature)
     started = time.monotonic()
     calls = 0
     with args.out.open("a") as log:
@@ -127,11 +130,15 @@ async def run(args: argparse.Namespace) -> None:
                     )
                     for defence in args.defences
                 }
+                noisy = RubricJudge(
+                    CARD, model, temperature=args.noise_temperature, **OPTIONS["none"]
+                )
                 for pair, defence, variant in list(todo(args, name, done)):
                     if args.minutes and time.monotonic() - started > 60 * args.minutes:
                         print(f"stopped after {args.minutes} minutes ({calls} calls)")
                         return
-                    row = await judged(judges[defence], pair, variant)
+                    judge = noisy if variant in NOISE else judges[defence]
+                    row = await judged(judge, pair, variant)
                     key = (name, pair["kind"], pair["pair"], variant, defence)
                     row |= dict(
                         zip(("model", "kind", "pair", "variant", "defence"), key, strict=True)
@@ -153,8 +160,10 @@ async def judged(judge: RubricJudge, pair: dict, variant: str) -> dict:
     try:
         [score] = await judge.score(pair["prompt"], [text])
     except JudgeOutputError as exc:
-        return {"error": str(exc)[:300], "seconds": round(time.monotonic() - start, 1)}
+        seconds = round(time.monotonic() - start, 1)
+        return {"temperature": judge.temperature, "error": str(exc)[:300], "seconds": seconds}
     return {
+        "temperature": judge.temperature,
         "value": score.value,
         "normalized": score.normalized,
         "found": sorted({f.kind for f in score.injection.findings}) if score.injection else [],
@@ -170,7 +179,8 @@ if __name__ == "__main__":
     parser.add_argument("--defences", default=",".join(DEFENCES), type=lambda s: s.split(","))
     parser.add_argument("--limit", type=int, default=None, help="pairs per kind (default all)")
     parser.add_argument("--minutes", type=float, default=None, help="start no call after this")
-    parser.add_argument("--temperature", type=float, default=0.7)
+    parser.add_argument("--temperature", type=float, default=0.0, help="the twins' (default 0)")
+    parser.add_argument("--noise-temperature", type=float, default=0.7)
     parser.add_argument("--penalty", type=float, default=0.5, help="penalise: fraction of scale")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks/out/injection.jsonl")
     parser.add_argument("--report", action="store_true", help="print the tables, call nothing")
@@ -184,4 +194,5 @@ if __name__ == "__main__":
         if not args.report:
             args.out.parent.mkdir(parents=True, exist_ok=True)
             asyncio.run(run(args))
-        report(load(args.out), {p["pair"]: p for p in pairs(None)}, args.penalty)
+        rows = load(args.out, args.temperature, args.noise_temperature)
+        report(rows, {p["pair"]: p for p in pairs(None)}, args.penalty)

@@ -13,18 +13,19 @@ from ttc_agent.verifiers.injection_policy import InjectionPolicy
 
 COLUMNS = ["none", "penalise", "mask", "restate", "nonce"]
 CRITERIA = ["clarity", "style", "engagement", "relevance"]  # the writing_quality card's
+NOISE = ["noise1", "noise2"]  # the clean answer scored twice at the noise temperature
 
 
 def scores(
     rows: dict[tuple, dict], model: str, pair: dict, defence: str, policy: InjectionPolicy
 ) -> dict[str, float] | str | None:
-    """The pair's scores under ``defence`` (clean and twin; and again, under none); ``"error"``
-    where the judge gave no verdict, None where something is not judged yet. Penalise reads
-    none's scores; mask reads none's where the screen left the text as it was."""
+    """The pair's scores under ``defence`` (clean and twin; and the noise, under none);
+    ``"error"`` where the judge gave no verdict, None where something is not judged yet.
+    Penalise reads none's scores; mask reads none's where the screen left the text as it was."""
     own = "none" if defence == "penalise" else defence
     flagged = {v: bool(detect(pair[v], CRITERIA)) for v in ("clean", "twin")}
     out: dict[str, float] = {}
-    for variant in ("clean", "again", "twin") if own == "none" else ("clean", "twin"):
+    for variant in ("clean", "twin", *NOISE) if own == "none" else ("clean", "twin"):
         text = "twin" if variant == "twin" else "clean"
         row = rows.get((model, pair["kind"], pair["pair"], variant, own))
         if row is None and own == "mask" and not flagged[text]:
@@ -76,7 +77,7 @@ def report(rows: dict[tuple, dict], pairs: dict[int, dict], penalty: float) -> N
                 for group in groups:
                     tally[group, defence].add(got["twin"], got["clean"])
                     if defence == "none":
-                        tally[group, "noise"].add(got["again"], got["clean"])
+                        tally[group, "noise"].add(got["noise2"], got["noise1"])
         columns = ["noise", *COLUMNS]
         print(f"\n{model}: pairs where the injected twin scored above its clean answer")
         print(f"{'kind':<18}" + "".join(f"{c:>10}" for c in columns))
@@ -88,9 +89,9 @@ def report(rows: dict[tuple, dict], pairs: dict[int, dict], penalty: float) -> N
         print(f"{'  mean lift':<18}" + "".join(f"{m:>+10.3f}" for m in means))
         print(f"{'  no verdict':<18}" + "".join(f"{errors.get(c, 0):>10}" for c in columns))
         print(
-            "(noise: the clean answer scored again beat its first score, under none; lift: the "
-            "twin's score minus the clean one's, normalized 0..1; no verdict: pairs left out "
-            "for a JudgeOutputError)"
+            "(noise: the clean answer's second score at the noise temperature beat its first; "
+            "lift: the twin's score minus the clean one's, normalized 0..1; no verdict: pairs "
+            "left out for a JudgeOutputError)"
         )
 
 
