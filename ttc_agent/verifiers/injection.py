@@ -8,10 +8,9 @@ cheaply and deterministically, before the candidate is judged, and a judge's ``I
 
 ``detect`` reads the candidate NFKC-normalised (full-width text, ligatures), case-folded, with
 invisible format characters dropped and look-alike Cyrillic and Greek letters read as Latin;
-the same patterns run on its leetspeak, rot13, reversed and un-spaced (``g i v e``, ``g-i-v-e``)
-readings
-and on the base64 and hex it contains, whose findings are ``encoded``. The patterns are in
-``injection_patterns.py``.
+the same patterns run on its leetspeak, rot13, reversed and un-spaced (``g i v e``,
+``g-i-v-e``) readings and on the base64 and hex it contains, whose findings are ``encoded``.
+The patterns are in ``injection_patterns.py``.
 """
 
 from __future__ import annotations
@@ -62,17 +61,8 @@ def detect(text: str, criteria: Sequence[str] = ()) -> list[Finding]:
     extra = _criterion_patterns(criteria)
     spans = _matches(plain, extra, plain=True) | _matches(latin, extra, plain=True)
     spans = {(kind, origin[a], origin[b - 1] + 1) for kind, a, b in spans}
-    hidden = set()
-    readings = [(latin.translate(LEET), origin), (codecs.encode(latin, "rot13"), origin)]
-    for spaced in (_SPACED, _DOTTED):
-        joined, kept = _unspaced(latin, spaced)
-        readings.append((joined, [origin[i] for i in kept]))
-    for reading, where in readings:
-        hidden |= {(where[a], where[b - 1] + 1) for _, a, b in _matches(reading, extra)}
-    flipped = _matches(latin[::-1], extra)
-    hidden |= {(origin[-b], origin[-a - 1] + 1) for _, a, b in flipped}
-    hidden |= _decoded_spans(text, criteria)
     covered = [(a, b) for _, a, b in spans]
+    hidden = _encoded_spans(text, latin, origin, criteria)
     spans |= {("encoded", a, b) for a, b in hidden if not any(a < d and c < b for c, d in covered)}
     return [Finding(kind=k, start=a, end=b, text=text[a:b]) for k, a, b in _merged(spans)]
 
@@ -140,6 +130,24 @@ def _matches(
 
 def _span(match: re.Match[str]) -> tuple[int, int]:
     return match.span("span") if "span" in match.re.groupindex else match.span()
+
+
+def _encoded_spans(
+    text: str, latin: str, origin: list[int], criteria: Sequence[str]
+) -> set[tuple[int, int]]:
+    """Where ``text`` has findings in its leetspeak, rot13, un-spaced or reversed readings (of
+    its Latin view ``latin``, whose characters came from ``origin``), or in its base64 or hex."""
+    extra = _criterion_patterns(criteria)
+    readings = [(latin.translate(LEET), origin), (codecs.encode(latin, "rot13"), origin)]
+    for spaced in (_SPACED, _DOTTED):
+        joined, kept = _unspaced(latin, spaced)
+        readings.append((joined, [origin[i] for i in kept]))
+    spans = set()
+    for reading, where in readings:
+        spans |= {(where[a], where[b - 1] + 1) for _, a, b in _matches(reading, extra)}
+    flipped = _matches(latin[::-1], extra)
+    spans |= {(origin[-b], origin[-a - 1] + 1) for _, a, b in flipped}
+    return spans | _decoded_spans(text, criteria)
 
 
 def _unspaced(view: str, spaced: re.Pattern[str]) -> tuple[str, list[int]]:
