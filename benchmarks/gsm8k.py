@@ -26,7 +26,7 @@ from gsm8k_data import INSTRUCTION, problems, same
 from ttc_agent import LLMStepJudge, OpenAIChat
 from ttc_agent.answers import last_number
 from ttc_agent.evaluation import Sample, Summary, budgets, plot_sweep, sweep
-from ttc_agent.strategies.selection import select_best, select_majority, select_weighted
+from ttc_agent.strategies import select_best, select_majority, select_weighted
 from ttc_agent.types import Candidate, Completion, Score
 
 

@@ -1,37 +1,41 @@
-"""What best_of_n, beam_search and dvts add on top of the calls they must make.
+"""What best_of_n, beam_search and dvts add on top of the calls they must make, beside its_hub.
 
-Against the loopback server at a fixed latency per request, best_of_n with n=16 (16 samples, then
-16 judge calls) is timed against:
+Against the loopback server (in a process of its own) at a fixed latency per request, best_of_n
+with an LLM judge (n samples, then n judge calls) is timed for N = 4, 8, 16, 32 and 64 beside:
 
-- the critical path: two rounds of one request each (2 x latency);
-- a raw reference measured in the same run: two rounds of ``asyncio.gather`` over plain
-  ``AsyncOpenAI`` calls with the same payloads (n samples, then n judge calls).
+- its_hub 1.2's ``BestOfN`` with its ``LLMJudge`` (the ``bench`` extra), on the same server;
+- a raw reference: two rounds of ``asyncio.gather`` over plain ``AsyncOpenAI`` calls with the
+  payloads best_of_n sends (n samples, then n judge calls).
 
-Target: wall / reference <= 1.10. It also prints the prompt tokens billed for sampling when the
-server honours ``n`` (target: one prompt's worth, not n).
+The three run interleaved (median of ``--repeats``); the table gives wall / critical path, where
+the critical path is two rounds (2 x latency), and the requests each sent. The server honours
+``n`` as vLLM and OpenAI do (``--ignore-n``: one choice per request, as llama.cpp). It also
+prints the prompt tokens billed for sampling when the server honours ``n`` (target: one prompt's
+worth, not n).
 
 beam_search (n=16, keep=4, 4 steps) and dvts (n=16, subtrees=4, 4 steps) with the logprob step
-judge are timed the same way against 2 x steps rounds of plain calls (n step samples, then n
-step judgements, per step); their critical path is 2 x steps x latency.
+judge are timed against 2 x steps rounds of plain calls (n step samples, then n step
+judgements, per step); their critical path is 2 x steps x latency.
 
-    python benchmarks/overhead.py [--n 16] [--latency 0.2] [--repeats 5]
+    python benchmarks/overhead.py [--ns 4,8,16,32,64] [--latency 0.2] [--repeats 3] [--ignore-n]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
-import multiprocessing
+import gc
 import statistics
 import time
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable
 
 import openai
+from its_hub_peer import ITS_HUB_JUDGE, ItsHubBestOfN, its_hub_verdict
+from loopback_process import loopback_process
 
 from ttc_agent import LLMStepJudge, OpenAIChat, RubricJudge, beam_search, best_of_n, dvts
-from ttc_agent.testing import LoopbackServer, Reply, count_tokens, fenced, judge_reply
-from ttc_agent.verifiers.rubric_judge import render_conversation
+from ttc_agent.testing import Reply, count_tokens, fenced, judge_reply
+from ttc_agent.verifiers.judge_prompt import render_conversation
 
 PROMPT = "Write a two-line poem about the sea."
 CRITERIA = ["clarity", "style", "engagement", "relevance"]
@@ -43,37 +47,15 @@ def handler(request):
         return Reply("1", alternatives={0: {"1": -0.1 - (request.index % 7) / 10, "0": -2.3}})
     if candidate is not None:
         return judge_reply(dict.fromkeys(CRITERIA, 1 + len(candidate) % 5))
+    if request.last_user.startswith(ITS_HUB_JUDGE):
+        return its_hub_verdict(request.index)
     if request.prefix is not None or "steps" in request.last_user:
         return f"step {request.index}.{request.choice} of the solution\n\nnext"
     return f"The sea, draft {request.index}.{request.choice},\nroars and sighs."
 
 
-def _serve(connection, honour_n: bool, latency: float) -> None:
-    server = LoopbackServer(handler, honour_n=honour_n, latency=latency)
-    server.start()
-    connection.send(server.base_url)
-    connection.recv()  # until the parent says stop
-    server.stop()
-
-
-@contextlib.contextmanager
-def loopback_process(honour_n: bool, latency: float) -> Iterator[str]:
-    """The loopback server in a process of its own, so that it does not share our GIL."""
-    parent, child = multiprocessing.Pipe()
-    process = multiprocessing.get_context("fork").Process(
-        target=_serve, args=(child, honour_n, latency), daemon=True
-    )
-    process.start()
-    try:
-        yield parent.recv()
-    finally:
-        parent.send("stop")
-        process.join(5)
-
-
-async def raw_reference(base_url: str, n: int, judge: RubricJudge) -> float:
+async def raw_reference(client: openai.AsyncOpenAI, n: int, judge: RubricJudge) -> None:
     """Two rounds of plain AsyncOpenAI calls with the payloads best_of_n sends."""
-    client = openai.AsyncOpenAI(base_url=base_url, api_key="k", max_retries=0)
     messages = [{"role": "user", "content": PROMPT}]
     judge_options = {
         "temperature": 0.0,
@@ -81,14 +63,13 @@ async def raw_reference(base_url: str, n: int, judge: RubricJudge) -> float:
         "logprobs": True,
         "top_logprobs": judge.top_logprobs,
     }
-    start = time.perf_counter()
     samples = await asyncio.gather(
         *(
             client.chat.completions.create(model="m", messages=messages, temperature=0.8)
             for _ in range(n)
         )
     )
-    texts = [s.choices[0].message.content for s in samples]
+    texts = [s.choices[0].message.content or "" for s in samples]
     await asyncio.gather(
         *(
             client.chat.completions.create(
@@ -97,9 +78,6 @@ async def raw_reference(base_url: str, n: int, judge: RubricJudge) -> float:
             for text in texts
         )
     )
-    elapsed = time.perf_counter() - start
-    await client.close()
-    return elapsed
 
 
 async def timed(node, prompt: str = PROMPT) -> float:
@@ -153,12 +131,12 @@ async def raw_step_reference(base_url: str, n: int, steps: int, judge: LLMStepJu
 
 
 async def step_strategies(n: int, latency: float, repeats: int, steps: int = 4) -> None:
-    with loopback_process(honour_n=False, latency=latency) as base_url:
+    with loopback_process(handler, honour_n=False, latency=latency) as server:
+        base_url = server.base_url
         model = OpenAIChat(  # the loopback server continues a final assistant message
             "m",
             base_url=base_url,
             api_key="k",
-            max_concurrency=n,
             n_mode="parallel",
             continuation="prefill",
         )
@@ -186,32 +164,71 @@ async def step_strategies(n: int, latency: float, repeats: int, steps: int = 4) 
         await model.aclose()
 
 
-async def main(n: int, latency: float, repeats: int) -> None:
-    with loopback_process(honour_n=False, latency=latency) as base_url:
-        model = OpenAIChat("m", base_url=base_url, api_key="k", max_concurrency=n, json_mode="off")
-        judge = RubricJudge("writing_quality", model)
-        node = best_of_n(model, judge, n=n)
-        first = await timed(node)  # discovers that the server ignores n
-        walls, references = [], []
-        for _ in range(repeats):
-            references.append(await raw_reference(base_url, n, judge))
-            walls.append(await timed(node))
-        await model.aclose()
-    wall, reference = statistics.median(walls), statistics.median(references)
-    critical = 2 * latency
-    print(f"best_of_n n={n}, loopback latency {latency * 1000:.0f} ms, server ignores n")
-    print(f"  best_of_n wall (median of {repeats}): {wall * 1000:8.1f} ms")
-    print(f"  raw reference (median of {repeats}):  {reference * 1000:8.1f} ms")
-    print(f"  wall / critical path (2 x latency): {wall / critical:6.3f}")
-    print(f"  raw reference / critical path:      {reference / critical:6.3f}")
-    print(f"  wall / raw reference:               {wall / reference:6.3f}   (target <= 1.10)")
-    print(f"  first call, discovering that n is ignored: {first * 1000:.1f} ms")
+SYSTEMS = (
+    "ttc-agent best_of_n + RubricJudge",
+    "its_hub 1.2.0 BestOfN + LLMJudge",
+    "raw AsyncOpenAI, two gather rounds",
+)
 
-    with loopback_process(honour_n=True, latency=latency) as base_url:
-        async with OpenAIChat("m", base_url=base_url, api_key="k") as model:
-            result = await best_of_n(model, RubricJudge("writing_quality", model), n=n).ainvoke(
-                PROMPT
-            )
+
+async def peers(
+    ns: list[int], latency: float, repeats: int, honour_n: bool, judge_mode: str | None = None
+) -> bool:
+    """The side-by-side table; whether ttc-agent's wall was at or below its_hub's at every N."""
+    walls: dict[tuple[str, int], list[float]] = {}
+    requests: dict[tuple[str, int], int] = {}
+    with loopback_process(handler, honour_n=honour_n, latency=latency) as server:
+        model = OpenAIChat("m", base_url=server.base_url, api_key="k")  # the defaults
+        judge = RubricJudge("writing_quality", model, mode=judge_mode)
+        its_hub = ItsHubBestOfN(server.base_url)
+        raw = openai.AsyncOpenAI(base_url=server.base_url, api_key="k", max_retries=0)
+        for n in ns:
+            node = best_of_n(model, judge, n=n)
+            runs: dict[str, Callable[[], Awaitable[object]]] = {
+                SYSTEMS[0]: lambda node=node: node.ainvoke(PROMPT),
+                SYSTEMS[1]: lambda n=n: its_hub.run(PROMPT, n),
+                SYSTEMS[2]: lambda n=n: raw_reference(raw, n, judge),
+            }
+            for run in runs.values():  # connections open, and ttc-agent learns about n
+                await run()
+                server.take_count()
+            for repeat in range(repeats):
+                order = list(runs)[repeat % 3 :] + list(runs)[: repeat % 3]
+                for name in order:
+                    gc.collect()  # no system pays for the garbage another left
+                    start = time.perf_counter()
+                    await runs[name]()
+                    walls.setdefault((name, n), []).append(time.perf_counter() - start)
+                    requests[name, n] = server.take_count()
+        await model.aclose()
+        await its_hub.aclose()
+        await raw.close()
+    critical = 2 * latency
+    print(
+        f"best_of_n with an LLM judge, loopback at {latency * 1000:.0f} ms per request, server "
+        f"{'honours' if honour_n else 'ignores'} n; median of {repeats}, interleaved"
+    )
+    print(f"wall / critical path (2 rounds = {critical * 1000:.0f} ms), (requests per run)")
+    print(f"  {'system':36}" + "".join(f"{f'N={n}':>13}" for n in ns))
+    for name in SYSTEMS:
+        cells = [
+            f"{statistics.median(walls[name, n]) / critical:.2f} ({requests[name, n]})" for n in ns
+        ]
+        print(f"  {name:36}" + "".join(f"{cell:>13}" for cell in cells))
+    ahead = [
+        statistics.median(walls[SYSTEMS[0], n]) <= statistics.median(walls[SYSTEMS[1], n])
+        for n in ns
+    ]
+    print(f"ttc-agent at or below its_hub's wall at every N: {'yes' if all(ahead) else 'no'}")
+    return all(ahead)
+
+
+async def billing(n: int) -> None:
+    """The prompt tokens billed for sampling n candidates on a server that honours n."""
+    with loopback_process(handler, honour_n=True, latency=0.0) as server:
+        async with OpenAIChat("m", base_url=server.base_url, api_key="k") as model:
+            node = best_of_n(model, RubricJudge("writing_quality", model), n=n)
+            result = await node.ainvoke(PROMPT)
     one_prompt = count_tokens(PROMPT)
     billed = result.usage.generation.prompt_tokens
     print(f"server honours n: {result.usage.generation.calls} sampling request(s)")
@@ -221,11 +238,23 @@ async def main(n: int, latency: float, repeats: int) -> None:
     )
 
 
+async def main(args: argparse.Namespace) -> None:
+    ns = [int(n) for n in args.ns.split(",")]
+    await peers(ns, args.latency, args.repeats, not args.ignore_n, args.judge_mode)
+    if not args.table_only:
+        await billing(args.step_n)
+        await step_strategies(args.step_n, args.latency, args.repeats)
+
+
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--n", type=int, default=16)
+    parser.add_argument("--ns", default="4,8,16,32,64", help="the N of the table, comma-separated")
     parser.add_argument("--latency", type=float, default=0.2)
-    parser.add_argument("--repeats", type=int, default=5)
-    args = parser.parse_args()
-    asyncio.run(main(args.n, args.latency, args.repeats))
-    asyncio.run(step_strategies(args.n, args.latency, args.repeats))
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--ignore-n", action="store_true", help="a server that ignores n")
+    parser.add_argument("--step-n", type=int, default=16, help="n of beam_search and dvts")
+    parser.add_argument(
+        "--judge-mode", choices=["auto", "logprobs", "structured"], help="RubricJudge's mode"
+    )
+    parser.add_argument("--table-only", action="store_true", help="only the table")
+    asyncio.run(main(parser.parse_args()))

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import math
+
+import pytest
+
 from ttc_agent import Budget, Policy, RubricJudge, adaptive
 from ttc_agent.strategies.adaptive import Choice
 from ttc_agent.testing import Reply, fenced, judge_reply
@@ -28,14 +32,24 @@ def scripted(answers: list[str], step_judge: bool = False):
     return handler
 
 
-async def test_easy_questions_go_to_majority_voting(model_for):
+async def test_easy_questions_go_to_weighted_best_of_n(model_for):
+    """The default policy follows Snell et al.: best-of-N on easy questions."""
     _, model = model_for(scripted(["The answer is 7."]))
     judge = RubricJudge("helpfulness", model, mode="structured")
     result = await adaptive(model, judge).ainvoke("What is 3 + 4?")
     decision = result.settings["decision"]
     assert decision["difficulty"] == "easy" and decision["agreement"] == 1.0
-    assert result.settings["inner"] == "majority_vote"
-    assert "largest group 100%" in decision["reason"] and "majority_vote n=8" in decision["reason"]
+    assert result.settings["inner"] == "weighted_best_of_n" and result.selection == "weighted"
+    assert "largest group 100%" in decision["reason"]
+    assert "unlimited calls -> weighted_best_of_n n=16" in decision["reason"]
+
+
+async def test_a_majority_vote_choice_counts_the_probe_among_its_n(model_for):
+    _, model = model_for(scripted(["The answer is 7."]))
+    judge = RubricJudge("helpfulness", model, mode="structured")
+    policy = Policy(table=[Choice(difficulty="easy", strategy="majority_vote", n=8)])
+    result = await adaptive(model, judge, policy=policy).ainvoke("What is 3 + 4?")
+    assert result.settings["inner"] == "majority_vote" and result.selection == "majority"
     assert result.strategy == "adaptive"
     assert result.usage.generation.calls == 2  # the probe and the vote, one n-request each
     # the 4 probe answers are 4 of the vote's 8: 4 more sampled, 8 judged in all
@@ -82,5 +96,38 @@ def test_policy_thresholds():
     assert policy.difficulty(agreement=0.5, spread=0.1) == "medium"
     assert policy.difficulty(agreement=0.5, spread=0.3) == "hard"
     assert policy.difficulty(agreement=0.25, spread=0.0) == "hard"
-    assert policy.choose("medium", calls_left=10).n == 8
-    assert policy.choose("medium", calls_left=None).n == 16
+    assert policy.choose("medium", calls_left=10).n == 4  # beam search, at a low budget
+    assert policy.choose("medium", calls_left=None).n == 32  # best-of-N, at a high one
+
+
+async def test_the_probes_confidence_is_a_difficulty_signal_at_no_extra_calls(model_for):
+    from ttc_agent.testing import confident_reply
+
+    # the answers agree (easy by agreement), but the model was unsure as it wrote them
+    unsure = confident_reply("The answer is 7.", sure=0.6)
+
+    def handler(request):
+        return judge_reply(dict.fromkeys(CRITERIA, 3)) if fenced(request.last_user) else unsure
+
+    server, model = model_for(handler)
+    judge = RubricJudge("helpfulness", model, mode="structured")
+    policy = Policy(hard_confidence=1.0)
+    result = await adaptive(model, judge, Budget(calls=40), policy=policy).ainvoke("Q")
+    decision = result.settings["decision"]
+    assert decision["agreement"] == 1.0 and decision["difficulty"] == "hard"
+    assert decision["confidence"] == pytest.approx(-(math.log(0.6) + math.log(0.4)) / 2)
+    assert "confidence 0.71" in decision["reason"]
+    probe = server.requests[0].body
+    assert probe["n"] == 4 and probe["top_logprobs"] == 20  # read from the probe itself
+    assert decision["calls_left"] == 40 - 1 - 4  # no call more than without it
+
+
+async def test_without_a_confidence_threshold_the_probe_asks_no_logprobs(model_for):
+    server, model = model_for(scripted(["The answer is 7."]))
+    judge = RubricJudge("helpfulness", model, mode="structured")
+    result = await adaptive(model, judge).ainvoke("Q")
+    assert "top_logprobs" not in server.requests[0].body
+    assert result.settings["decision"]["confidence"] is None
+    assert Policy().difficulty(1.0, 0.0, confidence=0.1) == "easy"  # not read unless asked
+    assert Policy(hard_confidence=1.0).difficulty(1.0, 0.0, confidence=0.1) == "hard"
+    assert Policy(hard_confidence=1.0).difficulty(1.0, 0.0, confidence=None) == "easy"

@@ -17,10 +17,12 @@ from ttc_agent import (
     OpenAIChat,
     RetryPolicy,
     RubricJudge,
+    ab_mcts,
     beam_search,
     best_of_n,
     dvts,
     majority_vote,
+    particle_filter,
     refine,
 )
 from ttc_agent.testing import LoopbackServer
@@ -43,10 +45,15 @@ JUDGE = RubricJudge("helpfulness", MODEL)
             "dvts: n (6) must be a multiple of subtrees (4)",
         ),
         (lambda: refine(MODEL, JUDGE, rounds=-1), "refine: rounds: Input should be greater"),
+        (
+            lambda: particle_filter(MODEL, JUDGE, ess_threshold=2),
+            "particle_filter: ess_threshold: Input should be less than or equal to 1",
+        ),
+        (lambda: ab_mcts(MODEL, JUDGE, batch=0), "ab_mcts: batch: Input should be greater than"),
         (lambda: RubricJudge("no_such_card", MODEL), "unknown judge card 'no_such_card'"),
         (lambda: best_of_n(MODEL, JUDGE, budget={"calls": -1}), "budget: calls"),
     ],
-    ids=["n<1", "negative-n", "keep", "subtrees", "rounds", "judge", "budget"],
+    ids=["n<1", "negative-n", "keep", "subtrees", "rounds", "ess", "batch", "judge", "budget"],
 )
 def test_bad_arguments_name_the_problem(build, problem):
     with pytest.raises(ConfigurationError) as caught:

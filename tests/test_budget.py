@@ -25,11 +25,13 @@ from ttc_agent import (
     RetryPolicy,
     RubricJudge,
     TTCError,
+    ab_mcts,
     adaptive,
     beam_search,
     best_of_n,
     dvts,
     majority_vote,
+    particle_filter,
     refine,
     think_harder,
 )
@@ -83,11 +85,24 @@ def build(strategy: str, model: ChatModel, judge_model: ChatModel, n: int, prm: 
         return think_harder(model, judge, effort="high", presets=presets, max_tokens=40)
     if strategy == "dvts":
         return dvts(model, steps, n=2 * n, subtrees=2, max_steps=3, max_step_tokens=20)
+    if strategy == "particle_filter":
+        return particle_filter(model, steps, n=2 * n, max_steps=3, max_step_tokens=20)
+    if strategy == "ab_mcts":
+        return ab_mcts(model, judge, n=2 * n, batch=2, max_tokens=40)
     return beam_search(model, steps, n=2 * n, keep=2, max_steps=3, max_step_tokens=20)
 
 
 DIFFICULTY = ("easy", "medium", "hard")
-STRATEGIES = ["best_of_n", "majority_vote", "refine", "beam_search", "dvts", "adaptive"]
+STRATEGIES = [
+    "best_of_n",
+    "majority_vote",
+    "refine",
+    "beam_search",
+    "dvts",
+    "particle_filter",
+    "ab_mcts",
+    "adaptive",
+]
 
 
 def billed(server: LoopbackServer) -> Usage:

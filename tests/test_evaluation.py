@@ -254,6 +254,7 @@ async def test_step_searches_run_at_every_budget(loopback, tmp_path, problems):
             (p, k) for p in ("0", "1", "2") for k in (1, 2, 4)
         ]
         assert [summary.accuracy("beam_search", k) for k in (1, 2, 4)] == [1.0, 1.0, 1.0]
+        assert all(r["calls"] >= 1 for r in beams)  # what --fit-policy weighs a search by
         assert "beam_search" in summary.table()
         requests = len(server.requests)
         await evaluate(problems, model, n=4, out=out, searches=searches, plot=False)

@@ -15,18 +15,22 @@ from ttc_agent import (
     LLMStepJudge,
     ModelError,
     OpenAIChat,
+    Policy,
     RetryPolicy,
     RubricJudge,
+    ab_mcts,
     adaptive,
     beam_search,
     best_of_n,
     dvts,
     load_card,
     majority_vote,
+    particle_filter,
     refine,
     think_harder,
 )
 from ttc_agent.answers import last_number
+from ttc_agent.strategies.adaptive import Choice
 from ttc_agent.testing import FAULT_KINDS, Fault, FaultPlan, fenced, judge_reply
 
 CARD = load_card("helpfulness")
@@ -54,6 +58,15 @@ def world(request):
     return f"Working ({seed % 89}) ... The answer is {seed % 4}."
 
 
+# adaptive under faults: a table whose every choice samples and judges 8 (the default table's
+# low-budget choices are cheap, or a step search this test does not give a step verifier)
+EIGHT = Policy(
+    table=[
+        Choice(difficulty=d, strategy="weighted_best_of_n", n=8) for d in ("easy", "medium", "hard")
+    ]
+)
+
+
 def strategies(model: OpenAIChat) -> dict[str, object]:
     judge = RubricJudge("helpfulness", model)
     steps = LLMStepJudge(model)
@@ -63,8 +76,10 @@ def strategies(model: OpenAIChat) -> dict[str, object]:
         "majority_vote": majority_vote(model, n=6, answer=last_number, verifier=judge),
         "beam_search": beam_search(model, steps, n=4, keep=2, max_steps=3),
         "dvts": dvts(model, steps, n=4, subtrees=2, max_steps=3),
+        "particle_filter": particle_filter(model, steps, n=4, max_steps=3),
         "refine": refine(model, judge, rounds=2, width=2, keep=1),
-        "adaptive": adaptive(model, judge, probe=3, budget={"calls": 30}),
+        "ab_mcts": ab_mcts(model, judge, n=6, batch=2),
+        "adaptive": adaptive(model, judge, policy=EIGHT, probe=3, budget={"calls": 30}),
         "think_harder": think_harder(model, judge, effort="medium"),
     }
 
@@ -89,7 +104,9 @@ def models(loopback):
         "majority_vote",
         "beam_search",
         "dvts",
+        "particle_filter",
         "refine",
+        "ab_mcts",
         "adaptive",
         "think_harder",
     ],

@@ -21,7 +21,7 @@ from ttc_agent import OpenAIChat, RubricJudge
 from ttc_agent.testing import fenced, judge_reply
 from ttc_agent.verifiers.fence import fence_tag, neutralise
 from ttc_agent.verifiers.injection_policy import InjectionPolicy
-from ttc_agent.verifiers.rubric_judge import DATA_NOTICE
+from ttc_agent.verifiers.judge_prompt import DATA_NOTICE
 
 CORPUS = [
     json.loads(line)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from ttc_agent import ConfigurationError, OpenAIChat, RubricJudge
@@ -152,3 +154,62 @@ async def test_min_votes_is_a_setting(model_for):
     assert result.settings["sampled"] == 6
     with pytest.raises(ConfigurationError, match=r"min_votes \(9\) must be at most n \(8\)"):
         majority_vote(model, n=8, early_stop=0.75, round_size=1, min_votes=9)
+
+
+async def test_adaptive_stopping_stops_once_the_leader_is_settled(model_for):
+    server, model = model_for(sequence([r"\boxed{7}"] * 4 + [r"\boxed{9}"] * 12))
+    result = await majority_vote(model, n=16, stopping="adaptive").ainvoke("Q")
+    assert result.settings["sampled"] == 4  # 4 of 4: P(leader is the majority) = 0.969 > 0.95
+    assert result.settings["stopping"] == "adaptive"
+    assert result.settings["leader_posterior"] == pytest.approx(1 - 0.5**5)
+    assert [r.body.get("n") for r in server.requests] == [4]
+    assert result.answer == r"\boxed{7}"
+
+
+async def test_adaptive_stopping_asks_for_more_evidence_than_a_supermajority(model_for):
+    answers = [r"\boxed{7}"] * 3 + [r"\boxed{8}"] + [r"\boxed{7}"] * 4 + [r"\boxed{9}"] * 8
+    _, model = model_for(sequence(answers))
+    share = await majority_vote(model, n=16, early_stop=0.75).ainvoke("Q")
+    assert share.settings["sampled"] == 4 and share.settings["stopping"] == "supermajority"
+    _, model = model_for(sequence(answers))
+    adaptive = await majority_vote(model, n=16, stopping="adaptive").ainvoke("Q")
+    assert adaptive.settings["sampled"] == 8  # 3 to 1 is 0.81; 7 to 1 is 0.98
+    assert adaptive.answer == r"\boxed{7}"
+
+
+async def test_stopping_is_a_setting_of_each_invocation(model_for):
+    _, model = model_for(sequence([r"\boxed{7}"] * 8))
+    node = majority_vote(model, n=8)
+    assert (await node.ainvoke("Q")).settings["sampled"] == 8  # no stopping: all n
+    result = await node.ainvoke("Q", stopping="adaptive", round_size=2)
+    assert result.settings["sampled"] == 4  # min_votes (4) wait for the second round of 2
+    result = await node.ainvoke("Q", stopping="supermajority", round_size=1)
+    assert result.settings["sampled"] == 4 and result.settings["early_stop"] == 0.75
+
+
+async def test_a_stricter_posterior_samples_more(model_for):
+    _, model = model_for(sequence([r"\boxed{7}"] * 16))
+    node = majority_vote(model, n=16, stopping="adaptive", posterior=0.99, round_size=2)
+    assert (await node.ainvoke("Q")).settings["sampled"] == 6  # 1 - 0.5 ** 7 = 0.992
+
+
+def test_bad_stopping_settings_are_clear_errors():
+    model = OpenAIChat("m", base_url="http://127.0.0.1:9/v1", api_key="k")
+    with pytest.raises(ConfigurationError, match="round_size"):
+        majority_vote(model, n=4, stopping="adaptive")
+    with pytest.raises(ConfigurationError, match="stopping"):
+        majority_vote(model, stopping="sometimes")
+    with pytest.raises(ConfigurationError, match="posterior"):
+        majority_vote(model, stopping="adaptive", posterior=0.4)
+
+
+def test_adaptive_stopping_from_the_command_line(loopback):
+    from test_cli import ttc
+
+    server = loopback(lambda request: "It is 12.", honour_n=True)
+    args = ["--strategy", "majority_vote", "--stopping", "adaptive", "--answer", "number"]
+    done = ttc("run", "Q", *args, "-n", "16", "--json", server=server)
+    assert done.returncode == 0, done.stderr
+    record = json.loads(done.stdout)
+    assert record["settings"]["stopping"] == "adaptive" and record["settings"]["sampled"] == 4
+    assert len(server.requests) == 1

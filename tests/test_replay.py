@@ -7,7 +7,7 @@ import pytest
 
 from ttc_agent import bills
 from ttc_agent.budget import Budget, BudgetExhausted, Meter, Price, metered
-from ttc_agent.strategies import replay
+from ttc_agent.strategies import _replay as replay
 from ttc_agent.types import Usage
 
 

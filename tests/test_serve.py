@@ -3,18 +3,15 @@
 from __future__ import annotations
 
 import json
-import socket
-import threading
-import time
 from collections.abc import Iterator
 
 import httpx
 import openai
 import pytest
-import uvicorn
+from serve_proxy import Proxy, client
 
 from ttc_agent.models.retry import RetryPolicy
-from ttc_agent.serve import ProxyConfig, create_app
+from ttc_agent.serve import ProxyConfig
 from ttc_agent.testing import Fault, LoopbackServer, fenced, judge_reply
 
 CRITERIA = ["correctness", "completeness", "specificity", "clarity"]
@@ -30,33 +27,6 @@ def handler(request):
     )
 
 
-class Proxy:
-    def __init__(self, config: ProxyConfig) -> None:
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            self.port = sock.getsockname()[1]
-        self.server = uvicorn.Server(
-            uvicorn.Config(
-                create_app(config), host="127.0.0.1", port=self.port, log_level="warning"
-            )
-        )
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-
-    def __enter__(self) -> Proxy:
-        self.thread.start()
-        while not self.server.started:
-            time.sleep(0.01)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.should_exit = True
-        self.thread.join(5)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/v1"
-
-
 @pytest.fixture
 def stack() -> Iterator[tuple[LoopbackServer, Proxy]]:
     with LoopbackServer(handler, honour_n=True, api_key=UPSTREAM_KEY) as upstream:
@@ -69,10 +39,6 @@ def stack() -> Iterator[tuple[LoopbackServer, Proxy]]:
         )
         with Proxy(config) as proxy:
             yield upstream, proxy
-
-
-def client(proxy: Proxy, key: str = "client-key") -> openai.OpenAI:
-    return openai.OpenAI(base_url=proxy.url, api_key=key, max_retries=0)
 
 
 def billed(upstream: LoopbackServer) -> dict[str, int]:

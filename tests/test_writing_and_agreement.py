@@ -130,6 +130,42 @@ async def test_writing_experiment_report_and_resume(loopback, tmp_path):
         assert again == rates
 
 
+async def test_the_report_says_how_often_the_selection_and_evaluation_judges_agree(
+    loopback, tmp_path
+):
+    """Agreement: of the choices compared with the first draft, the share the evaluation judge
+    prefers too (the selection judge scored each above the first draft)."""
+
+    def contrary(request):  # the evaluation judge prefers the lower quality
+        first, second = (
+            fenced(request.last_user, "RESPONSE A"),
+            fenced(request.last_user, "RESPONSE B"),
+        )
+        if first is None:
+            return world(request)
+        a, b = quality(first), quality(second)
+        return json.dumps({"reason": "r", "winner": "A" if a < b else "B" if b < a else "tie"})
+
+    prompts_file = tmp_path / "prompts.jsonl"
+    prompts_file.write_text("".join(json.dumps({"prompt": f"Write {i}."}) + "\n" for i in range(2)))
+    for handler, expected in ((world, 1.0), (contrary, 0.0)):
+        server = loopback(handler)
+        async with OpenAIChat("m", base_url=server.base_url, api_key="k") as model:
+            rates = await writing_experiment(
+                load_prompts(prompts_file),
+                model,
+                n=2,
+                out=tmp_path / handler.__name__,
+                selection=RubricJudge("writing_quality", model, mode="structured"),
+                evaluation=PairwiseJudge("writing_quality", model),
+            )
+        by = {r.n: r for r in rates}
+        assert (by[1].compared, by[1].agreement) == (0, None)  # the first draft itself
+        assert (by[2].compared, by[2].agreement) == (2, expected)
+        report = (tmp_path / handler.__name__ / "report.md").read_text()
+        assert f"| {expected:.0%} |" in report and "judges agree" in report
+
+
 PAIRS = [
     {"input": "Say hi.", "output_1": "GOOD hi", "output_2": "bad", "label": 1},
     {"input": "Say bye.", "output_1": "bad", "output_2": "GOOD bye", "label": 2},
@@ -210,6 +246,7 @@ def test_writing_and_agreement_from_the_command_line(loopback, tmp_path):
     done = ttc("writing", str(prompts), "-n", "2", "--out", str(tmp_path / "w"), server=server)
     assert done.returncode == 0, done.stderr
     assert "best_of_n    2    100.0%" in done.stdout
+    assert "agree" in done.stdout.splitlines()[0] and done.stdout.splitlines()[2].endswith("100%")
     assert (tmp_path / "w" / "report.md").is_file()
 
     server.handler = judges_world
@@ -218,7 +255,8 @@ def test_writing_and_agreement_from_the_command_line(loopback, tmp_path):
     done = ttc("agreement", str(pairs), "--judge", "instruction_following", "--model", "fair",
                server=server)  # fmt: skip
     assert done.returncode == 0, done.stderr
-    assert "| instruction_following@fair | 3 | 100.0% | 100.0% | 50.0% |" in done.stdout
+    row = "| instruction_following@fair | 3 | 100.0% | 100% to 100% | 100.0% | 100% to 100% "
+    assert row + "| 100.0% | 50.0% |" in done.stdout  # accuracy, calibrated, consistency, first
     bad = ttc("agreement", str(tmp_path / "none.json"), server=server)
     assert bad.returncode == 2 and "no pairs file at" in bad.stderr
 

@@ -8,6 +8,8 @@ Sample several candidate answers, score them with a verifier, keep the best:
     >>> # graph.add_node("answer", node)  or  result = await node.ainvoke("Hi")
 """
 
+from typing import TYPE_CHECKING, Any
+
 from ttc_agent.budget import Budget, BudgetExhausted, Price
 from ttc_agent.errors import (
     AuthenticationFailed,
@@ -25,11 +27,14 @@ from ttc_agent.models import ChatModel, LangChainChat, OpenAIChat, RetryPolicy
 from ttc_agent.strategies import (
     Policy,
     Preset,
+    ab_mcts,
     adaptive,
     beam_search,
     best_of_n,
+    deepconf,
     dvts,
     majority_vote,
+    particle_filter,
     refine,
     search_result,
     think_harder,
@@ -55,12 +60,27 @@ from ttc_agent.verifiers import (
     StepsAsOutcome,
     StepVerifier,
     TransformersPRM,
+    UniversalSelfConsistency,
     Verifier,
     available_cards,
     load_card,
 )
 
 __version__ = "0.1.0"
+
+if TYPE_CHECKING:
+    from ttc_agent.middleware import TestTimeComputeMiddleware
+
+
+def __getattr__(name: str) -> Any:
+    """``TestTimeComputeMiddleware`` is imported when first asked for: it needs LangChain
+    (``pip install 'ttc-agent[langchain]'``), which the rest of the package does not."""
+    if name == "TestTimeComputeMiddleware":
+        from ttc_agent.middleware import TestTimeComputeMiddleware
+
+        return TestTimeComputeMiddleware
+    raise AttributeError(f"module 'ttc_agent' has no attribute {name!r}")
+
 
 __all__ = [
     "VLLMPRM",
@@ -97,16 +117,21 @@ __all__ = [
     "StepVerifier",
     "StepsAsOutcome",
     "TTCError",
+    "TestTimeComputeMiddleware",
     "TransformersPRM",
+    "UniversalSelfConsistency",
     "Usage",
     "Verifier",
+    "ab_mcts",
     "adaptive",
     "available_cards",
     "beam_search",
     "best_of_n",
+    "deepconf",
     "dvts",
     "load_card",
     "majority_vote",
+    "particle_filter",
     "refine",
     "search_result",
     "think_harder",

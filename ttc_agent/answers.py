@@ -14,9 +14,10 @@ from __future__ import annotations
 import re
 import threading
 from collections.abc import Callable, Sequence
-from typing import Any, Protocol, runtime_checkable
+from typing import Any
 
 from ttc_agent.errors import ConfigurationError
+from ttc_agent.protocols import Equivalence
 
 _NUMBER = re.compile(r"-?\d[\d,]*(?:\.\d+)?")
 
@@ -64,15 +65,6 @@ def normalize(text: str) -> str:
         'the answer: paris'
     """
     return " ".join(text.lower().split()).strip(" .,!?;:'\"")
-
-
-@runtime_checkable
-class Equivalence(Protocol):
-    """Assigns each candidate text a group label (None: no answer found)."""
-
-    name: str
-
-    def labels(self, texts: Sequence[str]) -> list[str | None]: ...
 
 
 class KeyEquivalence:

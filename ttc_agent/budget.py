@@ -23,23 +23,9 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from ttc_agent import bills
-from ttc_agent.errors import TTCError
-from ttc_agent.tally import record
+from ttc_agent.errors import BudgetExhausted as BudgetExhausted
 from ttc_agent.token_bound import prompt_token_bound as prompt_token_bound
 from ttc_agent.types import Usage
-
-
-class BudgetExhausted(TTCError):
-    """A call would not fit in what is left of the budget, so it was not sent.
-
-    Attributes:
-        partial: what the interrupted step had already produced (for example the completions
-            that arrived before the budget ran out).
-    """
-
-    def __init__(self, message: str, *, partial: Any = None) -> None:
-        super().__init__(message)
-        self.partial = partial
 
 
 class Price(BaseModel):
@@ -199,13 +185,12 @@ class Meter:
 
     def settle(self, ticket: Spend, model: str, usage: Usage | None) -> None:
         """Replace a reservation by what the call billed (``None``: the reply did not say, or
-        the call failed part-way: charge the reservation). Open tallies get the billed usage.
+        the call failed part-way: charge the reservation). Open recordings note the call.
         """
-        record(usage or Usage(calls=1))
-        billed = usage or Usage(
+        charged = usage or Usage(
             prompt_tokens=ticket.prompt_tokens, completion_tokens=ticket.output_tokens, calls=1
         )
-        bills.note(model, billed.prompt_tokens, billed.completion_tokens)
+        bills.note(model, charged, counted=usage or Usage(calls=1))
         self._settle_up(model, ticket.prompt_tokens, ticket.output_tokens, usage)
 
     def charge(self, model: str, usage: Usage) -> None:
@@ -218,8 +203,7 @@ class Meter:
             >>> meter.spent.calls, meter.reserved.calls
             (1, 0)
         """
-        record(usage)
-        bills.note(model, usage.prompt_tokens, usage.completion_tokens)
+        bills.note(model, usage)
         self._charge_up(model, usage)
 
     def _charge_up(self, model: str, usage: Usage) -> None:

@@ -5,6 +5,7 @@
     ttc run "PROMPT" --strategy beam_search -n 8 --keep 2 --judge math_step
     ttc run "PROMPT" --out result.json      # also save the search record
     ttc eval data/gsm8k_test.jsonl --limit 50 -n 16 --out runs/gsm8k
+    ttc eval data/gsm8k_test.jsonl --limit 50 -n 16 --fit-policy --out runs/fit
     ttc writing data/mt_bench_questions.jsonl -n 8 --out runs/writing
     ttc agreement data/llmbar_natural.json --judge instruction_following
 
@@ -18,17 +19,19 @@ import argparse
 import asyncio
 import json
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from importlib import metadata
 
-from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 from rich.console import Console
 from rich.markup import escape
 
 from ttc_agent.answers import boxed_answer, last_number, normalize
-from ttc_agent.display import ProgressBars, run_record, show_result
-from ttc_agent.errors import ConfigurationError, SearchError, TTCError
-from ttc_agent.evaluation.command import (
+from ttc_agent.display import run_record, show_result
+from ttc_agent.errors import ConfigurationError, TTCError
+from ttc_agent.evaluation.command import add_arguments as add_eval_arguments
+from ttc_agent.evaluation.command import report as eval_report
+from ttc_agent.evaluation.command import run as run_eval
+from ttc_agent.evaluation.judging_commands import (
     add_agreement_arguments,
     add_writing_arguments,
     agreement_report,
@@ -36,29 +39,10 @@ from ttc_agent.evaluation.command import (
     run_writing,
     writing_report,
 )
-from ttc_agent.evaluation.command import add_arguments as add_eval_arguments
-from ttc_agent.evaluation.command import report as eval_report
-from ttc_agent.evaluation.command import run as run_eval
 from ttc_agent.files import write_atomically
-from ttc_agent.models import OpenAIChat, RetryPolicy
-from ttc_agent.models.continuation import CONTINUATIONS
-from ttc_agent.strategies import (
-    StrategyNode,
-    adaptive,
-    beam_search,
-    best_of_n,
-    dvts,
-    majority_vote,
-    refine,
-    search_result,
-    think_harder,
-)
-from ttc_agent.strategies.think_harder import EFFORTS
-from ttc_agent.types import SearchResult
-from ttc_agent.verifiers import LLMStepJudge, RubricJudge, available_cards, load_card
+from ttc_agent.run_command import add_run_arguments, run_prompt
+from ttc_agent.verifiers import load_card
 
-STRATEGIES = ("best_of_n", "majority_vote", "beam_search", "dvts", "refine", "adaptive")
-STEP_SEARCHES = ("beam_search", "dvts", "adaptive")  # their step judges need logprobs
 ANSWER_KEYS = {"math": boxed_answer, "exact": normalize, "number": last_number}
 SERVE_PORT = 8400  # not 8000, where vLLM and many other servers listen by default
 
@@ -68,35 +52,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     commands = parser.add_subparsers(dest="command", required=True)
     run = commands.add_parser("run", help="answer one prompt with a test-time-compute strategy")
-    run.add_argument("prompt", help="the user prompt")
-    run.add_argument("--strategy", help=f"one of: {', '.join(STRATEGIES)} (default best_of_n)")
-    run.add_argument("--effort", choices=EFFORTS, help="think harder at this level instead of "
-                     "naming a strategy: none (one call), low, medium, high")  # fmt: skip
-    run.add_argument("-n", type=int, default=8, help="candidates to sample (default 8)")
-    run.add_argument("--budget-calls", type=int, help="the most model calls (retries count)")
-    run.add_argument("--budget-tokens", type=int, help="the most tokens, prompts included")
-    cards = ", ".join(available_cards())
-    run.add_argument("--judge", help=f"judge card: a path or one of {cards} (default: "
-                     "helpfulness; math_step for beam_search and dvts)")  # fmt: skip
-    run.add_argument("--answer", choices=sorted(ANSWER_KEYS),
-                     help="how answers are compared: majority_vote groups by it (default math); "
-                     "best_of_n, beam_search and dvts become weighted by answer")  # fmt: skip
-    run.add_argument("--keep", type=int, default=4, help="beam_search: survivors per step")
-    run.add_argument("--subtrees", type=int, default=4, help="dvts: independent subtrees")
-    run.add_argument("--max-steps", type=int, default=40, help="beam_search, dvts: most steps")
-    run.add_argument("--rounds", type=int, default=3, help="refine: revision rounds")
-    run.add_argument("--model", help="model name (default: $TTC_MODEL, or the server's only one)")
-    run.add_argument("--base-url", help="OpenAI-compatible endpoint (default: $OPENAI_BASE_URL, "
-                     "else the embedded local model)")  # fmt: skip
-    run.add_argument("--continuation", choices=CONTINUATIONS, help="how steps continue (auto)")
-    run.add_argument("--judge-model", help="a different model for the judge (same endpoint)")
-    run.add_argument("--system", help="a system message to put before the prompt")
-    run.add_argument("--temperature", type=float, default=0.8)
-    run.add_argument("--max-tokens", type=int, default=None, help="longest candidate")
-    run.add_argument("--retries", type=int, default=6, help="tries per call (default 6)")
-    run.add_argument("--json", action="store_true", help="print the search record as JSON")
-    run.add_argument("--out", help="also save the search record as JSON to this file (written "
-                     "whole when the run ends; nothing is written when it fails)")  # fmt: skip
+    add_run_arguments(run)
     evaluation = commands.add_parser(
         "eval", help="accuracy against budget on a maths data set, from one run at the largest n"
     )
@@ -128,7 +84,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _serve(args, err)
     try:
         if args.command == "eval":
-            print(eval_report(asyncio.run(run_eval(args, err)), args.out))
+            summary, policy = asyncio.run(run_eval(args, err))
+            print(eval_report(summary, args.out, policy))
             return 0
         if args.command == "writing":
             print(writing_report(asyncio.run(run_writing(args, err)), args.out))
@@ -136,7 +93,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "agreement":
             print(agreement_report(asyncio.run(run_agreement(args, err))))
             return 0
-        result = asyncio.run(_run(args, err))
+        result = asyncio.run(run_prompt(args, err))
     except KeyboardInterrupt:
         err.print("ttc: interrupted")
         return 130
@@ -151,59 +108,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     else:
         show_result(result, Console())
     return 0
-
-
-async def _run(args: argparse.Namespace, err: Console) -> SearchResult:
-    if args.effort and args.strategy:
-        raise ConfigurationError("give --strategy or --effort, not both")
-    args.strategy = args.strategy or ("think_harder" if args.effort else "best_of_n")
-    if args.strategy not in (*STRATEGIES, "think_harder"):
-        raise ConfigurationError(
-            f"unknown strategy {args.strategy!r}; available: {', '.join(STRATEGIES)}"
-        )
-    if args.retries < 1:
-        raise ConfigurationError(f"--retries must be at least 1, got {args.retries}")
-    retry = RetryPolicy(attempts=args.retries, on_retry=_retry_notice(err))
-    model = OpenAIChat(
-        args.model, base_url=args.base_url, retry=retry, continuation=args.continuation
-    )
-    judge_model = model
-    if args.judge_model or args.strategy in STEP_SEARCHES:  # step judges need logprobs
-        judge_model = OpenAIChat(
-            args.judge_model or args.model, base_url=args.base_url, retry=retry, logprobs=True
-        )
-    try:
-        node = _node(args, model, judge_model)
-        messages: list[BaseMessage] = [SystemMessage(args.system)] if args.system else []
-        messages.append(HumanMessage(args.prompt))
-        limits = {"calls": args.budget_calls, "total_tokens": args.budget_tokens}
-        budget = {key: value for key, value in limits.items() if value is not None}
-        config = {"configurable": {"ttc": {"budget": budget}}} if budget else {}
-        final = None
-        with ProgressBars(err) as bars:
-            async for mode, chunk in node.graph.astream(
-                {"messages": messages}, config, stream_mode=["custom", "values"]
-            ):
-                if mode == "values":
-                    final = chunk
-                elif isinstance(chunk, dict):
-                    bars.update(chunk)
-        return search_result(final)
-    except SearchError as exc:
-        raise exc.__cause__ if isinstance(exc.__cause__, TTCError) else exc from None
-    finally:
-        await model.aclose()
-        if judge_model is not model:
-            await judge_model.aclose()
-
-
-def _retry_notice(err: Console) -> Callable[[int, int, str], None]:
-    """Print each retry on stderr as it happens: ``retrying 2/6: answered 503``."""
-
-    def notice(attempt: int, attempts: int, why: str) -> None:
-        err.print(f"retrying {attempt}/{attempts}: {why}", highlight=False)
-
-    return notice
 
 
 def _version() -> str:
@@ -254,41 +158,6 @@ def _serve(args: argparse.Namespace, err: Console) -> int:
     server = uvicorn.Server(uvicorn.Config(create_app(config), log_level="warning"))
     server.run(sockets=[listening])
     return 0
-
-
-def _node(args: argparse.Namespace, model: OpenAIChat, judge_model: OpenAIChat) -> StrategyNode:
-    """The strategy node the arguments ask for."""
-    common = {"temperature": args.temperature}
-    answer_key = ANSWER_KEYS[args.answer] if args.answer else None
-    if args.strategy == "majority_vote":
-        groups: dict[str, str | Callable[[str], str | None]] = {"number": last_number}
-        answer = groups.get(args.answer or "math", args.answer or "math")
-        return majority_vote(model, n=args.n, answer=answer, max_tokens=args.max_tokens, **common)
-    if args.strategy in ("beam_search", "dvts"):
-        card = load_card(args.judge or "math_step")
-        if card.scale.points == [0, 1]:
-            verifier: LLMStepJudge | RubricJudge = LLMStepJudge(judge_model, card)
-        else:
-            verifier = RubricJudge(card, judge_model)
-        steps = {"max_steps": args.max_steps, "answer_key": answer_key, **common}
-        if args.strategy == "dvts":
-            return dvts(model, verifier, n=args.n, subtrees=args.subtrees, **steps)
-        return beam_search(model, verifier, n=args.n, keep=args.keep, **steps)
-    judge = RubricJudge(args.judge or "helpfulness", judge_model)
-    if args.strategy == "think_harder":
-        return think_harder(model, judge, effort=args.effort, max_tokens=args.max_tokens, **common)
-    if args.strategy == "adaptive":
-        rubric_model = judge_model if args.judge_model else model  # without logprobs: faster
-        rubric = RubricJudge(args.judge or "helpfulness", rubric_model)
-        return adaptive(
-            model, rubric, answer_key=ANSWER_KEYS[args.answer or "number"],
-            step_verifier=LLMStepJudge(judge_model), max_tokens=args.max_tokens, **common,
-        )  # fmt: skip
-    if args.strategy == "refine":
-        return refine(model, judge, rounds=args.rounds, max_tokens=args.max_tokens, **common)
-    return best_of_n(
-        model, judge, n=args.n, max_tokens=args.max_tokens, answer_key=answer_key, **common
-    )
 
 
 if __name__ == "__main__":

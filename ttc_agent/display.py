@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from types import TracebackType
 from typing import Any
 
 from rich import box
@@ -29,13 +30,19 @@ from rich.text import Text
 
 from ttc_agent.types import SearchResult
 
-LABELS = {"step": "steps", "round": "revising", "sampled": "sampling", "scored": "judging"}
+LABELS = {
+    "step": "steps",
+    "round": "revising",
+    "sampled": "sampling",
+    "scored": "judging",
+    "compared": "comparing",
+}
 DEEPEST = ("step", "round")  # across trees, the furthest one; for counts, the sum
 MIN_PREVIEW = 8  # a preview narrower than this is dropped
 
 
 class ProgressBars:
-    """Progress bars fed with the strategies' progress events (``ttc_agent.strategies.progress``).
+    """Progress bars fed with the strategies' progress events (``ttc_agent.strategies._progress``).
 
     Each event kind is one bar, shown from its first event with its total. Counts of several
     step-search trees add up; steps show the deepest tree.
@@ -50,10 +57,10 @@ class ProgressBars:
     def __init__(self, console: Console | None) -> None:
         self._progress = None
         if console is not None:
+            columns = (TextColumn("{task.description:<9}"), BarColumn(), MofNCompleteColumn())
             self._progress = Progress(
-                TextColumn("{task.description:<9}"), BarColumn(), MofNCompleteColumn(),
-                TimeElapsedColumn(), console=console, transient=True,
-            )  # fmt: skip
+                *columns, TimeElapsedColumn(), console=console, transient=True
+            )
         self._parts: dict[str, dict[Any, tuple[int, int | None]]] = {}
         self._bars: dict[str, TaskID] = {}
 
@@ -62,9 +69,14 @@ class ProgressBars:
             self._progress.__enter__()
         return self
 
-    def __exit__(self, *exc: object) -> None:
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        trace: TracebackType | None,
+    ) -> None:
         if self._progress is not None:
-            self._progress.__exit__(*exc)
+            self._progress.__exit__(kind, error, trace)
 
     def update(self, event: Mapping[str, Any]) -> None:
         """Take one event; events that are not counts (``selected``, ``effort``) are ignored."""
@@ -184,8 +196,10 @@ def candidates_table(result: SearchResult, width: int) -> Table:
         table.add_column(
             Text(column.header, overflow="ellipsis", no_wrap=True),
             justify="right" if column.right else "left",
-            width=column_width, no_wrap=True, overflow="ellipsis",
-        )  # fmt: skip
+            width=column_width,
+            no_wrap=True,
+            overflow="ellipsis",
+        )
     for row in zip(*(column.cells for column in columns), strict=True):
         table.add_row(*(Text(cell) for cell in row))
     return table

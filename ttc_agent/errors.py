@@ -1,15 +1,20 @@
 """Every error ttc-agent raises, in one place.
 
     TTCError
-    ├── ConfigurationError      bad arguments: n < 1, an unknown option, no model named
-    │   └── JudgeCardError      a judge card that is missing or invalid
-    ├── ModelError              a model endpoint failed for good (after any retries)
-    │   ├── SamplesFailed       some of n samples failed for good; ``partial`` holds the rest
-    │   ├── EndpointUnreachable no connection could be made
-    │   ├── AuthenticationFailed 401 / 403
-    │   └── EmbeddedModelError  the embedded local model could not be assembled or started
-    ├── JudgeOutputError        a judge's output could not be parsed, after retries
-    └── SearchError             a search failed part-way; ``partial`` holds what was computed
+    ├── ConfigurationError        bad arguments: n < 1, an unknown option, no model named
+    │   └── JudgeCardError        a judge card that is missing or invalid
+    ├── ModelError                a model endpoint failed for good (after any retries)
+    │   ├── SamplesFailed         some of n samples failed for good
+    │   │                         partial: list[Completion], the samples that arrived
+    │   ├── EndpointUnreachable   no connection could be made
+    │   ├── AuthenticationFailed  401 / 403
+    │   └── EmbeddedModelError    the embedded local model could not be assembled or started
+    ├── BudgetExhausted           a call did not fit in what is left of the budget
+    │                             partial: list, what the interrupted step had produced
+    ├── JudgeOutputError          a judge's output could not be parsed, after retries
+    │                             raw: str, the judge's last output
+    └── SearchError               a search failed part-way
+                                  partial: SearchResult | None, what was already computed
 
 Messages name the problem and never contain an API key. Every error is also a built-in
 ``RuntimeError`` (``ConfigurationError`` a ``ValueError``), the types whose messages servers such
@@ -19,6 +24,8 @@ as langgraph-api pass on to their clients instead of "An internal error occurred
 from __future__ import annotations
 
 from typing import Any
+
+from ttc_agent.types import Completion, SearchResult
 
 
 class TTCError(RuntimeError):
@@ -63,11 +70,11 @@ class SamplesFailed(ModelError):
     Strategies catch it, go on with ``partial`` and report ``failed`` in their result.
 
     Attributes:
-        partial: the completions that arrived.
+        partial: the completions that arrived, in the order they were asked for.
         failed: how many samples failed for good.
     """
 
-    def __init__(self, message: str, *, partial: list[Any], failed: int) -> None:
+    def __init__(self, message: str, *, partial: list[Completion], failed: int) -> None:
         super().__init__(message)
         self.partial = partial
         self.failed = failed
@@ -89,6 +96,24 @@ class EmbeddedModelError(ModelError):
     """The embedded local model could not be assembled, verified or started."""
 
 
+class BudgetExhausted(TTCError):
+    """A call would not fit in what is left of the budget, so it was not sent.
+
+    Strategies catch it and return their best result so far, marked ``budget_limited``; it
+    reaches you only when nothing at all fitted. (``ttc_agent.budget`` re-exports it.)
+
+    Attributes:
+        partial: what the interrupted step had already produced, in order, with ``None`` where
+            a call was stopped: the completions of a ``sample`` call that arrived before the
+            budget ran out, or one entry per concurrent call (its result, or ``None``) when
+            several were stopped together. Empty when the step had produced nothing.
+    """
+
+    def __init__(self, message: str, *, partial: list[Any] | None = None) -> None:
+        super().__init__(message)
+        self.partial: list[Any] = [] if partial is None else partial
+
+
 class JudgeOutputError(TTCError):
     """A judge's output could not be parsed into scores, even after retries.
 
@@ -105,10 +130,10 @@ class SearchError(TTCError):
     """A search failed part-way.
 
     Attributes:
-        partial: what was already computed (for example the sampled candidates), so that
-            nothing paid for is lost.
+        partial: the search record so far (for example every sampled candidate, unscored, with
+            ``chosen=None`` and the usage spent), so that nothing paid for is lost.
     """
 
-    def __init__(self, message: str, *, partial: Any = None) -> None:
+    def __init__(self, message: str, *, partial: SearchResult | None = None) -> None:
         super().__init__(message)
         self.partial = partial

@@ -11,6 +11,10 @@ strategy and n. Without them a request passes through to the upstream unchanged.
   extension field ``ttc.usage`` splits it into generation and verification.
 - Conversations stay whole: system, user, assistant and tool messages reach the upstream as
   messages.
+- Requests stay whole: every other field (tools, tool_choice, response_format, stop, seed...)
+  goes with each candidate's request, and one the proxy cannot honour is a 400 naming it
+  (``serve_fields``). Candidates that call tools are chosen among as tool calls, and the chosen
+  call comes back as OpenAI writes one, streamed too (``serve_tools``).
 - Safe by default: it binds to 127.0.0.1; ``--api-key`` is required on any other host and
   checked on every request; request size and n are limited; upstream errors map to 502/504
   with a clear message; the upstream key never reaches a client or a log.
@@ -21,9 +25,7 @@ from __future__ import annotations
 import contextlib
 import hmac
 import json
-import time
-import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,18 +35,21 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
+from ttc_agent.budget import Budget, metered
 from ttc_agent.errors import ConfigurationError, EndpointUnreachable, ModelError, TTCError
 from ttc_agent.models.endpoint import Endpoint
 from ttc_agent.models.openai_chat import OpenAIChat
 from ttc_agent.models.retry import RetryPolicy
+from ttc_agent.serve_fields import BadRequest, forwarded_fields
+from ttc_agent.serve_reply import chat_completion
+from ttc_agent.serve_tools import ToolCallsShown, choose_tool_call
 from ttc_agent.sse import completion_events
-from ttc_agent.strategies.node import search_result
+from ttc_agent.strategies import preset_strategies, search_result
 from ttc_agent.strategies.think_harder import DEFAULT_PRESETS, Preset, think_harder
 from ttc_agent.types import SearchResult
 from ttc_agent.verifiers.rubric_judge import RubricJudge
 
 EFFORTS = ("none", "low", "medium", "high")
-STRATEGIES = ("plain", "best_of_n", "majority_vote", "refine")
 
 
 @dataclass
@@ -70,14 +75,6 @@ class ProxyConfig:
     retry: RetryPolicy | None = None
     judge: str = "helpfulness"
     presets: dict[str, Preset] = field(default_factory=lambda: dict(DEFAULT_PRESETS))
-
-
-class BadRequest(Exception):
-    """A client error: the status and a message for the client."""
-
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
 
 
 def create_app(config: ProxyConfig) -> Starlette:
@@ -120,10 +117,11 @@ def create_app(config: ProxyConfig) -> Starlette:
         if plan is None:
             return await _pass_through(http, f"{upstream}/chat/completions", raw, body)
         model_name, preset_name, preset = plan
+        fields = forwarded_fields(body)
         model, judge = model_for(model_name)
         temperature = body.get("temperature")
         node = think_harder(
-            model,
+            ToolCallsShown(model.with_request_fields(fields)),  # the judge: none of the fields
             judge,
             effort=preset_name,  # type: ignore[arg-type]
             presets={preset_name: preset},
@@ -131,12 +129,18 @@ def create_app(config: ProxyConfig) -> Starlette:
             max_tokens=body.get("max_completion_tokens") or body.get("max_tokens"),
         )
         graph_input = {"messages": body["messages"]}
+
+        async def answer(final: Any) -> SearchResult:
+            return await choose_tool_call(search_result(final), body["messages"], judge)
+
         if body.get("stream"):
             include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
-            events = _stream(node.graph, graph_input, body.get("model", model_name), include_usage)
+            name = body.get("model", model_name)
+            events = _stream(node.graph, graph_input, answer, preset.budget, name, include_usage)
             return StreamingResponse(events, media_type="text/event-stream")
-        final = await node.graph.ainvoke(graph_input)
-        return JSONResponse(_completion(search_result(final), body.get("model", model_name)))
+        with metered(preset.budget):  # the search, and a tie between tool calls judged after it
+            result = await answer(await node.graph.ainvoke(graph_input))
+        return JSONResponse(chat_completion(result, body.get("model", model_name)))
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -208,9 +212,10 @@ def _plan(body: dict[str, Any], config: ProxyConfig) -> tuple[str, str, Preset] 
         if not isinstance(extension, dict):
             raise BadRequest(400, 'ttc must be an object, e.g. {"strategy": "best_of_n", "n": 8}')
         strategy = extension.get("strategy", preset.strategy)
-        if strategy not in STRATEGIES:
+        if strategy not in preset_strategies():  # the registry's, yours registered included
             raise BadRequest(
-                400, f"unknown ttc.strategy {strategy!r}; use one of {', '.join(STRATEGIES)}"
+                400,
+                f"unknown ttc.strategy {strategy!r}; use one of {', '.join(preset_strategies())}",
             )
         n = extension.get("n", preset.n)
         if not isinstance(n, int) or not 1 <= n <= config.max_n:
@@ -260,17 +265,23 @@ def _pass_status(status: int) -> int:
 
 
 async def _stream(
-    graph: Any, graph_input: dict[str, Any], model: str, include_usage: bool
+    graph: Any,
+    graph_input: dict[str, Any],
+    answer: Callable[[Any], Awaitable[SearchResult]],
+    budget: Budget | None,
+    model: str,
+    include_usage: bool,
 ) -> AsyncIterator[str]:
     """Progress as SSE comments while searching, then the answer as chunks, then [DONE]."""
     final = None
     try:
-        async for mode, chunk in graph.astream(graph_input, stream_mode=["custom", "values"]):
-            if mode == "values":
-                final = chunk
-            elif isinstance(chunk, dict) and "ttc" in chunk:
-                yield f": ttc {json.dumps(chunk, default=str)}\n\n"
-        result = search_result(final)
+        with metered(budget):
+            async for mode, chunk in graph.astream(graph_input, stream_mode=["custom", "values"]):
+                if mode == "values":
+                    final = chunk
+                elif isinstance(chunk, dict) and "ttc" in chunk:
+                    yield f": ttc {json.dumps(chunk, default=str)}\n\n"
+            result = await answer(final)
     except TTCError as exc:
         status, message = (
             _upstream_status(exc) if not isinstance(exc, ConfigurationError) else (400, str(exc))
@@ -278,43 +289,8 @@ async def _stream(
         yield f"data: {json.dumps({'error': {'message': message, 'code': status}})}\n\n"
         yield "data: [DONE]\n\n"
         return
-    for sse in completion_events(_completion(result, model), include_usage=include_usage):
+    for sse in completion_events(chat_completion(result, model), include_usage=include_usage):
         yield sse
-
-
-def _completion(result: SearchResult, model: str) -> dict[str, Any]:
-    total = result.usage.total
-    best = result.best
-    return {
-        "id": f"chatcmpl-ttc-{uuid.uuid4().hex[:24]}",
-        "object": "chat.completion",
-        "created": int(time.time()),
-        "model": model,
-        "choices": [
-            {
-                "index": 0,
-                "message": {"role": "assistant", "content": result.answer},
-                "finish_reason": (best.finish_reason if best else None) or "stop",
-            }
-        ],
-        "usage": {
-            "prompt_tokens": total.prompt_tokens,
-            "completion_tokens": total.completion_tokens,
-            "total_tokens": total.total_tokens,
-        },
-        "ttc": {
-            "effort": result.settings.get("effort"),
-            "strategy": result.strategy,
-            "candidates": len(result.candidates),
-            "budget_limited": result.budget_limited,
-            "usage": {
-                "generation": result.usage.generation.model_dump()
-                | {"total_tokens": result.usage.generation.total_tokens},
-                "verification": result.usage.verification.model_dump()
-                | {"total_tokens": result.usage.verification.total_tokens},
-            },
-        },
-    }
 
 
 def _error(status: int, message: str) -> JSONResponse:

@@ -24,17 +24,19 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from ttc_agent.testing_servers import OWNED_BY, Flavour, apply_template, continued, refusal
+from ttc_agent.testing_stream import billed_until, chunks, send
 from ttc_agent.testing_wire import (
     Counting,
     Reply,
     chat_message,
-    chunks,
     limit,
     logprobs,
     prompt_tokens,
     text_logprobs,
 )
+from ttc_agent.testing_wire import confident_reply as confident_reply
 from ttc_agent.testing_wire import count_tokens as count_tokens
+from ttc_agent.testing_wire import judge_reply as judge_reply
 
 
 @dataclass(frozen=True)
@@ -122,6 +124,8 @@ class ChatRequest:
     choice: int = 0  # which of the n choices a handler call is for
     usage: dict[str, int] = field(default_factory=dict)  # what the reply billed (200 only)
     flavour: str | None = None  # the server's (see ttc_agent.testing_servers)
+    closed_early: bool = False  # the client closed the stream before its end
+    streamed: int | None = None  # tokens sent before the close was seen (usage bills them)
 
     @property
     def messages(self) -> list[dict[str, Any]]:
@@ -178,6 +182,8 @@ class LoopbackServer:
         usage: report each reply's usage (False: bill it, as ``requests`` records, but do
             not say).
         list_models: serve ``/v1/models`` (False: a 404, as some proxies answer).
+        token_latency: seconds between streamed tokens (a server generating as it sends: a
+            client that closes the stream early is seen to, see ``ChatRequest.closed_early``).
 
     ``lookups`` records the paths of the other requests (``/v1/models``, ``/apply-template``).
     """
@@ -196,6 +202,7 @@ class LoopbackServer:
         counting: Counting = "words",
         usage: bool = True,
         list_models: bool = True,
+        token_latency: float = 0.0,
     ) -> None:
         if flavour not in OWNED_BY:
             raise ValueError(f"unknown flavour {flavour!r}; known: vllm, openai, llamacpp")
@@ -206,7 +213,7 @@ class LoopbackServer:
         self.model = model
         self.stop_reason = stop_reason
         self.flavour, self.counting, self.usage = flavour, counting, usage
-        self.list_models = list_models
+        self.list_models, self.token_latency = list_models, token_latency
         self.requests: list[ChatRequest] = []
         self.lookups: list[str] = []
         self.errors: list[Exception] = []  # exceptions raised by the handler
@@ -246,6 +253,7 @@ class LoopbackServer:
 
         class RequestHandler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True  # as real servers: no 40 ms wait for an ACK
 
             def log_message(self, *args: Any) -> None:
                 """Quiet: tests read what happened from ``requests``."""
@@ -291,24 +299,27 @@ class LoopbackServer:
                     self.connection.shutdown(2)
                     return
                 if status == 200 and body.get("stream"):
-                    self._stream(
-                        payload, bool((body.get("stream_options") or {}).get("include_usage"))
-                    )
+                    self._stream(body, payload)
                     return
                 self._json(status, payload, headers)
 
-            def _stream(self, payload: dict[str, Any], include_usage: bool) -> None:
-                """Send a completion as server-sent chat.completion.chunk events."""
+            def _stream(self, body: dict[str, Any], payload: dict[str, Any]) -> None:
+                """Send a completion as server-sent chat.completion.chunk events; a client
+                that closes the stream early is recorded, billed what was generated."""
                 self.send_response(200)
                 self.send_header("Content-Type", "text/event-stream")
                 self.send_header("Cache-Control", "no-cache")
                 self.close_connection = True
                 self.end_headers()
-                for event in chunks(payload, include_usage):
-                    self.wfile.write(f"data: {json.dumps(event)}\n\n".encode())
-                    self.wfile.flush()
-                self.wfile.write(b"data: [DONE]\n\n")
-                self.wfile.flush()
+                options = body.get("stream_options") or {}
+                running = server.flavour == "vllm" and bool(options.get("continuous_usage_stats"))
+                events = chunks(payload, bool(options.get("include_usage")), running)
+                sent = send(self.wfile, events, server.token_latency)
+                if sent is not None:
+                    request = server.requests[int(payload["id"].rsplit("-", 1)[1])]
+                    text = "".join(c["message"]["content"] for c in payload["choices"])
+                    request.usage = billed_until(request.usage, sent, server.counting, text)
+                    request.closed_early, request.streamed = True, sent
 
             def _authorised(self) -> bool:
                 if (
@@ -479,31 +490,3 @@ def fenced(text: str, label: str = "CANDIDATE") -> str | None:
     """The text inside the first ``label`` fence of a judge prompt (see verifiers.fence)."""
     match = re.search(rf"<<<{label} (\w+)>>>\n(.*?)\n<<<END {label} \1>>>", text, re.DOTALL)
     return None if match is None else match.group(2)
-
-
-def judge_reply(
-    scores: dict[str, int], probabilities: dict[str, dict[int, float]] | None = None
-) -> Reply:
-    """A judge's JSON reply giving ``scores`` per criterion, with optional score distributions.
-
-    ``probabilities[criterion]`` maps score points to probabilities reported as top logprobs
-    at that criterion's score token.
-
-    Example:
-        >>> judge_reply({"clarity": 4}).text
-        '{"clarity": {"reason": "clarity is 4", "score": 4}}'
-    """
-    import math
-
-    verdict = {
-        name: {"reason": f"{name} is {value}", "score": value} for name, value in scores.items()
-    }
-    text = json.dumps(verdict)
-    alternatives: dict[int, dict[str, float]] = {}
-    for name, distribution in (probabilities or {}).items():
-        block = text.index(f'"{name}": {{')
-        offset = text.index('"score": ', block) + len('"score": ')
-        alternatives[offset] = {
-            str(point): math.log(p) for point, p in distribution.items() if p > 0
-        }
-    return Reply(text, alternatives=alternatives)

@@ -1,5 +1,6 @@
 """How the loopback server (``ttc_agent.testing``) writes a reply and bills it: choices cut at
-stop strings and ``max_tokens``, tool calls, logprobs, stream chunks, and token counts.
+stop strings and ``max_tokens``, tool calls, logprobs, and token counts; and scripted replies
+(a judge's verdict, a reply of known confidence).
 
 Two ways to count tokens: ``words`` (digits, words, spaces and punctuation each count one: a
 count a client could guess) and ``bytes`` (every UTF-8 byte of every text sent is a token, the
@@ -11,7 +12,9 @@ estimate a client could make from the words.
 from __future__ import annotations
 
 import json
+import math
 import re
+from collections.abc import Container
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -45,6 +48,26 @@ class Reply:
     finish_reason: str = "stop"
     alternatives: dict[int, dict[str, float]] = field(default_factory=dict)
     tool_calls: tuple[tuple[str, dict[str, Any]], ...] = ()
+
+
+def confident_reply(
+    text: str, doubtful: Container[int] = (), sure: float = 0.99, unsure: float = 0.5
+) -> Reply:
+    """A reply whose every token comes with two alternatives: itself at probability ``sure``
+    (``unsure`` for the tokens whose index is in ``doubtful``) and ``"~"`` with the rest, so
+    its confidence signals are known (``ttc_agent.confidence``: about 2.31 a sure token at
+    0.99, ln 2 = 0.69 an unsure one at 0.5).
+
+    Example:
+        >>> reply = confident_reply("x = 4", doubtful={4})
+        >>> reply.alternatives[4]["4"] == math.log(0.5)
+        True
+    """
+    alternatives = {}
+    for i, match in enumerate(_TOKEN.finditer(text)):
+        p = unsure if i in doubtful else sure
+        alternatives[match.start()] = {match.group(): math.log(p), "~": math.log(1 - p)}
+    return Reply(text, alternatives=alternatives)
 
 
 def count_tokens(text: str, counting: Counting = "words") -> int:
@@ -130,22 +153,6 @@ def chat_message(reply: Reply, index: int) -> dict[str, Any]:
     return message
 
 
-def chunks(payload: dict[str, Any], include_usage: bool) -> list[dict[str, Any]]:
-    """A completion as the chunks a streaming server sends: role, one per token, finish."""
-    base = {k: payload[k] for k in ("id", "created", "model")} | {"object": "chat.completion.chunk"}
-    events = []
-    for choice in payload["choices"]:
-        index = choice["index"]
-        events.append(base | {"choices": [{"index": index, "delta": {"role": "assistant"}}]})
-        for token in _TOKEN.findall(choice["message"]["content"]):
-            events.append(base | {"choices": [{"index": index, "delta": {"content": token}}]})
-        finish = {"index": index, "delta": {}, "finish_reason": choice["finish_reason"]}
-        events.append(base | {"choices": [finish]})
-    if include_usage and "usage" in payload:
-        events.append(base | {"choices": [], "usage": payload["usage"]})
-    return events
-
-
 def text_logprobs(tokens: list[dict[str, Any]]) -> dict[str, Any]:
     return {
         "tokens": [t["token"] for t in tokens],
@@ -172,3 +179,29 @@ def logprobs(reply: Reply, top_k: int) -> list[dict[str, Any]]:
             }
         )
     return tokens
+
+
+def judge_reply(
+    scores: dict[str, int], probabilities: dict[str, dict[int, float]] | None = None
+) -> Reply:
+    """A judge's JSON reply giving ``scores`` per criterion, with optional score distributions.
+
+    ``probabilities[criterion]`` maps score points to probabilities reported as top logprobs
+    at that criterion's score token.
+
+    Example:
+        >>> judge_reply({"clarity": 4}).text
+        '{"clarity": {"reason": "clarity is 4", "score": 4}}'
+    """
+    verdict = {
+        name: {"reason": f"{name} is {value}", "score": value} for name, value in scores.items()
+    }
+    text = json.dumps(verdict)
+    alternatives: dict[int, dict[str, float]] = {}
+    for name, distribution in (probabilities or {}).items():
+        block = text.index(f'"{name}": {{')
+        offset = text.index('"score": ', block) + len('"score": ')
+        alternatives[offset] = {
+            str(point): math.log(p) for point, p in distribution.items() if p > 0
+        }
+    return Reply(text, alternatives=alternatives)

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Sequence
-from typing import Any, Literal
+from collections.abc import Mapping, Sequence
+from types import MappingProxyType
+from typing import Any, Literal, NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -57,14 +58,43 @@ class Usage(BaseModel):
         return total
 
 
-class TokenLogprob(BaseModel):
-    """One generated token with its log-probability and the top alternatives at its position."""
+class TokenLogprob(NamedTuple):
+    """One generated token with its log-probability and the top alternatives at its position.
 
-    model_config = ConfigDict(frozen=True)
+    A named tuple rather than a model: a judge's reply carries one per token, and a tuple of
+    plain values costs the garbage collector nothing once made, where a model per token made
+    it sweep the whole heap (about 100 ms with LangGraph loaded) in the middle of rounds.
+
+    Example:
+        >>> TokenLogprob(token="4", logprob=-0.2, top={"4": -0.2, "5": -1.8}).top["5"]
+        -1.8
+    """
 
     token: str
     logprob: float
-    top: dict[str, float] = Field(default_factory=dict)
+    top: Mapping[str, float] = MappingProxyType({})
+
+
+class Confidence(BaseModel):
+    """The model's confidence in one answer, read from its token logprobs (DeepConf's signals
+    and self-certainty; ``ttc_agent.confidence`` defines each). Higher is more confident.
+
+    Example:
+        >>> Confidence(mean=2.1, lowest_group=1.4, tail=2.3, self_certainty=0.9, tokens=40,
+        ...            window=32).lowest_group
+        1.4
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    mean: float
+    lowest_group: float
+    tail: float
+    self_certainty: float
+    tokens: int
+    """Tokens read (those generated, as far as the client saw them)."""
+    window: int
+    """Tokens per group (the whole answer when it is shorter than the window asked for)."""
 
 
 class ToolCall(BaseModel):
@@ -117,6 +147,8 @@ class Completion(BaseModel):
     usage: Usage = Usage()
     tool_calls: list[ToolCall] = Field(default_factory=list)
     """The tools the reply calls, in order (none for a plain answer)."""
+    confidence: Confidence | None = None
+    """Signals read from ``logprobs`` (kept when a checkpoint drops the logprobs themselves)."""
 
 
 InjectionKind = Literal["verdict", "address", "turn", "fence", "encoded"]
@@ -230,6 +262,8 @@ class Candidate(BaseModel):
     round: int | None = None
     parent: int | None = None
     tool_calls: list[ToolCall] = Field(default_factory=list)
+    confidence: Confidence | None = None
+    """The model's confidence in this answer, where it came with logprobs."""
 
 
 class SearchUsage(BaseModel):
@@ -243,6 +277,28 @@ class SearchUsage(BaseModel):
     @property
     def total(self) -> Usage:
         return self.generation + self.verification
+
+
+class Match(BaseModel):
+    """One match of a tournament among candidates: two compared in both orders, or a bye.
+
+    ``first`` and ``second`` are positions in the result's candidates (``first`` shown as A in
+    the first order); ``preference`` is the pairwise judge's probability that ``first`` wins,
+    averaged over both orders. ``decided_by`` says what chose the winner: the ``judge``, the
+    higher pointwise ``score`` on a tie, the ``order`` (the earlier candidate) when the scores
+    tie too, or a ``bye`` (no opponent this round).
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    round: int
+    first: int
+    second: int | None
+    winner: int
+    outcome: Literal["first", "second", "tie"] | None = None
+    preference: float | None = None
+    decided_by: Literal["judge", "score", "order", "bye"]
+    usage: Usage = Usage()
 
 
 class SearchResult(BaseModel):
@@ -269,6 +325,8 @@ class SearchResult(BaseModel):
     failed: int = 0
     """Samples that failed for good (after retries) and were left out of the search."""
     usage: SearchUsage = SearchUsage()
+    bracket: list[Match] = Field(default_factory=list)
+    """A tournament selection's matches, round by round (empty for other selections)."""
 
     @property
     def best(self) -> Candidate | None:

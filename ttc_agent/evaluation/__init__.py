@@ -7,10 +7,12 @@ Example:
 """
 
 from ttc_agent.evaluation.datasets import MATH_INSTRUCTION, Problem, load_problems
+from ttc_agent.evaluation.diagnostics import VerifierDiagnostics, auroc, diagnose
 from ttc_agent.evaluation.grading import gold_answer, is_correct
 from ttc_agent.evaluation.metrics import METHODS, Point, Sample, budgets, sweep
-from ttc_agent.evaluation.plots import plot_sweep
-from ttc_agent.evaluation.run import Summary, evaluate
+from ttc_agent.evaluation.plots import plot_scores, plot_sweep
+from ttc_agent.evaluation.run import evaluate
+from ttc_agent.evaluation.summary import Summary
 
 __all__ = [
     "MATH_INSTRUCTION",
@@ -19,11 +21,15 @@ __all__ = [
     "Problem",
     "Sample",
     "Summary",
+    "VerifierDiagnostics",
+    "auroc",
     "budgets",
+    "diagnose",
     "evaluate",
     "gold_answer",
     "is_correct",
     "load_problems",
+    "plot_scores",
     "plot_sweep",
     "sweep",
 ]

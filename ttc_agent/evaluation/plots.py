@@ -1,13 +1,15 @@
-"""Plots of a sweep: accuracy against n (log2 axis) and against tokens (needs matplotlib)."""
+"""Plots of a sweep (accuracy against n on a log2 axis, and against tokens) and of a verifier's
+scores of right and wrong candidates (needs matplotlib)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from ttc_agent.errors import ConfigurationError
-from ttc_agent.evaluation.metrics import Point
+from ttc_agent.evaluation.diagnostics import VerifierDiagnostics
+from ttc_agent.evaluation.metrics import Point, Sample
 
 LABELS = {
     "naive": "best-of-N",
@@ -82,6 +84,42 @@ def plot_sweep(
     by_n.legend(fontsize=8)
     if title:
         figure.suptitle(title)
+    figure.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+    return path
+
+
+def plot_scores(
+    problems: Mapping[str, Sequence[Sample]],
+    path: str | Path,
+    diagnostics: VerifierDiagnostics,
+    *,
+    title: str = "",
+) -> Path:
+    """Save a PNG: the distributions of the verifier's normalised scores of right and of wrong
+    candidates (a verifier with signal pulls them apart), with the AUROC in the title.
+
+    Example:
+        >>> # plot_scores(samples, "runs/gsm8k/scores.png", summary.verifier)
+    """
+    plt = pyplot()
+    scored = [s for samples in problems.values() for s in samples if s.score is not None]
+    figure, axes = plt.subplots(figsize=(6, 4))
+    edges = [i / 20 for i in range(21)]
+    for correct, label, colour in ((True, "right", "tab:green"), (False, "wrong", "tab:red")):
+        values = [s.score for s in scored if s.correct == correct]
+        if values:
+            axes.hist(values, bins=edges, alpha=0.5, color=colour, label=f"{label} ({len(values)})")
+    axes.set_xlim(0, 1)
+    axes.set_xlabel(f"{diagnostics.name} score (normalised)")
+    axes.set_ylabel("candidates")
+    axes.grid(alpha=0.3)
+    axes.legend(fontsize=8)
+    area = "undefined" if diagnostics.auroc is None else f"{diagnostics.auroc:.2f}"
+    axes.set_title(f"{title}\nAUROC {area}" if title else f"AUROC {area}", fontsize=9)
     figure.tight_layout()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -4,7 +4,8 @@ compute every budget's metrics from prefixes (see ``metrics``).
 Every candidate is one JSONL row in ``OUT/candidates.jsonl``, a problem's rows written together
 once it is sampled, scored and graded; a rerun with the same folder skips the problems already
 there, so an interrupted sweep loses at most the problems in flight. ``OUT/summary.json`` (the
-metrics) and ``OUT/accuracy.png`` (the plot) are rewritten whole at the end of each run.
+metrics and the verifier's diagnostics), ``OUT/accuracy.png`` (the sweep) and ``OUT/scores.png``
+(the verifier's scores of right and wrong candidates) are rewritten whole at the end of each run.
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ import asyncio
 import json
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -21,63 +21,19 @@ from ttc_agent.answers import Equivalence, equivalence
 from ttc_agent.errors import ConfigurationError, TTCError
 from ttc_agent.evaluation.datasets import MATH_INSTRUCTION, Problem
 from ttc_agent.evaluation.grading import gold_answer, is_correct
-from ttc_agent.evaluation.metrics import METHODS, SCORED, Point, Sample, budgets, sweep
+from ttc_agent.evaluation.metrics import METHODS, budgets
+from ttc_agent.evaluation.rows import SAMPLES, finished, written
+from ttc_agent.evaluation.summary import Summary, summarise
 from ttc_agent.files import write_atomically
-from ttc_agent.models.protocol import ChatModel
-from ttc_agent.strategies.node import StrategyNode
-from ttc_agent.verifiers.protocol import Verifier
-
-SAMPLES = "samples"
-"""The strategy name of the sampled candidates' rows (the prefix methods are read off them)."""
+from ttc_agent.protocols import ChatModel, Verifier
+from ttc_agent.strategies import StrategyNode
 
 OnProblem = Callable[[str, int, int], None]
 """Called after each problem with (its id, problems done, problems in all)."""
 
-SearchFactory = Callable[[int], StrategyNode]
+SearchFactory = Callable[[int], StrategyNode[Any]]
 """Builds a search strategy's node for a budget ``n``, e.g.
 ``lambda n: beam_search(model, judge, n=n, keep=min(4, n))``."""
-
-
-@dataclass(frozen=True)
-class Summary:
-    """What an evaluation run measured."""
-
-    settings: dict[str, Any]
-    problems: int
-    points: list[Point]
-    failed: dict[str, str] = field(default_factory=dict)  # problem id -> error, to rerun
-
-    def accuracy(self, method: str, n: int) -> float:
-        """One method's accuracy at one budget.
-
-        Example:
-            >>> Summary({}, 1, [Point("pass", 2, 0.5, 10.0)]).accuracy("pass", 2)
-            0.5
-        """
-        for point in self.points:
-            if point.method == method and point.n == n:
-                return point.accuracy
-        raise KeyError(f"no {method} at n={n}")
-
-    def table(self) -> str:
-        """The metrics as a plain-text table: one row per budget, one column per method.
-
-        Example:
-            >>> print(Summary({}, 1, [Point("pass", 1, 0.5, 10.0)]).table())
-               n       pass  tokens
-               1      50.0%      10
-        """
-        methods = list(dict.fromkeys(p.method for p in self.points))
-        sizes = sorted({p.n for p in self.points})
-        by = {(p.method, p.n): p for p in self.points}
-        lines = [f"{'n':>4} " + "".join(f"{m:>10} " for m in methods) + " tokens"]
-        for n in sizes:
-            cells = "".join(
-                f"{by[(m, n)].accuracy:>10.1%} " if (m, n) in by else f"{'':>10} " for m in methods
-            )
-            tokens = max(by[(m, n)].tokens for m in methods if (m, n) in by)
-            lines.append(f"{n:>4} {cells}{tokens:>7.0f}")
-        return "\n".join(lines)
 
 
 async def evaluate(
@@ -139,13 +95,13 @@ async def evaluate(
     if clash := set(searches) & {*METHODS, SAMPLES}:
         raise ConfigurationError(f"search names {sorted(clash)} are taken by the metrics")
     rows_path = folder / "candidates.jsonl"
-    _check_settings(folder / "run.json", settings)
-    done = _finished(rows_path, n, [(name, k) for name in searches for k in budgets(n)])
+    check_settings(folder / "run.json", settings)
+    done = finished(rows_path, n, [(name, k) for name in searches for k in budgets(n)])
     todo = [p for p in problems if p.id not in done]
     failed: dict[str, str] = {}
     lock, gate = asyncio.Lock(), asyncio.Semaphore(concurrency)
     progress = {"done": len(problems) - len(todo)}
-    finished_rows = _written(rows_path)
+    finished_rows = written(rows_path)
 
     async def one(problem: Problem) -> None:
         async with gate:
@@ -154,11 +110,13 @@ async def evaluate(
                 rows = []
                 if (SAMPLES, n) not in have:
                     rows += await _candidates(problem, model, verifier, groups, n, settings)
-                for name, factory in searches.items():
-                    for k in budgets(n):
-                        if (name, k) not in have:
-                            rows.append(await _search(problem, name, factory(k), k, groups,
-                                                      settings))  # fmt: skip
+                missing = [
+                    (name, k) for name in searches for k in budgets(n) if (name, k) not in have
+                ]
+                for name, k in missing:
+                    rows.append(
+                        await _search(problem, name, searches[name](k), k, groups, settings)
+                    )
             except TTCError as exc:  # kept out of the file: a rerun tries it again
                 failed[problem.id] = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         async with lock:
@@ -171,16 +129,7 @@ async def evaluate(
 
     await asyncio.gather(*(one(problem) for problem in todo))
     wanted = {p.id for p in problems}
-    samples = {pid: s for pid, s in _samples(rows_path).items() if pid in wanted}
-    methods = METHODS if verifier else tuple(m for m in METHODS if m not in SCORED)
-    points = sweep(samples, n, methods) + _search_points(rows_path, wanted, list(searches))
-    summary = Summary(settings, len(samples), points, failed)
-    write_atomically(folder / "summary.json", json.dumps(_as_json(summary), indent=2) + "\n")
-    if plot and summary.points:
-        from ttc_agent.evaluation.plots import plot_sweep
-
-        plot_sweep(summary.points, folder / "accuracy.png", title=_title(settings, len(samples)))
-    return summary
+    return summarise(folder, settings, wanted, searches=list(searches), failed=failed, plot=plot)
 
 
 async def _candidates(
@@ -228,7 +177,7 @@ async def _candidates(
     ]
 
 
-def _check_settings(path: Path, settings: dict[str, Any]) -> None:
+def check_settings(path: Path, settings: dict[str, Any]) -> None:
     """Record the run's settings; refuse to mix candidates of different settings in one folder."""
     if path.is_file():
         before = json.loads(path.read_text())
@@ -242,52 +191,10 @@ def _check_settings(path: Path, settings: dict[str, Any]) -> None:
     write_atomically(path, json.dumps(settings, indent=2) + "\n")
 
 
-def _rows(path: Path) -> list[dict[str, Any]]:
-    if not path.is_file():
-        return []
-    rows = []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        try:
-            rows.append(json.loads(line))
-        except json.JSONDecodeError:  # a line cut by a crash: its problem is redone
-            continue
-    return rows
-
-
-def _written(path: Path) -> dict[str, set[tuple[str, int]]]:
-    """What each problem already has: (``samples``, n) when its n candidates are all there,
-    and (search, budget) for each search answer."""
-    counts: dict[tuple[str, str, int], int] = {}
-    for row in _rows(path):
-        key = (row["problem"], row.get("strategy", SAMPLES), row["n"])
-        counts[key] = counts.get(key, 0) + 1
-    written: dict[str, set[tuple[str, int]]] = {}
-    for (problem, strategy, n), count in counts.items():
-        if strategy != SAMPLES or count >= n:
-            written.setdefault(problem, set()).add((strategy, n))
-    return written
-
-
-def _finished(path: Path, n: int, searches: list[tuple[str, int]]) -> set[str]:
-    needed = {(SAMPLES, n), *searches}
-    return {problem for problem, have in _written(path).items() if needed <= have}
-
-
-def _samples(path: Path) -> dict[str, list[Sample]]:
-    samples: dict[str, dict[int, Sample]] = {}
-    for row in _rows(path):
-        if row.get("strategy", SAMPLES) != SAMPLES:
-            continue
-        samples.setdefault(row["problem"], {})[row["index"]] = Sample(
-            row["answer"], row["score"], row["correct"], row["tokens"], row["verification_tokens"]
-        )
-    return {pid: [by[i] for i in sorted(by)] for pid, by in samples.items()}
-
-
 async def _search(
     problem: Problem,
     name: str,
-    node: StrategyNode,
+    node: StrategyNode[Any],
     n: int,
     groups: Equivalence,
     settings: dict[str, Any],
@@ -311,33 +218,8 @@ async def _search(
         "score": best.score.normalized if best and best.score else None,
         "tokens": result.usage.generation.total_tokens,
         "verification_tokens": result.usage.verification.total_tokens,
+        "calls": result.usage.total.calls,
         "latency": round(latency, 3),
         "model": settings["model"],
-        "verifier": verifier.name if (verifier := getattr(node, "verifier", None)) else None,
+        "verifier": result.settings.get("verifier"),
     }
-
-
-def _search_points(path: Path, wanted: set[str], searches: list[str]) -> list[Point]:
-    rows = [r for r in _rows(path) if r.get("strategy") in searches and r["problem"] in wanted]
-    points = []
-    for name in searches:
-        for n in sorted({r["n"] for r in rows if r["strategy"] == name}):
-            mine = [r for r in rows if r["strategy"] == name and r["n"] == n]
-            tokens = sum(r["tokens"] + r["verification_tokens"] for r in mine) / len(mine)
-            accuracy = sum(r["correct"] for r in mine) / len(mine)
-            points.append(Point(name, n, accuracy, tokens))
-    return points
-
-
-def _as_json(summary: Summary) -> dict[str, Any]:
-    return {
-        "settings": summary.settings,
-        "problems": summary.problems,
-        "failed": summary.failed,
-        "points": [asdict(point) for point in summary.points],
-    }
-
-
-def _title(settings: dict[str, Any], problems: int) -> str:
-    verifier = f", verifier {settings['verifier']}" if settings["verifier"] else ""
-    return f"{settings['model']}{verifier}, {problems} problems"

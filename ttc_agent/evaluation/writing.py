@@ -8,8 +8,14 @@ For each prompt, one run at the largest ``n`` gives every budget:
   selection judge); at budget ``k`` the choice is the best of its first ``k`` drafts (refine
   never keeps a worse draft).
 
+With a ``tournament`` judge (``ttc writing --selection tournament``), the choice at budget ``k``
+is instead the winner of a knockout among the first ``k`` drafts under that pairwise judge,
+ties to the selection judge's scores (``tournaments``: every budget's bracket replays the
+smaller ones' matches, kept in ``OUT/matches.jsonl``).
+
 Each choice is compared with the baseline, the first plain sample (what ``n = 1`` gives), by a
-separate *evaluation* judge, pairwise and in both orders; when the orders disagree it is a tie.
+separate *evaluation* judge, pairwise and in both orders (calibrated: a judge with no preference
+once its position bias is averaged out gives a tie).
 Reported per strategy and budget: the win rate (a win 1, a tie 1/2) with a 95 % bootstrap
 interval, wins, ties and losses, mean lengths in words, and a length-controlled win rate (the
 win rate a logistic fit on the length difference predicts at equal length, after AlpacaEval's
@@ -21,24 +27,33 @@ from __future__ import annotations
 
 import asyncio
 import json
-import math
-import random
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ttc_agent.errors import ConfigurationError
 from ttc_agent.evaluation.metrics import budgets
-from ttc_agent.evaluation.plots import pyplot
-from ttc_agent.files import write_atomically
-from ttc_agent.models.protocol import ChatModel
+from ttc_agent.evaluation.tournaments import Matches
+from ttc_agent.evaluation.win_rates import (
+    WinRate,
+    choice,
+    rows_of,
+    win_rate,
+    write_report,
+)
+from ttc_agent.evaluation.win_rates import bootstrap_interval as bootstrap_interval
+from ttc_agent.evaluation.win_rates import length_controlled as length_controlled
+from ttc_agent.protocols import ChatModel, Verifier
 from ttc_agent.strategies.refine import refine
 from ttc_agent.types import Message, Score
 from ttc_agent.verifiers.pairwise_judge import PairwiseJudge
-from ttc_agent.verifiers.protocol import Verifier
 
-STRATEGIES = ("best_of_n", "refine")
+ARMS = ("best_of_n", "refine")
+"""The experiment's arms: samples read off by prefix, and one revision chain (see above); not
+the strategies' registry, as each arm is read off one run at every budget in its own way."""
+STRATEGIES = ARMS  # the old name, for one release
+OUTCOMES = {"first": "win", "second": "loss", "tie": "tie"}
 
 
 @dataclass(frozen=True)
@@ -92,25 +107,6 @@ def load_prompts(
     return prompts
 
 
-@dataclass(frozen=True)
-class WinRate:
-    """One strategy at one budget against the baseline."""
-
-    strategy: str
-    n: int
-    prompts: int
-    wins: int
-    ties: int
-    losses: int
-    win_rate: float
-    low: float  # 95 % bootstrap interval
-    high: float
-    length_controlled: float
-    words: float  # mean length of the chosen texts
-    baseline_words: float
-    tokens: float  # mean tokens per prompt: drafts and the selection judge's scoring
-
-
 async def writing_experiment(
     prompts: Sequence[WritingPrompt],
     model: ChatModel,
@@ -124,16 +120,18 @@ async def writing_experiment(
     max_tokens: int | None = None,
     concurrency: int = 2,
     on_prompt: Callable[[int, int], None] | None = None,
+    tournament: PairwiseJudge | None = None,
 ) -> list[WinRate]:
-    """Run the experiment (see the module's docstring) and write ``OUT/report.md``.
+    """Run the experiment (see the module's docstring) and write ``OUT/report.md``; with
+    ``tournament``, each budget's draft is chosen by a knockout under that pairwise judge.
 
     Example:
         >>> # rates = await writing_experiment(prompts, model, n=4, out="runs/writing",
         >>> #     selection=RubricJudge("writing_quality", judge), evaluation=PairwiseJudge(
         >>> #     "writing_quality", judge))
     """
-    if unknown := sorted(set(strategies) - set(STRATEGIES)):
-        raise ConfigurationError(f"unknown strategies {unknown}; known: {', '.join(STRATEGIES)}")
+    if unknown := sorted(set(strategies) - set(ARMS)):
+        raise ConfigurationError(f"unknown strategies {unknown}; known: {', '.join(ARMS)}")
     if n < 1:
         raise ConfigurationError(f"n must be at least 1, got {n}")
     folder = Path(out)
@@ -141,6 +139,8 @@ async def writing_experiment(
     drafts_path, comparisons_path = folder / "candidates.jsonl", folder / "comparisons.jsonl"
     drafts = _load(drafts_path, ("strategy", "prompt", "index"))
     compared = _load(comparisons_path, ("strategy", "prompt", "chosen"))
+    matches = Matches(folder / "matches.jsonl", tournament) if tournament else None
+    choices: dict[tuple[str, str, int], tuple[int, int]] = {}
     lock, gate = asyncio.Lock(), asyncio.Semaphore(concurrency)
     progress = {"done": 0}
 
@@ -156,26 +156,38 @@ async def writing_experiment(
         async with gate:
             for strategy in strategies:
                 if (strategy, prompt.id, 0) not in drafts:
-                    rows = await _drafts(strategy, prompt, model, selection, n, temperature,
-                                         max_tokens)  # fmt: skip
+                    sampling = (n, temperature, max_tokens)
+                    rows = await _drafts(strategy, prompt, model, selection, *sampling)
                     await write(drafts_path, rows, drafts)
             baseline = drafts[("best_of_n", prompt.id, 0)] if "best_of_n" in strategies else None
             for strategy in strategies:
                 base = baseline or drafts[(strategy, prompt.id, 0)]
-                mine = _rows_of(drafts, strategy, prompt.id)
+                mine = rows_of(drafts, strategy, prompt.id)
                 for k in budgets(n):
-                    chosen = _choice(mine[:k])
+                    chosen = choice(mine[:k])
+                    if matches is not None:
+                        texts, scores = (
+                            [r["text"] for r in mine[:k]],
+                            [r["score"] for r in mine[:k]],
+                        )
+                        scope = f"{strategy}/{prompt.id}"
+                        bracket = await matches.tournament(scope, prompt.messages, texts, scores)
+                        chosen = bracket.champion
+                        choices[(strategy, prompt.id, k)] = (chosen, bracket.usage.total_tokens)
                     same = mine[chosen] is base  # the baseline itself: an even draw
                     if same or (strategy, prompt.id, chosen) in compared:
                         continue
                     both = await evaluation.compare_both_orders(
                         prompt.messages, mine[chosen]["text"], base["text"]
                     )
-                    row = {"strategy": strategy, "prompt": prompt.id, "chosen": chosen,
-                           "outcome": {"first": "win", "second": "loss", "tie": "tie"}[
-                               both.outcome], "ab": both.ab.winner, "ba": both.ba.winner,
-                           "reasons": [both.ab.reason, both.ba.reason],
-                           "tokens": both.usage.total_tokens}  # fmt: skip
+                    row = {"strategy": strategy, "prompt": prompt.id, "chosen": chosen}
+                    row |= {"outcome": OUTCOMES[both.outcome], "tokens": both.usage.total_tokens}
+                    row |= {
+                        "ab": both.ab.winner,
+                        "ba": both.ba.winner,
+                        "preference": both.preference,
+                    }
+                    row["reasons"] = [both.ab.reason, both.ba.reason]
                     await write(comparisons_path, [row], compared)
         async with lock:
             progress["done"] += 1
@@ -184,11 +196,14 @@ async def writing_experiment(
 
     await asyncio.gather(*(one(prompt) for prompt in prompts))
     rates = [
-        _win_rate(strategy, k, prompts, drafts, compared, strategies)
+        win_rate(strategy, k, prompts, drafts, compared, strategies, choices)
         for strategy in strategies
         for k in budgets(n)
     ]
-    _report(folder, rates, model.name, selection.name, evaluation.name, len(prompts))
+    judged_by = tournament.name if tournament else None
+    write_report(
+        folder, rates, model.name, selection.name, evaluation.name, len(prompts), judged_by
+    )
     return rates
 
 
@@ -209,29 +224,20 @@ async def _drafts(
         scores: list[Score | None] = list(await selection.score(prompt.messages, texts))
         generated = [c.usage.total_tokens for c in completions]
     else:
-        node = refine(model, selection, rounds=n - 1, temperature=temperature,
-                      max_tokens=max_tokens)  # fmt: skip
-        result = await node.ainvoke(prompt.messages)
+        chain = refine(
+            model, selection, rounds=n - 1, temperature=temperature, max_tokens=max_tokens
+        )
+        result = await chain.ainvoke(prompt.messages)
         texts = [c.text for c in result.candidates]
         scores = [c.score for c in result.candidates]
         generated = [c.usage.total_tokens for c in result.candidates]
+    rows = zip(texts, scores, generated, strict=True)
     return [
-        {"strategy": strategy, "prompt": prompt.id, "index": i, "text": text,
-         "score": score.value if score else None, "words": len(text.split()),
-         "tokens": tokens, "verification_tokens": score.usage.total_tokens if score else 0}
-        for i, (text, score, tokens) in enumerate(zip(texts, scores, generated, strict=True))
-    ]  # fmt: skip
-
-
-def _choice(rows: Sequence[dict[str, Any]]) -> int:
-    """The best-scored of these drafts (the earliest on ties; unscored never wins)."""
-    values = [(r["score"] if r["score"] is not None else -math.inf, -i) for i, r in enumerate(rows)]
-    return -max(values)[1]
-
-
-def _rows_of(drafts: dict, strategy: str, prompt: str) -> list[dict[str, Any]]:
-    mine = [row for (s, p, _), row in drafts.items() if s == strategy and p == prompt]
-    return sorted(mine, key=lambda row: row["index"])
+        {"strategy": strategy, "prompt": prompt.id, "index": i, "text": text}
+        | {"score": score.value if score else None, "words": len(text.split())}
+        | {"tokens": tokens, "verification_tokens": score.usage.total_tokens if score else 0}
+        for i, (text, score, tokens) in enumerate(rows)
+    ]
 
 
 def _load(path: Path, key: tuple[str, str, str]) -> dict[tuple, dict[str, Any]]:
@@ -244,157 +250,3 @@ def _load(path: Path, key: tuple[str, str, str]) -> dict[tuple, dict[str, Any]]:
                 continue
             rows[tuple(row[k] for k in key)] = row
     return rows
-
-
-def _win_rate(
-    strategy: str,
-    k: int,
-    prompts: Sequence[WritingPrompt],
-    drafts: dict,
-    compared: dict,
-    strategies: Sequence[str],
-) -> WinRate:
-    outcomes: list[float] = []
-    differences: list[float] = []
-    words: list[int] = []
-    base_words: list[int] = []
-    tokens: list[int] = []
-    for prompt in prompts:
-        mine = _rows_of(drafts, strategy, prompt.id)[:k]
-        base_strategy = "best_of_n" if "best_of_n" in strategies else strategy
-        base = drafts.get((base_strategy, prompt.id, 0))
-        if not mine or base is None:
-            continue
-        chosen = _choice(mine)
-        if mine[chosen] is base:
-            outcome = 0.5  # the baseline itself
-        elif (row := compared.get((strategy, prompt.id, chosen))) is not None:
-            outcome = {"win": 1.0, "tie": 0.5, "loss": 0.0}[row["outcome"]]
-        else:
-            continue  # not compared (a judge failure): left out, a rerun asks again
-        outcomes.append(outcome)
-        words.append(mine[chosen]["words"])
-        base_words.append(base["words"])
-        differences.append(mine[chosen]["words"] - base["words"])
-        tokens.append(sum(r["tokens"] + r["verification_tokens"] for r in mine))
-    count = len(outcomes)
-    if not count:
-        return WinRate(strategy, k, 0, 0, 0, 0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
-    low, high = bootstrap_interval(outcomes)
-    return WinRate(
-        strategy=strategy,
-        n=k,
-        prompts=count,
-        wins=outcomes.count(1.0),
-        ties=outcomes.count(0.5),
-        losses=outcomes.count(0.0),
-        win_rate=sum(outcomes) / count,
-        low=low,
-        high=high,
-        length_controlled=length_controlled(outcomes, differences),
-        words=sum(words) / count,
-        baseline_words=sum(base_words) / count,
-        tokens=sum(tokens) / count,
-    )
-
-
-def bootstrap_interval(
-    outcomes: Sequence[float], *, resamples: int = 2000, seed: int = 0
-) -> tuple[float, float]:
-    """A 95 % percentile bootstrap interval of the mean outcome (seeded: repeatable).
-
-    Example:
-        >>> bootstrap_interval([1.0] * 10)
-        (1.0, 1.0)
-    """
-    draws = random.Random(seed)
-    size = len(outcomes)
-    means = sorted(sum(draws.choices(outcomes, k=size)) / size for _ in range(resamples))
-    return means[int(0.025 * resamples)], means[int(0.975 * resamples) - 1]
-
-
-def length_controlled(outcomes: Sequence[float], differences: Sequence[float]) -> float:
-    """The win rate at equal length: fit ``P(win) = sigmoid(a + b * tanh(d / sd(d)))`` to the
-    outcomes (ties as 1/2) by Newton's method, and return ``sigmoid(a)``.
-
-    Example:
-        >>> round(length_controlled([1, 1, 0, 0], [50, 40, -40, -50]), 2)  # length explains it
-        0.5
-    """
-    spread = _std(differences)
-    xs = [math.tanh(d / spread) if spread > 0 else 0.0 for d in differences]
-    a = b = 0.0
-    ridge = 1e-3  # keeps the fit finite when length separates wins from losses
-    for _ in range(50):
-        ps = [1 / (1 + math.exp(-(a + b * x))) for x in xs]
-        ga = sum(p - y for p, y in zip(ps, outcomes, strict=True)) + ridge * a
-        gb = sum((p - y) * x for p, y, x in zip(ps, outcomes, xs, strict=True)) + ridge * b
-        ws = [p * (1 - p) for p in ps]
-        haa = sum(ws) + ridge
-        hab = sum(w * x for w, x in zip(ws, xs, strict=True))
-        hbb = sum(w * x * x for w, x in zip(ws, xs, strict=True)) + ridge
-        det = haa * hbb - hab * hab
-        if det <= 1e-12:
-            break
-        a -= (hbb * ga - hab * gb) / det
-        b -= (haa * gb - hab * ga) / det
-    return 1 / (1 + math.exp(-a))
-
-
-def _std(values: Sequence[float]) -> float:
-    if len(values) < 2:
-        return 0.0
-    mean = sum(values) / len(values)
-    return math.sqrt(sum((v - mean) ** 2 for v in values) / (len(values) - 1))
-
-
-def _report(
-    folder: Path, rates: Sequence[WinRate], model: str, selection: str, judge: str, prompts: int
-) -> None:
-    lines = [
-        "# Writing-quality experiment",
-        "",
-        f"{prompts} prompts; generator `{model}`; selection judge `{selection}`; evaluation "
-        f"judge `{judge}` (pairwise against the first plain sample, both orders, "
-        "disagreement = tie).",
-        "",
-        "| strategy | n | win rate | 95 % interval | W / T / L | LC win rate | words | "
-        "baseline words | tokens |",
-        "|---|---|---|---|---|---|---|---|---|",
-    ]
-    for r in rates:
-        lines.append(
-            f"| {r.strategy} | {r.n} | {r.win_rate:.1%} | {r.low:.1%} to {r.high:.1%} | "
-            f"{r.wins} / {r.ties} / {r.losses} | {r.length_controlled:.1%} | {r.words:.0f} | "
-            f"{r.baseline_words:.0f} | {r.tokens:.0f} |"
-        )
-    lines += ["", "![win rate against n](win_rate.png)", ""]
-    write_atomically(folder / "report.md", "\n".join(lines))
-    write_atomically(
-        folder / "win_rates.json", json.dumps([asdict(r) for r in rates], indent=2) + "\n"
-    )
-    _plot(folder / "win_rate.png", rates)
-
-
-def _plot(path: Path, rates: Sequence[WinRate]) -> None:
-    plt = pyplot()
-    figure, axes = plt.subplots(figsize=(6, 4))
-    for strategy in dict.fromkeys(r.strategy for r in rates):
-        mine = [r for r in rates if r.strategy == strategy and r.prompts]
-        if not mine:
-            continue
-        errors = [[r.win_rate - r.low for r in mine], [r.high - r.win_rate for r in mine]]
-        axes.errorbar([r.n for r in mine], [r.win_rate for r in mine], yerr=errors,
-                      marker="o", capsize=3, label=f"{strategy} win rate")  # fmt: skip
-        axes.plot([r.n for r in mine], [r.length_controlled for r in mine], ":", marker="x",
-                  label=f"{strategy} length-controlled")  # fmt: skip
-    axes.axhline(0.5, color="grey", linewidth=0.8)
-    axes.set_xscale("log", base=2)
-    axes.set_xlabel("n (drafts per prompt)")
-    axes.set_ylabel("win rate against n = 1")
-    axes.set_ylim(0, 1)
-    axes.grid(alpha=0.3)
-    axes.legend(fontsize=8)
-    figure.tight_layout()
-    figure.savefig(path, dpi=110)
-    plt.close(figure)

@@ -20,6 +20,7 @@ import sys
 import threading
 import time
 import urllib.request
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -128,17 +129,31 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
+UNPATCHED = "lean logprobs are off"
+"""What the embedded server's launcher (``_llama_server``) writes when it serves unpatched."""
+
+
 class EmbeddedServer:
     """llama.cpp's OpenAI-compatible server for one GGUF, on a free loopback port.
+
+    ``lean_logprobs`` starts llama-cpp-python's server through ``_llama_server``, which
+    computes logits and logprobs only for the rows a request reads (``lean_logprobs``): the
+    same replies for less work. False starts ``python -m llama_cpp.server`` as it comes.
 
     Example:
         >>> # with EmbeddedServer() as server: print(server.base_url)
     """
 
     def __init__(
-        self, spec: GGUFSpec = QWEN_CODER_0_5B, *, n_ctx: int = 4096, start_timeout: float = 180.0
+        self,
+        spec: GGUFSpec = QWEN_CODER_0_5B,
+        *,
+        n_ctx: int = 4096,
+        start_timeout: float = 180.0,
+        lean_logprobs: bool = True,
     ) -> None:
         self.spec = spec
+        self.lean_logprobs = lean_logprobs
         self.n_ctx = n_ctx
         self.start_timeout = start_timeout
         self.port: int | None = None
@@ -173,15 +188,17 @@ class EmbeddedServer:
         model_path = assemble(self.spec)
         self.port = _free_port()
         log_path = self._log = cache_dir() / f"{self.spec.filename}.{self.port}.log"
-        command = [
-            sys.executable, "-m", "llama_cpp.server",
-            "--model", str(model_path),
-            "--model_alias", self.spec.alias,
-            "--host", "127.0.0.1", "--port", str(self.port),
-            "--n_ctx", str(self.n_ctx),
-            "--n_threads", str(max(1, os.cpu_count() or 1)),
-            "--verbose", "False",
-        ]  # fmt: skip
+        flags = {
+            "--model": str(model_path),
+            "--model_alias": self.spec.alias,
+            "--host": "127.0.0.1",
+            "--port": str(self.port),
+            "--n_ctx": str(self.n_ctx),
+            "--n_threads": str(max(1, os.cpu_count() or 1)),
+            "--verbose": "False",
+        }
+        launcher = "ttc_agent.models._llama_server" if self.lean_logprobs else "llama_cpp.server"
+        command = [sys.executable, "-m", launcher, *(a for f in flags.items() for a in f)]
         with log_path.open("wb") as log:
             self._process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + self.start_timeout
@@ -193,6 +210,7 @@ class EmbeddedServer:
             try:
                 with urllib.request.urlopen(f"{self.base_url}/models", timeout=2) as reply:
                     if reply.status == 200:
+                        self._warn_if_unpatched(log_path)
                         return
             except OSError:
                 time.sleep(0.25)
@@ -202,6 +220,11 @@ class EmbeddedServer:
             f"the embedded llama.cpp server did not answer within {self.start_timeout:.0f} s:\n"
             f"{tail}"
         )
+
+    def _warn_if_unpatched(self, log_path: Path) -> None:
+        for line in log_path.read_text(errors="replace").splitlines():
+            if UNPATCHED in line:
+                warnings.warn(f"the embedded {self.spec.alias}: {line}", RuntimeWarning, 2)
 
     def stop(self) -> None:
         """Stop the server (waits for it to exit)."""

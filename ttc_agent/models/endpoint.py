@@ -9,8 +9,10 @@ is retried like any other transient failure."""
 from __future__ import annotations
 
 import asyncio
+import weakref
 from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, nullcontext
+from functools import partial
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
@@ -24,10 +26,38 @@ from ttc_agent.errors import (
     ModelError,
 )
 from ttc_agent.models.metering import ONE_CALL, Cost, metered_call
-from ttc_agent.models.retry import EmptyResponse, RetryPolicy, could_not_connect, describe
+from ttc_agent.models.retry import (
+    EmptyResponse,
+    RetryPolicy,
+    could_not_connect,
+    describe,
+    timed_out,
+)
 from ttc_agent.models.turn import SharedTurn
 
 T = TypeVar("T")
+
+ROUND_BOUND = 256
+"""Requests in flight at once on one endpoint when no ``max_concurrency`` is given.
+
+A strategy works in rounds (n samples, then n judge calls), and a round split by a limit below
+its n costs a whole extra latency: so by default a round goes out at once. The bound stops a
+runaway fan-out (many searches at once, each with a large n): 256 is what vLLM batches at most
+by default (``--max-num-seqs``), so more in flight would only queue at the server."""
+
+
+def concurrency_limit(max_concurrency: int | None) -> int:
+    """The most requests in flight that ``max_concurrency`` allows (None: ``ROUND_BOUND``).
+
+    Example:
+        >>> concurrency_limit(None), concurrency_limit(4)
+        (256, 4)
+    """
+    if max_concurrency is None:
+        return ROUND_BOUND
+    if max_concurrency < 1:
+        raise ConfigurationError(f"max_concurrency must be at least 1, got {max_concurrency}")
+    return max_concurrency
 
 
 def check_base_url(url: str, source: str = "base URL") -> str:
@@ -58,6 +88,8 @@ class Endpoint:
         api_key: sent as a Bearer token; scrubbed from every error message.
         locate: called once, in a worker thread, to find the base URL on first use (the
             embedded model starts its server there).
+        max_concurrency: the most requests in flight at once (None: ``ROUND_BOUND``, so that
+            a strategy's round goes out at once).
         turn: endpoints sharing one ``SharedTurn`` send one request at a time between them (the
             embedded servers, which share the CPU cores); its wait is outside the HTTP timeout.
 
@@ -74,17 +106,18 @@ class Endpoint:
         *,
         timeout: float = 600.0,
         retry: RetryPolicy | None = None,
-        max_concurrency: int = 16,
+        max_concurrency: int | None = None,
         locate: Callable[[], str] | None = None,
         turn: SharedTurn | None = None,
     ) -> None:
         self.base_url = check_base_url(base_url) if base_url is not None else None
         self.timeout = timeout
         self.retry = retry or RetryPolicy()
-        self.max_concurrency = max_concurrency
+        self.max_concurrency = concurrency_limit(max_concurrency)
         self._api_key, self._locate, self._turn = api_key, locate, turn
         self._clients: dict[asyncio.AbstractEventLoop, tuple[openai.AsyncOpenAI, asyncio.Semaphore]]
         self._clients = {}
+        weakref.finalize(self, _close_left_open, self._clients)  # never closed: quietly, at exit
         self._lock: asyncio.Lock | None = None
         self._listing: list[tuple[str, str | None]] | None = None
         self._answered = False  # whether the server has ever answered (any HTTP status)
@@ -119,6 +152,7 @@ class Endpoint:
                     api_key=self._api_key or "not-needed",
                     timeout=self.timeout,
                     max_retries=0,  # the RetryPolicy is the one retry layer
+                    http_client=openai.DefaultAioHttpClient(),
                 )
                 self._clients[loop] = (client, asyncio.Semaphore(self.max_concurrency))
         return self._clients[loop]
@@ -141,28 +175,52 @@ class Endpoint:
         """
         client, slots = await self.client()
         meter = current_meter() if cost is not None else None
-        try:
-            async for attempt in self.retry.retrying():
-                with attempt:
-                    async with slots, self._taken():
-                        try:
-                            if meter is None or cost is None:
-                                result = await request(client)
-                            else:
-                                result = await metered_call(meter, cost, lambda: request(client))
-                        except openai.APIConnectionError as exc:
-                            if not self._answered and could_not_connect(exc):
-                                raise self.error(exc, retried=False) from None
-                            raise
-                        except openai.APIStatusError:
-                            self._answered = True
-                            raise
+
+        async def attempt() -> T:
+            async with slots, self._taken():
+                try:
+                    if meter is None or cost is None:
+                        result = await request(client)
+                    else:
+                        result = await metered_call(meter, cost, lambda: request(client))
+                except openai.APIConnectionError as exc:
+                    if not self._answered and could_not_connect(exc):
+                        raise self.error(exc, retried=False) from None
+                    raise
+                except openai.APIStatusError:
                     self._answered = True
+                    raise
+            self._answered = True
+            return result
+
+        try:
+            return await self.retry.call(attempt)
         except openai.APIError as exc:
             raise self.error(exc) from None
         except EmptyResponse as exc:
             raise ModelError(f"{self.where}: {exc} after {self.retry.attempts} attempts") from None
-        return result
+
+    async def post(
+        self,
+        path: str,
+        body: dict[str, Any],
+        *,
+        read: Callable[[bytes], T],
+        cost: Cost | None = None,
+    ) -> T:
+        """POST ``body`` as JSON to ``path`` (under the base URL): the reply as ``read`` reads
+        its bytes.
+
+        The openai client sends it (its headers, status errors and timeouts) but hands back the
+        bytes: building its typed reply cost more client CPU than the rest of the request.
+        ``read`` may raise ``EmptyResponse`` (or ``UnreadableReply``) to have a useless reply
+        retried. Retried and metered as ``call``.
+        """
+
+        async def request(client: openai.AsyncOpenAI) -> T:
+            return read(await client.post(path, body=body, cast_to=bytes))
+
+        return await self.call(request, cost=cost)
 
     async def models(self) -> list[tuple[str, str | None]]:
         """The models the server lists, each with its ``owned_by``: asked once (a metered call),
@@ -176,6 +234,29 @@ class Endpoint:
             self._listing = listing
         return self._listing
 
+    async def served_model(self) -> str:
+        """The name of the one model the server lists (for a model that was not named).
+
+        Raises:
+            ConfigurationError: the server has no ``/models``, or lists more or fewer than one.
+        """
+        try:
+            models = [name for name, _ in await self.models()]
+        except ModelError as exc:
+            if exc.status_code != 404:
+                raise
+            raise ConfigurationError(
+                f"no model named, and {self.where}/models answered 404 when asked for the served "
+                "model's name: name it (--model, model= or TTC_MODEL), or check the base URL "
+                "(most servers want it to end in /v1)"
+            ) from None
+        if len(models) != 1:
+            raise ConfigurationError(
+                f"{self.where} serves {len(models)} models "
+                f"({', '.join(models[:5]) or 'none'}); name one with model= or TTC_MODEL"
+            )
+        return models[0]
+
     def _taken(self) -> AbstractAsyncContextManager[None]:
         return self._turn.taken() if self._turn is not None else nullcontext()
 
@@ -186,7 +267,7 @@ class Endpoint:
             message = message.replace(self._api_key, "***")
         if isinstance(exc, openai.APIConnectionError):
             after = f" (after {self.retry.attempts} attempts)" if retried else ""
-            if isinstance(exc, openai.APITimeoutError):
+            if timed_out(exc):
                 return EndpointUnreachable(f"{self.where} timed out{after}")
             return EndpointUnreachable(f"{self.where} is unreachable: {describe(exc)}{after}")
         status = getattr(exc, "status_code", None)
@@ -198,9 +279,30 @@ class Endpoint:
 
     async def aclose(self) -> None:
         """Close the HTTP connections."""
-        clients, self._clients = self._clients, {}
-        for client, _ in clients.values():
+        clients = list(self._clients.values())
+        self._clients.clear()
+        for client, _ in clients:
             await client.close()
+
+
+def _close_left_open(clients: dict[asyncio.AbstractEventLoop, tuple[Any, Any]]) -> None:
+    """Close the clients of an endpoint that was never closed (when it is collected, or at
+    exit), so that aiohttp has no unclosed session to complain of: on their loop while it
+    runs, else on the loop running here, else on a loop of their own."""
+    try:
+        running: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+    except RuntimeError:
+        running = None
+    for loop, (client, _) in list(clients.items()):
+        if loop.is_running():
+            loop.call_soon_threadsafe(partial(loop.create_task, client.close()))
+        elif running is not None:
+            running.create_task(client.close())
+        else:
+            closer = asyncio.new_event_loop()
+            closer.run_until_complete(client.close())
+            closer.close()
+    clients.clear()
 
 
 async def _listed(pages: Any) -> list[tuple[str, str | None]]:

@@ -12,8 +12,9 @@ from langchain_core.runnables import Runnable
 
 from ttc_agent.budget import current_meter, prompt_token_bound, within_budget
 from ttc_agent.errors import ConfigurationError
+from ttc_agent.models.endpoint import concurrency_limit
 from ttc_agent.models.metering import metered_call, request_cost
-from ttc_agent.models.protocol import OnCompletion
+from ttc_agent.protocols import OnCompletion
 from ttc_agent.types import Completion, Message, TokenLogprob, ToolCall, Usage
 
 LangChainContinuation = Literal["prefill"]
@@ -49,16 +50,14 @@ class LangChainChat:
         chat_model: Runnable[Any, Any],
         *,
         name: str | None = None,
-        max_concurrency: int = 8,
+        max_concurrency: int | None = None,
         continuation: LangChainContinuation | None = None,
     ) -> None:
-        if max_concurrency < 1:
-            raise ConfigurationError(f"max_concurrency must be at least 1, got {max_concurrency}")
         if continuation not in (None, "prefill"):
             raise ConfigurationError(f"continuation must be None or prefill, got {continuation!r}")
         self.chat_model = chat_model
         self.name = name or type(getattr(chat_model, "bound", chat_model)).__name__
-        self.max_concurrency = max_concurrency
+        self.max_concurrency = concurrency_limit(max_concurrency)
         self.continuation = continuation
         self._slots: dict[asyncio.AbstractEventLoop, asyncio.Semaphore] = {}
 
@@ -92,7 +91,7 @@ class LangChainChat:
         on_completion: OnCompletion | None = None,
     ) -> list[Completion]:
         """Sample ``n`` completions with ``n`` concurrent calls (at most ``max_concurrency`` in
-        flight across all calls on this model)."""
+        flight across all calls on this model; unset, up to 256: a round goes out at once)."""
         if n < 1:
             raise ConfigurationError(f"n must be at least 1, got {n}")
         if prefix is not None:
@@ -112,7 +111,7 @@ class LangChainChat:
         slots = self._slots.setdefault(loop, asyncio.Semaphore(self.max_concurrency))
 
         async def one() -> Completion:
-            cost, most = request_cost(self.name, prompt_bound, max_tokens, 1, _billed)
+            cost, most = await request_cost(self.name, prompt_bound, max_tokens, 1, billed)
             options = {k: v for k, v in (bound | {"max_tokens": most}).items() if v is not None}
             runnable = self.chat_model.bind(**options) if options else self.chat_model
             meter = current_meter()
@@ -125,7 +124,7 @@ class LangChainChat:
                     reply = await invoke()
                 else:
                     reply = await metered_call(meter, cost, invoke)
-            completion = _completion(reply)
+            completion = completion_of(reply)
             if on_completion is not None:
                 on_completion(completion)
             return completion
@@ -140,7 +139,8 @@ def _tools(runnable: Runnable[Any, Any]) -> list[Any] | None:
     return kwargs.get("tools") if isinstance(kwargs, dict) else None
 
 
-def _billed(reply: Any) -> Usage | None:
+def billed(reply: Any) -> Usage | None:
+    """What a chat model's reply says it billed (None: it does not say)."""
     usage = getattr(reply, "usage_metadata", None)
     if not usage:
         return None
@@ -151,7 +151,8 @@ def _billed(reply: Any) -> Usage | None:
     )
 
 
-def _completion(reply: BaseMessage) -> Completion:
+def completion_of(reply: BaseMessage) -> Completion:
+    """A chat model's reply as a completion: its text, logprobs, tool calls and usage."""
     meta = reply.response_metadata or {}
     logprobs = None
     raw = meta.get("logprobs")
@@ -170,7 +171,7 @@ def _completion(reply: BaseMessage) -> Completion:
         text=str(reply.text),
         finish_reason=meta.get("finish_reason"),
         logprobs=logprobs,
-        usage=_billed(reply) or Usage(calls=1),
+        usage=billed(reply) or Usage(calls=1),
         tool_calls=_tool_calls(reply),
     )
 

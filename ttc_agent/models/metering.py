@@ -7,6 +7,8 @@ its worst case before it is sent and settles to what was billed after, through `
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import weakref
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -53,11 +55,14 @@ async def metered_call(meter: Meter, cost: Cost, start: Callable[[], Awaitable[T
     except BaseException:  # it may have been billed in full: charge the reservation
         meter.settle(ticket, cost.model, None)
         raise
-    meter.settle(ticket, cost.model, cost.usage(result))
-    return result
+    else:
+        meter.settle(ticket, cost.model, cost.usage(result))
+        return result
+    finally:
+        _wake_waiters()  # room may have come free for requests waiting on this loop
 
 
-def request_cost(
+async def request_cost(
     model: str,
     prompt_tokens: int,
     max_tokens: int | None,
@@ -67,13 +72,17 @@ def request_cost(
     """The worst case of a request of ``n`` choices under the running budget (None without
     one), and its ``max_tokens`` capped to what is left.
 
+    A request whose worst case does not fit while other calls are in flight waits for them
+    to settle first (they reserved their worst cases, and most bill far less), so that a
+    round sent at once buys what the same round sent a few at a time would.
+
     Raises:
         BudgetExhausted: not one output token is left.
     """
     meter = current_meter()
     if meter is None:
         return None, max_tokens
-    room = meter.output_room(model, prompt_tokens, n)
+    room = await _room(meter, model, prompt_tokens, n, max_tokens or 1)
     if room is not None:
         if room < 1:
             meter.exhausted = True
@@ -82,3 +91,41 @@ def request_cost(
             meter.exhausted = True  # the budget shortens this reply: the result is limited
         max_tokens = min(max_tokens or room, room)
     return Cost(model, prompt_tokens, (max_tokens or 0) * n, usage=usage), max_tokens
+
+
+async def _room(meter: Meter, model: str, prompt_tokens: int, n: int, wanted: int) -> int | None:
+    """The output room of each of ``n`` choices, once it holds ``wanted`` tokens or no call
+    is in flight any more to free some (or the deadline comes)."""
+    room = meter.output_room(model, prompt_tokens, n)
+    while room is not None and room < wanted and _in_flight(meter):
+        left = meter.remaining_time()
+        if left is not None and left <= 0:
+            break
+        settled = _settles.setdefault(asyncio.get_running_loop(), asyncio.Event())
+        with contextlib.suppress(TimeoutError):  # a call settled on another loop: look again
+            await asyncio.wait_for(settled.wait(), min(SETTLE_POLL, left or SETTLE_POLL))
+        room = meter.output_room(model, prompt_tokens, n)
+    return room
+
+
+SETTLE_POLL = 0.1
+"""Seconds between looks at the budget while waiting for calls settled on other loops."""
+
+_settles: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Event]
+_settles = weakref.WeakKeyDictionary()
+
+
+def _in_flight(meter: Meter | None) -> bool:
+    while meter is not None:
+        if meter.reserved.calls > 0:
+            return True
+        meter = meter.parent
+    return False
+
+
+def _wake_waiters() -> None:
+    """After a settle: requests waiting on this loop for room look at the budget again."""
+    with contextlib.suppress(RuntimeError):  # no running loop: nothing waits on one
+        settled = _settles.pop(asyncio.get_running_loop(), None)
+        if settled is not None:
+            settled.set()

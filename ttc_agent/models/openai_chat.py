@@ -9,25 +9,24 @@ from collections.abc import Sequence
 from functools import partial
 from typing import Any, Literal
 
-import openai
-
 from ttc_agent.budget import BudgetExhausted, prompt_token_bound, within_budget
-from ttc_agent.errors import ConfigurationError, ModelError
+from ttc_agent.errors import ConfigurationError
 from ttc_agent.models.continuation import Continuation, Continuer, chatml, checked
-from ttc_agent.models.endpoint import Endpoint, check_base_url
+from ttc_agent.models.endpoint import Endpoint, check_base_url, concurrency_limit
 from ttc_agent.models.metering import Cost, request_cost
 from ttc_agent.models.protocol import OnCompletion
-from ttc_agent.models.replies import billed, completions_of, without_lost_samples
-from ttc_agent.models.retry import EmptyResponse, RetryPolicy
+from ttc_agent.models.replies import billed, completions_of, read_reply, without_lost_samples
+from ttc_agent.models.request_fields import JSONMode, checked_fields, fields_for, schema_format
+from ttc_agent.models.retry import RetryPolicy
+from ttc_agent.models.streaming import StreamSampling
 from ttc_agent.models.turn import LOCAL_CPU
 from ttc_agent.types import Completion, Message
 
 NMode = Literal["auto", "native", "parallel"]
-JSONMode = Literal["json_schema", "json_object", "off"]
 __all__ = ["Continuation", "JSONMode", "NMode", "OpenAIChat", "chatml"]
 
 
-class OpenAIChat:
+class OpenAIChat(StreamSampling):
     """Samples chat completions from an OpenAI-compatible endpoint.
 
     Unset arguments come from ``OPENAI_BASE_URL``, ``OPENAI_API_KEY`` and ``TTC_MODEL``. With no
@@ -37,14 +36,15 @@ class OpenAIChat:
 
     ``n`` samples are asked for in one request; when the server returns fewer choices (llama.cpp
     returns one) the rest are sampled with concurrent requests, and the model remembers that the
-    server ignores ``n``. At most ``max_concurrency`` requests are in flight at once. Failed calls
-    are retried by ``retry`` (429, 5xx, timeouts, dropped connections; never 400/401/403/404).
+    server ignores ``n``. At most ``max_concurrency`` requests are in flight at once (unset: a
+    strategy's whole round, up to 256). Failed calls are retried by ``retry`` (429, 5xx,
+    timeouts, dropped connections; never 400/401/403/404).
 
     ``json_mode`` says how to ask for replies constrained to a JSON schema: ``json_schema``
     (OpenAI, vLLM, SGLang, llama.cpp's llama-server), ``json_object`` (llama-cpp-python's server,
     which takes the schema inside a ``json_object`` response format) or ``off``. ``logprobs=False``
-    drops requests for token logprobs; the default keeps them, except on the embedded model,
-    whose server computes them at about half a second per token.
+    drops requests for token logprobs; the default keeps them (the embedded server computes them
+    for the rows a request reads only: ``ttc_agent.models.lean_logprobs``).
 
     ``continuation`` says how to continue a partial assistant reply (``prefix``, for step-level
     search). ``auto`` (the default; ``TTC_CONTINUATION`` when unset) asks ``/v1/models`` once,
@@ -60,6 +60,12 @@ class OpenAIChat:
     ``tools`` (OpenAI tool definitions) are offered with every request except continuations;
     the replies' tool calls are in ``Completion.tool_calls``. ``bind_tools`` gives a copy that
     offers them, sharing this model's connections.
+
+    ``stream_sample`` streams one completion and can cancel it mid-way (``StreamSampling``).
+
+    ``request_fields`` go with every request (``tool_choice``, ``seed``, a server's own...),
+    never over what a call sets itself, nor their tool and format fields with a judge's schema
+    (``ttc_agent.models.request_fields``); ``with_request_fields`` gives a copy that sends them.
 
     ``embedded`` picks an embedded model by name (``"0.5b"``, the default generator, or
     ``"1.5b"``, a stronger judge; extra ``local-verifier``), whatever the environment says.
@@ -80,20 +86,20 @@ class OpenAIChat:
         *,
         base_url: str | None = None,
         api_key: str | None = None,
-        max_concurrency: int = 16,
+        max_concurrency: int | None = None,
         timeout: float = 600.0,
         retry: RetryPolicy | None = None,
         n_mode: NMode = "auto",
         json_mode: JSONMode | None = None,
-        logprobs: bool | None = None,
+        logprobs: bool = True,
         continuation: Continuation | None = None,
         tools: Sequence[dict[str, Any]] | None = None,
+        request_fields: dict[str, Any] | None = None,
         extra_body: dict[str, Any] | None = None,
         endpoint: Endpoint | None = None,
         embedded: str | None = None,
     ) -> None:
-        if max_concurrency < 1:
-            raise ConfigurationError(f"max_concurrency must be at least 1, got {max_concurrency}")
+        concurrency_limit(max_concurrency)  # refused at once when below 1
         if n_mode not in ("auto", "native", "parallel"):
             raise ConfigurationError(f"n_mode must be auto, native or parallel, got {n_mode!r}")
         if json_mode not in (None, "json_schema", "json_object", "off"):
@@ -122,11 +128,12 @@ class OpenAIChat:
 
             self._model = EMBEDDED_MODELS[self._embedded_name].alias  # known before it starts
         self.json_mode: JSONMode = json_mode or ("json_object" if self._embedded else "json_schema")
-        self.logprobs = (not self._embedded) if logprobs is None else logprobs
+        self.logprobs = logprobs
         if continuation is None and not self._embedded:
             continuation = os.environ.get("TTC_CONTINUATION") or None  # type: ignore[assignment]
         self.continuation: Continuation = checked(continuation)
         self.tools = [dict(tool) for tool in tools or []]
+        self.request_fields = checked_fields(request_fields)
         self.endpoint = endpoint or Endpoint(
             base_url,
             api_key,
@@ -182,6 +189,19 @@ class OpenAIChat:
         bound.tools = [dict(tool) for tool in tools]
         return bound
 
+    def with_request_fields(self, fields: dict[str, Any]) -> OpenAIChat:
+        """This model sending ``fields`` with every request (instead of its own request
+        fields), on the same connections.
+
+        Example:
+            >>> model = OpenAIChat("m", base_url="http://127.0.0.1:9/v1", api_key="k")
+            >>> model.with_request_fields({"seed": 7}).request_fields
+            {'seed': 7}
+        """
+        bound = copy.copy(self)
+        bound.request_fields = checked_fields(fields)
+        return bound
+
     async def continuation_mode(self) -> Continuation:
         """How this model continues a partial reply (``auto`` resolved, once).
 
@@ -219,7 +239,7 @@ class OpenAIChat:
             "temperature": temperature,
             "max_tokens": max_tokens,
             "stop": list(stop) if stop else None,
-            "response_format": self._response_format(json_schema),
+            "response_format": schema_format(json_schema, self.json_mode),
         }
         if top_logprobs is not None and self.logprobs:
             params |= {"logprobs": True, "top_logprobs": top_logprobs}
@@ -229,6 +249,9 @@ class OpenAIChat:
         if prefix is not None:
             mode = await self.continuation_mode()
             messages, params = await self._continuer.continued(mode, messages, prefix, params)
+        shaped = json_schema is not None or "prompt" in params  # a reply of its own shape
+        fields = fields_for(self.request_fields, params, shaped=shaped)
+        params["extra_body"] = fields | params.get("extra_body", {})
 
         def deliver(batch: list[Completion]) -> list[Completion]:
             if on_completion is not None:
@@ -260,16 +283,6 @@ class OpenAIChat:
             raise BudgetExhausted(str(exc), partial=completions + partial) from None
         return [*completions, *(c for batch in arrived for c in batch)][:n]
 
-    def _response_format(self, schema: dict[str, Any] | None) -> dict[str, Any] | None:
-        if schema is None or self.json_mode == "off":
-            return None
-        if self.json_mode == "json_object":
-            return {"type": "json_object", "schema": schema}
-        return {
-            "type": "json_schema",
-            "json_schema": {"name": "reply", "schema": schema, "strict": True},
-        }
-
     async def _call(
         self, messages: Sequence[Message], n: int, params: dict[str, Any]
     ) -> list[Completion]:
@@ -281,22 +294,20 @@ class OpenAIChat:
             request["messages"] = list(messages)
         if n > 1:
             request["n"] = n
-        cost = self._cost(model, request, n)
+        tools = request.get("tools") or extra_body.get("tools")
+        cost = await self._cost(model, request, n, tools=tools)
+        path = "/completions" if text_completion else "/chat/completions"
+        reply = await self.endpoint.post(path, request | extra_body, read=read_reply, cost=cost)
+        return completions_of(reply)
 
-        async def create(client: openai.AsyncOpenAI) -> Any:
-            endpoint = client.completions if text_completion else client.chat.completions
-            response = await endpoint.create(**request, extra_body=extra_body or None)
-            if not response.choices:
-                raise EmptyResponse("the server returned no choices")
-            return response
-
-        return completions_of(await self.endpoint.call(create, cost=cost))
-
-    def _cost(self, model: str, request: dict[str, Any], n: int) -> Cost | None:
-        """The worst case of a request under the running budget; caps its max_tokens to fit."""
+    async def _cost(
+        self, model: str, request: dict[str, Any], n: int, *, tools: list[Any] | None
+    ) -> Cost | None:
+        """The worst case of a request under the running budget (``tools`` offered with it);
+        caps its max_tokens to fit."""
         source = request.get("prompt") or request["messages"]
-        prompt = prompt_token_bound(source, tools=request.get("tools"))
-        cost, max_tokens = request_cost(model, prompt, request.get("max_tokens"), n, billed)
+        prompt = prompt_token_bound(source, tools=tools)
+        cost, max_tokens = await request_cost(model, prompt, request.get("max_tokens"), n, billed)
         if max_tokens is not None:
             request["max_tokens"] = max_tokens
         return cost
@@ -308,22 +319,7 @@ class OpenAIChat:
         self._discovery = self._discovery or asyncio.Lock()
         async with self._discovery:
             if self._model is None:
-                try:
-                    models = [name for name, _ in await self.endpoint.models()]
-                except ModelError as exc:
-                    if exc.status_code != 404:
-                        raise
-                    raise ConfigurationError(
-                        f"no model named, and {self.endpoint.where}/models answered 404 when "
-                        "asked for the served model's name: name it (--model, model= or "
-                        "TTC_MODEL), or check the base URL (most servers want it to end in /v1)"
-                    ) from None
-                if len(models) != 1:
-                    raise ConfigurationError(
-                        f"{self.endpoint.where} serves {len(models)} models "
-                        f"({', '.join(models[:5]) or 'none'}); name one with model= or TTC_MODEL"
-                    )
-                self._model = models[0]
+                self._model = await self.endpoint.served_model()
         return self._model
 
 

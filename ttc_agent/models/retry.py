@@ -8,27 +8,29 @@ and refuses the connection is not retried either: see ``Endpoint``.)
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import email.utils
+import random
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 import openai
-from tenacity import (
-    AsyncRetrying,
-    RetryCallState,
-    retry_if_exception,
-    stop_after_attempt,
-    wait_exponential_jitter,
-)
+
+T = TypeVar("T")
 
 _RETRYABLE_STATUS = frozenset({408, 409, 429})
 
 
 class EmptyResponse(Exception):
     """The server answered 200 but with no choices; worth another try."""
+
+
+class UnreadableReply(EmptyResponse):
+    """The server answered 200 with a body that is not a JSON object; worth another try."""
 
 
 def is_retryable(exc: BaseException) -> bool:
@@ -49,15 +51,33 @@ def could_not_connect(exc: BaseException) -> bool:
     """Whether a failed call never opened a connection (refused, unknown host, no route), as
     opposed to a connection that dropped or timed out once open.
 
-    The HTTP stack under the ``openai`` client (httpx, or its fork httpx2, over httpcore) raises
-    a ``ConnectError`` for exactly these, so it is recognised by name, whichever stack it is.
+    The HTTP stacks under the ``openai`` client raise a ``ConnectError`` (httpx, its fork
+    httpx2) or a ``ClientConnectorError`` (aiohttp) for exactly these, so they are recognised
+    by name, whichever stack it is.
 
     Example:
         >>> class ConnectError(Exception): ...
         >>> could_not_connect(ConnectError("refused")), could_not_connect(ValueError())
         (True, False)
     """
-    return any(type(e).__name__ == "ConnectError" for e in _chain(exc))
+    names = {"ConnectError", "ClientConnectorError"}
+    return any(kind.__name__ in names for e in _chain(exc) for kind in type(e).__mro__)
+
+
+def timed_out(exc: BaseException) -> bool:
+    """Whether a failed call ran out of time.
+
+    The openai client's aiohttp transport reports every aiohttp connection error as a timeout,
+    a refused or dropped connection too; the aiohttp error underneath says whether it was one.
+
+    Example:
+        >>> timed_out(TimeoutError()), timed_out(ConnectionResetError())
+        (True, False)
+    """
+    if not isinstance(exc, openai.APITimeoutError | TimeoutError):
+        return False
+    underneath = [e for e in _chain(exc) if type(e).__module__.startswith("aiohttp.")]
+    return all(isinstance(e, TimeoutError) for e in underneath)
 
 
 def describe(exc: BaseException | None) -> str:
@@ -68,10 +88,12 @@ def describe(exc: BaseException | None) -> str:
         ('connection refused', 'no choices in the reply')
     """
     chain = _chain(exc) if exc is not None else []
-    if isinstance(exc, openai.APITimeoutError | TimeoutError):
+    if exc is not None and timed_out(exc):
         return "timed out"
     if isinstance(exc, openai.APIStatusError):
         return f"answered {exc.status_code}"
+    if isinstance(exc, UnreadableReply):
+        return "a reply that is not JSON"
     if isinstance(exc, EmptyResponse):
         return "no choices in the reply"
     if any(isinstance(e, ConnectionRefusedError) for e in chain):
@@ -135,27 +157,31 @@ class RetryPolicy:
     max_wait: float = 60.0
     on_retry: Callable[[int, int, str], None] | None = None
 
-    def _wait(self, state: RetryCallState) -> float:
-        backoff = wait_exponential_jitter(
-            multiplier=self.initial_wait, max=self.max_wait, jitter=self.initial_wait
-        )
-        exc = state.outcome.exception() if state.outcome else None
+    def delay(self, attempt: int, exc: BaseException) -> float:
+        """Seconds to wait after failed attempt number ``attempt`` (from 1): what the server
+        asked for (Retry-After), else exponential backoff with jitter, at most ``max_wait``.
+
+        Example:
+            >>> RetryPolicy(initial_wait=0.5, max_wait=60).delay(1, ValueError()) < 1.0
+            True
+        """
         asked = retry_after_seconds(exc)
         if asked is not None:
             return min(asked, self.max_wait)
-        return backoff(state)
+        backoff = self.initial_wait * 2 ** (attempt - 1) + random.uniform(0, self.initial_wait)
+        return max(0.0, min(backoff, self.max_wait))
 
-    def retrying(self) -> AsyncRetrying:
-        """A tenacity controller for one call: ``async for attempt in policy.retrying(): ...``."""
-        return AsyncRetrying(
-            stop=stop_after_attempt(self.attempts),
-            wait=self._wait,
-            retry=retry_if_exception(is_retryable),
-            before_sleep=self._notify if self.on_retry is not None else None,
-            reraise=True,
-        )
-
-    def _notify(self, state: RetryCallState) -> None:
-        exc = state.outcome.exception() if state.outcome else None
-        if self.on_retry is not None:
-            self.on_retry(state.attempt_number + 1, self.attempts, describe(exc))
+    async def call(self, attempt: Callable[[], Awaitable[T]]) -> T:
+        """``attempt()``, tried again after each retryable failure until ``attempts`` tries
+        are spent (the last failure is raised as it is)."""
+        number = 1
+        while True:
+            try:
+                return await attempt()
+            except Exception as exc:
+                if number >= self.attempts or not is_retryable(exc):
+                    raise
+                if self.on_retry is not None:
+                    self.on_retry(number + 1, self.attempts, describe(exc))
+                await asyncio.sleep(self.delay(number, exc))
+                number += 1

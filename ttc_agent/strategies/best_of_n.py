@@ -1,27 +1,32 @@
 """Best-of-N: sample n candidates, score each with a verifier, keep the best.
 
-Weighted best-of-N: with an ``answer_key`` (for example the final answer extracted from the
-text), the normalised scores of candidates with the same key are summed and the best group
-wins (Hugging Face's "weighted best-of-N").
+``selection`` says how the best is chosen:
+
+- ``best`` (the default): the highest score; with an ``answer_key`` (for example the final
+  answer extracted from the text), weighted best-of-N: the normalised scores of candidates with
+  the same key are summed and the best group wins (Hugging Face's "weighted best-of-N");
+- ``tournament``: the candidates meet in knockout rounds under a pairwise judge, each match in
+  both orders (``_tournament``); for open-ended answers, where a weak judge compares two answers
+  better than it scores one;
+- ``hybrid``: the ``finalists`` best-scored candidates, then the tournament among them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from typing import Any, Literal, TypeAlias, Unpack
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from ttc_agent.budget import Budget
-from ttc_agent.errors import SearchError, TTCError
-from ttc_agent.models.protocol import ChatModel
-from ttc_agent.strategies import tasks
-from ttc_agent.strategies.node import StrategyNode
-from ttc_agent.strategies.progress import emit
-from ttc_agent.strategies.selection import select_best, select_weighted
-from ttc_agent.types import Message, SearchResult, SearchUsage, Usage
-from ttc_agent.verifiers.protocol import Verifier
+from ttc_agent.errors import ConfigurationError, SearchError, TTCError
+from ttc_agent.protocols import AnswerKey, ChatModel, PairwiseVerifier, Parts, Verifier, required
+from ttc_agent.strategies import _tasks as tasks
+from ttc_agent.strategies._node import NodeOptions, StrategyNode, make_settings
+from ttc_agent.strategies._selection import JUDGED, Bracket, Selection, finish
+from ttc_agent.strategies._tournament import finalists, judged_by, knockout
+from ttc_agent.types import Candidate, Message, SearchResult, SearchUsage, Usage
 
-AnswerKey = Callable[[str], str | None]
+NAME = "best_of_n"
+BestOfNSelection = Literal["best", "tournament", "hybrid"]
 
 
 class BestOfNSettings(BaseModel):
@@ -32,67 +37,77 @@ class BestOfNSettings(BaseModel):
     n: int = Field(default=8, ge=1)
     temperature: float = Field(default=0.8, ge=0)
     max_tokens: int | None = Field(default=None, ge=1)
+    selection: BestOfNSelection = "best"
+    finalists: int = Field(default=4, ge=2)
+    """``hybrid``: how many of the best-scored candidates enter the tournament."""
 
 
-class BestOfN(StrategyNode):
-    """The best-of-N node; build it with ``best_of_n``."""
+async def search(prompt: list[Message], settings: BestOfNSettings, parts: Parts) -> SearchResult:
+    """Sample ``n``, score them all, choose the best (or the best answer, with an answer key).
 
-    strategy = "best_of_n"
-    settings_type = BestOfNSettings
-
-    def __init__(
-        self,
-        model: ChatModel,
-        verifier: Verifier,
-        settings: BestOfNSettings,
-        *,
-        answer_key: AnswerKey | None = None,
-        budget: Budget | None = None,
-        messages_key: str = "messages",
-        result_key: str | None = None,
-    ) -> None:
-        super().__init__(settings, budget=budget, messages_key=messages_key, result_key=result_key)
-        self.model, self.verifier, self.answer_key = model, verifier, answer_key
-
-    async def search(self, prompt: list[Message], settings: BestOfNSettings) -> SearchResult:
-        completions = await tasks.sample_some(
-            self.model, prompt, settings.n, settings, self.strategy
-        )
-        candidates = tasks.candidates_from(completions, self.answer_key)
-        record = {
-            "strategy": self.strategy,
-            "settings": settings.model_dump()
-            | {"verifier": self.verifier.name, "model": self.model.name},
-            "selection": "weighted" if self.answer_key else "best",
-        }
-        generation = Usage.sum([c.usage for c in candidates])
-        try:
-            scores = await tasks.score_some(
-                self.verifier, prompt, [c.text for c in candidates], self.strategy
-            )
-        except TTCError as exc:
-            usage = SearchUsage(generation=generation)
-            partial = SearchResult(**record, candidates=candidates, chosen=None, usage=usage)
-            raise SearchError(f"{self.strategy}: {exc}", partial=partial) from exc
-        candidates = [
-            c.model_copy(update={"score": s}) for c, s in zip(candidates, scores, strict=True)
-        ]
-        if self.answer_key:
-            chosen, groups = select_weighted(candidates)
-        else:
-            chosen, groups = select_best(candidates), {}
-        best = candidates[chosen].score
-        emit("selected", self.strategy, index=chosen, score=best.value if best else None)
-        return SearchResult(
-            **record,
+    Raises:
+        SearchError: the verifier failed; ``partial`` holds the candidates, already paid for.
+    """
+    model, verifier = parts.model, required(parts.verifier, "verifier")
+    pairwise = _pairwise(settings.selection, parts)
+    completions = await tasks.sample_some(model, prompt, settings.n, settings, NAME)
+    candidates = tasks.candidates_from(completions, parts.answer_key)
+    record = settings.model_dump() | {"verifier": verifier.name, "model": model.name}
+    if pairwise is not None:
+        record["pairwise"] = pairwise.name
+    selection: Selection = settings.selection
+    if selection == "best" and parts.answer_key:
+        selection = "weighted"
+    bracket = None
+    try:
+        scores = await tasks.score_some(verifier, prompt, [c.text for c in candidates], NAME)
+        candidates = tasks.with_scores(candidates, scores)
+        if pairwise is not None:
+            bracket = await _tournament(prompt, candidates, pairwise, settings)
+    except TTCError as exc:
+        usage = SearchUsage(generation=Usage.sum([c.usage for c in candidates]))
+        partial = SearchResult(
+            strategy=NAME,
+            settings=record,
             candidates=candidates,
-            chosen=chosen,
-            group_scores=groups,
-            usage=SearchUsage(
-                generation=generation,
-                verification=Usage.sum([s.usage for s in scores if s is not None]),
-            ),
+            chosen=None,
+            selection=selection,
+            usage=usage,
         )
+        raise SearchError(f"{NAME}: {exc}", partial=partial) from exc
+    return finish(NAME, candidates, selection, record, bracket=bracket)
+
+
+def _pairwise(selection: str, parts: Parts) -> PairwiseVerifier | None:
+    """The pairwise judge a tournament selection needs (None for ``best``)."""
+    if selection not in JUDGED:
+        return None
+    if parts.pairwise is None:
+        raise ConfigurationError(
+            f"{NAME}: selection {selection!r} needs a pairwise judge "
+            "(best_of_n(..., pairwise=PairwiseJudge(card, model)))"
+        )
+    return parts.pairwise
+
+
+async def _tournament(
+    prompt: list[Message],
+    candidates: list[Candidate],
+    pairwise: PairwiseVerifier,
+    settings: BestOfNSettings,
+) -> Bracket:
+    """The knockout among every candidate, or (``hybrid``) among the best-scored few."""
+    everyone = list(range(len(candidates)))
+    entrants = (
+        finalists(candidates, settings.finalists) if settings.selection == "hybrid" else everyone
+    )
+    scores = [c.score.value if c.score is not None else None for c in candidates]
+    play = judged_by(pairwise, prompt, [c.text for c in candidates])
+    return await knockout(entrants, scores, play, NAME)
+
+
+BestOfN: TypeAlias = StrategyNode[BestOfNSettings]
+"""The type of a best-of-N node (build one with ``best_of_n``); kept for one release."""
 
 
 def best_of_n(
@@ -103,9 +118,10 @@ def best_of_n(
     temperature: float = 0.8,
     max_tokens: int | None = None,
     answer_key: AnswerKey | None = None,
-    budget: Budget | None = None,
-    messages_key: str = "messages",
-    result_key: str | None = None,
+    selection: BestOfNSelection = "best",
+    pairwise: PairwiseVerifier | None = None,
+    finalists: int = 4,
+    **options: Unpack[NodeOptions],
 ) -> BestOfN:
     """A best-of-N node: sample ``n`` answers, score them with ``judge``, append the best.
 
@@ -116,8 +132,13 @@ def best_of_n(
         temperature: sampling temperature of the candidates.
         max_tokens: the longest candidate.
         answer_key: turns on weighted best-of-N: candidates with the same key pool their scores.
-        messages_key: the state key holding the conversation.
-        result_key: also write the ``SearchResult`` to this state key.
+        selection: ``best`` (by score; weighted with an answer key), ``tournament`` (knockout
+            rounds under ``pairwise``) or ``hybrid`` (the ``finalists`` best-scored, then the
+            tournament); see the module's docstring.
+        pairwise: the pairwise judge of a tournament, e.g. ``PairwiseJudge("writing_quality",
+            model)``; ties go to the higher score from ``judge``, else the earlier candidate.
+        finalists: ``hybrid``: how many best-scored candidates enter the tournament.
+        **options: ``budget``, ``messages_key``, ``result_key`` (see ``NodeOptions``).
 
     Example:
         >>> from langgraph.graph import StateGraph, MessagesState, START
@@ -128,13 +149,9 @@ def best_of_n(
         >>> _ = graph.add_edge(START, "answer")
         >>> app = graph.compile()
     """
-    settings = BestOfN.make_settings(n=n, temperature=temperature, max_tokens=max_tokens)
-    return BestOfN(
-        model,
-        judge,
-        settings,
-        answer_key=answer_key,
-        budget=budget,
-        messages_key=messages_key,
-        result_key=result_key,
-    )
+    values: dict[str, Any] = {"n": n, "temperature": temperature, "max_tokens": max_tokens}
+    values |= {"selection": selection, "finalists": finalists}
+    settings = make_settings(NAME, BestOfNSettings, values)
+    parts = Parts(model, verifier=judge, answer_key=answer_key, pairwise=pairwise)
+    _pairwise(settings.selection, parts)  # a tournament without a pairwise judge: now, not later
+    return StrategyNode(NAME, search, settings, parts, **options)

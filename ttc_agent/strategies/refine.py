@@ -12,18 +12,21 @@ inference-time form.)
 from __future__ import annotations
 
 import asyncio
+from typing import TypeAlias, Unpack
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from ttc_agent.budget import Budget, BudgetExhausted
-from ttc_agent.models.protocol import ChatModel
-from ttc_agent.strategies import tasks
-from ttc_agent.strategies.node import StrategyNode
-from ttc_agent.strategies.progress import counted_together, emit
-from ttc_agent.types import Candidate, Completion, Message, Score, SearchResult, SearchUsage, Usage
+from ttc_agent.errors import BudgetExhausted
+from ttc_agent.protocols import ChatModel, Parts, Verifier, required
+from ttc_agent.strategies import _tasks as tasks
+from ttc_agent.strategies._node import NodeOptions, StrategyNode, make_settings
+from ttc_agent.strategies._progress import counted_together, emit
+from ttc_agent.strategies._selection import finish
+from ttc_agent.types import Candidate, Completion, Message, Score, SearchResult
 from ttc_agent.verifiers.fence import neutralise
 from ttc_agent.verifiers.injection_policy import as_judged, revision_note
-from ttc_agent.verifiers.protocol import Verifier
+
+NAME = "refine"
 
 REVISE = (
     "A reviewer scored your answer {value:.2f} (scale {low:g} to {high:g}).\n{details}\n\n"
@@ -45,111 +48,80 @@ class RefineSettings(BaseModel):
     max_tokens: int | None = Field(default=None, ge=1)
 
 
-class Refine(StrategyNode):
-    """The sequential-revision node; build it with ``refine``."""
+async def search(prompt: list[Message], settings: RefineSettings, parts: Parts) -> SearchResult:
+    """Draft, then revise the best drafts with the judge's feedback round by round."""
+    model, verifier = parts.model, required(parts.verifier, "verifier")
+    first = settings.keep * settings.width
+    emit("round", NAME, round=0, total=settings.rounds)
+    drafts = await tasks.sample_some(model, prompt, first, settings, NAME)
+    seen = await _scored(verifier, prompt, tasks.candidates_from(drafts), round_=0)
+    survivors = _best(seen, settings.keep)
+    rounds = 0
+    for round_ in range(1, settings.rounds + 1):
+        best = seen[survivors[0]].score
+        if best is None or (settings.threshold is not None and best.value >= settings.threshold):
+            break  # reached the threshold, or the budget left nothing scored
+        # the budget may have left some kept drafts unjudged: no feedback to revise them with
+        judged = [i for i in survivors if seen[i].score is not None]
+        with counted_together("sampled", NAME, len(judged) * settings.width):
+            results = await asyncio.gather(
+                *(_revise(prompt, seen[i], settings, parts) for i in judged),
+                return_exceptions=True,
+            )
+        revisions = _revisions(len(seen), judged, [_arrived(result) for result in results])
+        seen += await _scored(verifier, prompt, revisions, round_=round_)
+        survivors, rounds = _best(seen, settings.keep), round_
+        best_value = _value(seen[survivors[0]])
+        emit("round", NAME, round=round_, total=settings.rounds, best=best_value)
+        if len(revisions) < settings.keep * settings.width:
+            break  # the budget ran out
+    if rounds < settings.rounds:  # stopped early: the rounds done are all there are
+        emit("round", NAME, round=rounds, total=rounds)
+    record = settings.model_dump() | {"verifier": verifier.name, "model": model.name}
+    return finish(NAME, seen, "best", record)
 
-    strategy = "refine"
-    settings_type = RefineSettings
 
-    def __init__(
-        self,
-        model: ChatModel,
-        verifier: Verifier,
-        settings: RefineSettings,
-        *,
-        scale: tuple[float, float] = (0.0, 1.0),
-        budget: Budget | None = None,
-        messages_key: str = "messages",
-        result_key: str | None = None,
-    ) -> None:
-        super().__init__(settings, budget=budget, messages_key=messages_key, result_key=result_key)
-        self.model, self.verifier, self.scale = model, verifier, scale
+async def _revise(
+    prompt: list[Message], draft: Candidate, settings: RefineSettings, parts: Parts
+) -> list[Completion]:
+    revision_prompt = revised(prompt, draft, score_scale(parts.verifier))
+    return await tasks.sample(parts.model, revision_prompt, settings.width, settings, NAME)
 
-    async def search(self, prompt: list[Message], settings: RefineSettings) -> SearchResult:
-        first = settings.keep * settings.width
-        emit("round", self.strategy, round=0, total=settings.rounds)
-        drafts = await tasks.sample_some(self.model, prompt, first, settings, self.strategy)
-        seen = await self._scored(prompt, tasks.candidates_from(drafts), round_=0)
-        survivors = _best(seen, settings.keep)
-        rounds = 0
-        for round_ in range(1, settings.rounds + 1):
-            best = seen[survivors[0]].score
-            if best is None or (
-                settings.threshold is not None and best.value >= settings.threshold
-            ):
-                break  # reached the threshold, or the budget left nothing scored
-            judged = [i for i in survivors if seen[i].score is not None]  # the budget may
-            # have left some kept drafts unjudged: there is no feedback to revise them with
-            with counted_together("sampled", self.strategy, len(judged) * settings.width):
-                results = await asyncio.gather(
-                    *(self._revise(prompt, seen[i], settings) for i in judged),
-                    return_exceptions=True,
-                )
-            batches = [_arrived(result) for result in results]
-            revisions = [
-                Candidate(index=len(seen) + k, text=c.text, finish_reason=c.finish_reason,
-                          usage=c.usage, parent=parent, tool_calls=c.tool_calls)
-                for k, (parent, c) in enumerate(
-                    (parent, c) for parent, batch in zip(judged, batches, strict=True)
-                    for c in batch
-                )
-            ]  # fmt: skip
-            seen += await self._scored(prompt, revisions, round_=round_)
-            survivors, rounds = _best(seen, settings.keep), round_
-            best_value = _value(seen[survivors[0]])
-            emit("round", self.strategy, round=round_, total=settings.rounds, best=best_value)
-            if len(revisions) < settings.keep * settings.width:
-                break  # the budget ran out
-        if rounds < settings.rounds:  # stopped early: the rounds done are all there are
-            emit("round", self.strategy, round=rounds, total=rounds)
-        chosen = survivors[0]
-        emit("selected", self.strategy, index=chosen, score=_value(seen[chosen]))
-        return SearchResult(
-            strategy=self.strategy,
-            settings=settings.model_dump()
-            | {"verifier": self.verifier.name, "model": self.model.name},
-            candidates=seen,
-            chosen=chosen,
-            usage=SearchUsage(
-                generation=Usage.sum([c.usage for c in seen]),
-                verification=Usage.sum([c.score.usage for c in seen if c.score]),
-            ),
-        )
 
-    async def _revise(
-        self, prompt: list[Message], draft: Candidate, settings: RefineSettings
-    ) -> list[Completion]:
-        revision_prompt = self._revision_prompt(prompt, draft)
-        return await tasks.sample(
-            self.model, revision_prompt, settings.width, settings, self.strategy
-        )
+async def _scored(
+    verifier: Verifier, prompt: list[Message], drafts: list[Candidate], round_: int
+) -> list[Candidate]:
+    if not drafts:
+        return []
+    scores = await tasks.score_some(verifier, prompt, [d.text for d in drafts], NAME)
+    return tasks.with_scores(drafts, scores, round=round_)
 
-    async def _scored(
-        self, prompt: list[Message], drafts: list[Candidate], round_: int
-    ) -> list[Candidate]:
-        if not drafts:
-            return []
-        texts = [d.text for d in drafts]
-        scores = await tasks.score_some(self.verifier, prompt, texts, self.strategy)
-        return [
-            d.model_copy(update={"score": s, "round": round_})
-            for d, s in zip(drafts, scores, strict=True)
-        ]
 
-    def _revision_prompt(self, prompt: list[Message], draft: Candidate) -> list[Message]:
-        assert draft.score is not None  # only scored drafts survive to be revised
-        feedback = REVISE.format(
-            value=draft.score.value,
-            low=self.scale[0],
-            high=self.scale[1],
-            details=_details(draft.score),
-        )
-        quoted = as_judged(draft.text, draft.score.injection)  # what the judge read of it
-        return [  # the draft and the judge's words are quoted: their control markers stay text
-            *prompt,
-            {"role": "assistant", "content": neutralise(quoted)},
-            {"role": "user", "content": neutralise(feedback)},
-        ]
+def _revisions(start: int, parents: list[int], batches: list[list[Completion]]) -> list[Candidate]:
+    """The revisions of each parent draft as new candidates, numbered from ``start``."""
+    pairs = [(parent, c) for parent, batch in zip(parents, batches, strict=True) for c in batch]
+    revisions = tasks.candidates_from([c for _, c in pairs], start=start)
+    return [r.model_copy(update={"parent": p}) for r, (p, _) in zip(revisions, pairs, strict=True)]
+
+
+def revised(prompt: list[Message], draft: Candidate, scale: tuple[float, float]) -> list[Message]:
+    """The conversation that asks for a revision of ``draft`` with its judge's feedback."""
+    assert draft.score is not None  # only scored drafts survive to be revised
+    feedback = REVISE.format(
+        value=draft.score.value, low=scale[0], high=scale[1], details=_details(draft.score)
+    )
+    quoted = as_judged(draft.text, draft.score.injection)  # what the judge read of it
+    return [  # the draft and the judge's words are quoted: their control markers stay text
+        *prompt,
+        {"role": "assistant", "content": neutralise(quoted)},
+        {"role": "user", "content": neutralise(feedback)},
+    ]
+
+
+def score_scale(verifier: object) -> tuple[float, float]:
+    """The verifier's score scale: its judge card's, else 0 to 1."""
+    card = getattr(verifier, "card", None)
+    return (float(card.scale.min), float(card.scale.max)) if card is not None else (0.0, 1.0)
 
 
 def _details(score: Score) -> str:
@@ -171,7 +143,7 @@ def _best(candidates: list[Candidate], keep: int) -> list[int]:
 def _arrived(result: list[Completion] | BaseException) -> list[Completion]:
     """The revisions of one draft, including those that arrived before the budget ran out."""
     if isinstance(result, BudgetExhausted):
-        return [c for c in result.partial or [] if c is not None]
+        return [c for c in result.partial if c is not None]
     if isinstance(result, BaseException):
         raise result
     return result
@@ -179,6 +151,10 @@ def _arrived(result: list[Completion] | BaseException) -> list[Completion]:
 
 def _value(candidate: Candidate) -> float:
     return candidate.score.value if candidate.score is not None else float("-inf")
+
+
+Refine: TypeAlias = StrategyNode[RefineSettings]
+"""The type of a sequential-revision node (build one with ``refine``); kept for one release."""
 
 
 def refine(
@@ -191,37 +167,27 @@ def refine(
     *,
     temperature: float = 0.7,
     max_tokens: int | None = None,
-    budget: Budget | None = None,
-    messages_key: str = "messages",
-    result_key: str | None = None,
+    **options: Unpack[NodeOptions],
 ) -> Refine:
     """A sequential-revision node.
 
     Args:
         model: writes drafts and revisions.
-        verifier: judges each draft; a ``RubricJudge`` gives per-criterion feedback.
+        verifier: judges each draft; a ``RubricJudge`` gives per-criterion feedback (and its
+            card's scale frames the feedback).
         rounds: revision rounds after the first drafts.
         width: revisions per kept draft per round; ``keep``: drafts kept each round.
         threshold: stop once the best draft's score (on the verifier's scale) reaches it.
+        **options: ``budget``, ``messages_key``, ``result_key`` (see ``NodeOptions``).
 
     Example:
         >>> from ttc_agent import OpenAIChat, RubricJudge
         >>> model = OpenAIChat("m", base_url="http://127.0.0.1:9/v1", api_key="k")
         >>> node = refine(model, RubricJudge("writing_quality", model), rounds=2, threshold=4.5)
-        >>> node.scale
-        (1.0, 5.0)
+        >>> node.settings.rounds, node.settings.threshold
+        (2, 4.5)
     """
-    settings = Refine.make_settings(
-        rounds=rounds,
-        width=width,
-        keep=keep,
-        threshold=threshold,
-        temperature=temperature,
-        max_tokens=max_tokens,
-    )
-    card = getattr(verifier, "card", None)
-    scale = (float(card.scale.min), float(card.scale.max)) if card is not None else (0.0, 1.0)
-    return Refine(
-        model, verifier, settings, scale=scale, budget=budget,
-        messages_key=messages_key, result_key=result_key,
-    )  # fmt: skip
+    values = {"rounds": rounds, "width": width, "keep": keep, "threshold": threshold}
+    values |= {"temperature": temperature, "max_tokens": max_tokens}
+    settings = make_settings(NAME, RefineSettings, values)
+    return StrategyNode(NAME, search, settings, Parts(model, verifier=verifier), **options)

@@ -7,28 +7,34 @@ effort can change from one turn to the next without rebuilding the graph: per in
 (``{"configurable": {"ttc": {"effort": "high"}}}`` or a runtime context ``{"ttc": {...}}``), or
 through the state (an ``effort`` key, when your state has one; declare it with the
 ``valid_effort`` reducer so that a wrong level is refused before the thread saves it).
+
+Do no harm: given a policy whose verifier record says the judge is no better than chance (its
+AUROC interval contains 0.5, as ``ttc eval --fit-policy`` measures it) and an ``answer_key``
+to compare answers by, a preset that would let the judge choose runs majority voting
+(self-consistency) over the same n instead, and says so in ``settings["decision"]``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, TypeAlias, Unpack
 
-from langchain_core.runnables import RunnableConfig
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from ttc_agent.answers import ExactEquivalence, KeyEquivalence
 from ttc_agent.budget import Budget, Meter, current_meter, metered
 from ttc_agent.errors import ConfigurationError
-from ttc_agent.models.protocol import ChatModel
-from ttc_agent.strategies import tasks
-from ttc_agent.strategies.best_of_n import best_of_n
-from ttc_agent.strategies.majority_vote import majority_vote
-from ttc_agent.strategies.node import METADATA_KEY, StrategyNode
-from ttc_agent.strategies.progress import emit
-from ttc_agent.strategies.refine import refine
+from ttc_agent.protocols import AnswerKey, ChatModel, Parts, Verifier, required
+from ttc_agent.strategies import _tasks as tasks
+from ttc_agent.strategies._node import NodeOptions, StrategyNode, make_settings
+from ttc_agent.strategies._policy import Policy, VerifierRecord
+from ttc_agent.strategies._progress import emit
 from ttc_agent.types import Message, SearchResult, SearchUsage, Usage
-from ttc_agent.verifiers.protocol import Verifier
 
+if TYPE_CHECKING:
+    from ttc_agent.strategies.registry import Strategy
+
+NAME = "think_harder"
 Effort = Literal["none", "low", "medium", "high"]
 EFFORTS: tuple[Effort, ...] = ("none", "low", "medium", "high")
 
@@ -49,11 +55,14 @@ def valid_effort(current: str | None, update: str | None) -> str | None:
 
 
 class Preset(BaseModel):
-    """What one effort level runs."""
+    """What one effort level runs: ``plain`` (one call) or a strategy that needs no more than
+    the judge (``best_of_n``, ``majority_vote`` on exact answers, ``refine``: see
+    ``preset_strategies``), with ``n`` its size (refine's ``width``), ``rounds`` and ``keep``
+    where it has them, and a budget of its own."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    strategy: Literal["plain", "best_of_n", "majority_vote", "refine"]
+    strategy: str
     n: int = Field(default=1, ge=1)
     rounds: int = Field(default=2, ge=0)
     keep: int = Field(default=1, ge=1)
@@ -69,94 +78,141 @@ DEFAULT_PRESETS: dict[str, Preset] = {
 
 
 class ThinkHarderSettings(BaseModel):
-    """The effort of a turn, and the sampling settings the presets share."""
+    """The effort of a turn, the sampling settings the presets share, and the presets."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     effort: Effort = "medium"
     temperature: float = Field(default=0.8, ge=0)
     max_tokens: int | None = Field(default=None, ge=1)
+    presets: dict[str, Preset] = Field(default_factory=lambda: dict(DEFAULT_PRESETS))
+    """What each level runs: the levels a table names, the defaults for the others. An
+    invocation's table replaces the node's whole (``{"ttc": {"presets": {"high": {...}}}}``)."""
+    judge_record: VerifierRecord | None = None
+    """What an evaluation measured of the judge (a policy's ``verifier``); at chance, the
+    presets that let the judge choose fall back to self-consistency."""
+
+    @field_validator("presets", mode="after")
+    @classmethod
+    def _every_level(cls, presets: dict[str, Preset]) -> dict[str, Preset]:
+        return {**DEFAULT_PRESETS, **presets}
 
 
-class ThinkHarder(StrategyNode):
-    """The think-harder node; build it with ``think_harder``."""
+async def search(
+    prompt: list[Message], settings: ThinkHarderSettings, parts: Parts
+) -> SearchResult:
+    """Run this turn's preset, under its own budget (which can only tighten the invocation's)."""
+    preset = settings.presets[settings.effort]
+    emit("effort", NAME, effort=settings.effort, preset=preset.strategy, n=preset.n)
+    outer = current_meter()  # this invocation's budget: the preset's can only tighten it
+    budget = outer if preset.budget is None else Meter(preset.budget, parent=outer)
+    decision = _do_no_harm(preset, settings.judge_record, parts)
+    with metered(budget) as meter:
+        if preset.strategy == "plain":
+            result = await _plain(prompt, settings, parts)
+        elif decision.get("fallback"):
+            result = await _vote(prompt, preset, settings, parts)
+        else:
+            result = await _preset(prompt, preset, settings, parts)
+    record: dict[str, Any] = {"effort": settings.effort, "preset": preset.model_dump(mode="json")}
+    record |= {"decision": decision} if decision else {}
+    limited = result.budget_limited or (meter is not None and meter.exhausted)
+    return result.model_copy(
+        update={
+            "settings": record | result.settings,
+            "strategy": result.strategy,
+            "budget_limited": limited,
+        }
+    )
 
-    strategy = "think_harder"
-    settings_type = ThinkHarderSettings
 
-    def __init__(
-        self,
-        model: ChatModel,
-        judge: Verifier,
-        settings: ThinkHarderSettings,
-        *,
-        presets: Mapping[str, Preset],
-        effort_key: str = "effort",
-        messages_key: str = "messages",
-        result_key: str | None = None,
-    ) -> None:
-        super().__init__(settings, messages_key=messages_key, result_key=result_key)
-        self.model, self.judge, self.presets, self.effort_key = model, judge, presets, effort_key
+async def _plain(
+    prompt: list[Message], settings: ThinkHarderSettings, parts: Parts
+) -> SearchResult:
+    [completion] = await tasks.sample(parts.model, prompt, 1, settings, NAME)
+    [candidate] = tasks.candidates_from([completion])
+    return SearchResult(
+        strategy="none",
+        settings={"model": parts.model.name},
+        candidates=[candidate],
+        chosen=0,
+        usage=SearchUsage(generation=completion.usage, verification=Usage()),
+    )
 
-    async def __call__(self, state: Any, config: RunnableConfig) -> dict[str, Any]:
-        effort = state.get(self.effort_key) if isinstance(state, Mapping) else None
-        overrides = ((config or {}).get("configurable") or {}).get(METADATA_KEY) or {}
-        if effort and "effort" not in overrides:  # the state's effort, unless the call says
-            configurable = dict(config.get("configurable") or {})
-            configurable[METADATA_KEY] = {**overrides, "effort": effort}
-            config = {**config, "configurable": configurable}
-        return await super().__call__(state, config)
 
-    async def search(self, prompt: list[Message], settings: ThinkHarderSettings) -> SearchResult:
-        preset = self.presets[settings.effort]
-        emit("effort", self.strategy, effort=settings.effort, preset=preset.strategy, n=preset.n)
-        outer = current_meter()  # this invocation's budget: the preset's can only tighten it
-        budget = outer if preset.budget is None else Meter(preset.budget, parent=outer)
-        with metered(budget) as meter:
-            if preset.strategy == "plain":
-                result = await self._plain(prompt, settings)
-            else:
-                inner = self._node(preset, settings)
-                result = await inner.search(prompt, inner.settings)
-        record = {"effort": settings.effort, "preset": preset.model_dump(mode="json")}
-        limited = result.budget_limited or (meter is not None and meter.exhausted)
-        return result.model_copy(
-            update={
-                "settings": record | result.settings,
-                "strategy": result.strategy,
-                "budget_limited": limited,
-            }
+async def _preset(
+    prompt: list[Message], preset: Preset, settings: ThinkHarderSettings, parts: Parts
+) -> SearchResult:
+    """The preset's registered strategy, with the judge (and exact answers, for a vote)."""
+    row = _presettable(preset.strategy)
+    values: dict[str, Any] = {"rounds": preset.rounds, "keep": preset.keep}
+    values |= {"temperature": settings.temperature, "max_tokens": settings.max_tokens}
+    if row.size is not None:
+        values[row.size] = preset.n
+    judge = required(parts.verifier, "verifier")
+    given = Parts(parts.model, verifier=judge, equivalence=ExactEquivalence())
+    return await row.run(prompt, given, values)
+
+
+def _do_no_harm(preset: Preset, judge: VerifierRecord | None, parts: Parts) -> dict[str, Any]:
+    """Whether this preset falls back to self-consistency, and why (empty: the judge is not
+    known to be at chance, or the preset does not let it choose)."""
+    if judge is None or not judge.at_chance or preset.strategy == "plain":
+        return {}
+    if "verifier" not in _presettable(preset.strategy).needs:
+        return {}
+    if parts.answer_key is None:
+        why = f"the {judge.why()}, but the answers cannot be compared (no answer_key)"
+        return {"reason": f"{why}: {preset.strategy} n={preset.n} and its judge"}
+    reason = f"the {judge.why()}: majority_vote n={preset.n} instead of {preset.strategy}"
+    return {"fallback": "self-consistency", "reason": reason}
+
+
+async def _vote(
+    prompt: list[Message], preset: Preset, settings: ThinkHarderSettings, parts: Parts
+) -> SearchResult:
+    """Self-consistency over the preset's n, answers compared by the answer key."""
+    row = _presettable("majority_vote")
+    values = {"n": preset.n, "temperature": settings.temperature}
+    key = required(parts.answer_key, "answer_key")
+    given = Parts(parts.model, equivalence=KeyEquivalence(key))
+    return await row.run(prompt, given, values | {"max_tokens": settings.max_tokens})
+
+
+def preset_strategies() -> tuple[str, ...]:
+    """What a preset may run: ``plain``, and every registered strategy that needs no more than a
+    verifier and an answer equivalence and chooses no other.
+
+    Example:
+        >>> preset_strategies()
+        ('plain', 'best_of_n', 'majority_vote', 'particle_filter', 'refine', 'deepconf', 'ab_mcts')
+    """
+    from ttc_agent.strategies.registry import strategies  # it lists think_harder too
+
+    offered = {"verifier", "equivalence"}
+    names = [row.name for row in strategies() if row.needs <= offered and not row.chooses]
+    return ("plain", *names)
+
+
+def _presettable(name: str) -> Strategy[Any]:
+    from ttc_agent.strategies.registry import strategy  # it lists think_harder too
+
+    if name not in preset_strategies():
+        raise ConfigurationError(
+            f"a preset cannot run {name!r}; use one of {', '.join(preset_strategies())}"
         )
+    return strategy(name)
 
-    async def _plain(self, prompt: list[Message], settings: ThinkHarderSettings) -> SearchResult:
-        [completion] = await tasks.sample(self.model, prompt, 1, settings, self.strategy)
-        [candidate] = tasks.candidates_from([completion])
-        return SearchResult(
-            strategy="none",
-            settings={"model": self.model.name},
-            candidates=[candidate],
-            chosen=0,
-            usage=SearchUsage(generation=completion.usage, verification=Usage()),
-        )
 
-    def _node(self, preset: Preset, settings: ThinkHarderSettings) -> StrategyNode:
-        temperature, max_tokens = settings.temperature, settings.max_tokens
-        if preset.strategy == "majority_vote":
-            return majority_vote(
-                self.model,
-                n=preset.n,
-                answer="exact",
-                temperature=temperature,
-                max_tokens=max_tokens,
-            )
-        if preset.strategy == "refine":
-            return refine(
-                self.model, self.judge, rounds=preset.rounds, width=preset.n, keep=preset.keep,
-                temperature=temperature, max_tokens=max_tokens,
-            )  # fmt: skip
-        return best_of_n(
-            self.model, self.judge, n=preset.n, temperature=temperature, max_tokens=max_tokens
-        )
+def check_presets(presets: Mapping[str, Preset]) -> None:
+    """Raise ``ConfigurationError`` for a preset whose strategy is not one a preset may run."""
+    for preset in presets.values():
+        if preset.strategy != "plain":
+            _presettable(preset.strategy)
+
+
+ThinkHarder: TypeAlias = StrategyNode[ThinkHarderSettings]
+"""The type of a think-harder node (build one with ``think_harder``); kept for one release."""
 
 
 def think_harder(
@@ -168,8 +224,9 @@ def think_harder(
     temperature: float = 0.8,
     max_tokens: int | None = None,
     effort_key: str = "effort",
-    messages_key: str = "messages",
-    result_key: str | None = None,
+    policy: Policy | None = None,
+    answer_key: AnswerKey | None = None,
+    **options: Unpack[NodeOptions],
 ) -> ThinkHarder:
     """A node whose effort (``none | low | medium | high``) can change every turn.
 
@@ -180,22 +237,27 @@ def think_harder(
         presets: override some or all levels, e.g. ``{"high": Preset(strategy="best_of_n",
             n=16, budget=Budget(total_tokens=40_000))}``.
         effort_key: the state key read for a per-turn effort.
+        policy: only its ``verifier`` record is read (``Policy.load("policy.json")``): when it
+            says the judge is no better than chance, presets that let the judge choose run
+            self-consistency instead, where ``answer_key`` can compare the answers.
+        answer_key: extracts an answer to compare (``last_number``), for that fallback.
+        **options: ``budget``, ``messages_key``, ``result_key`` (see ``NodeOptions``).
 
     Example:
         >>> from ttc_agent import OpenAIChat
         >>> model = OpenAIChat("m", base_url="http://127.0.0.1:9/v1", api_key="k")
         >>> node = think_harder(model, effort="low")
-        >>> node.presets["low"].n
+        >>> node.settings.presets["low"].n
         4
     """
     if judge is None:
         from ttc_agent.verifiers.rubric_judge import RubricJudge
 
         judge = RubricJudge("helpfulness", model)
-    settings = ThinkHarder.make_settings(
-        effort=effort, temperature=temperature, max_tokens=max_tokens
-    )
-    return ThinkHarder(
-        model, judge, settings, presets={**DEFAULT_PRESETS, **(presets or {})},
-        effort_key=effort_key, messages_key=messages_key, result_key=result_key,
-    )  # fmt: skip
+    values: dict[str, Any] = {"effort": effort, "temperature": temperature}
+    values |= {"max_tokens": max_tokens, "judge_record": policy.verifier if policy else None}
+    settings = make_settings(NAME, ThinkHarderSettings, values | {"presets": dict(presets or {})})
+    check_presets(settings.presets)
+    state = {effort_key: "effort"}
+    parts = Parts(model, verifier=judge, answer_key=answer_key)
+    return StrategyNode(NAME, search, settings, parts, state_settings=state, **options)

@@ -11,9 +11,8 @@ import json
 from collections import OrderedDict
 from collections.abc import Sequence
 
+from ttc_agent.protocols import StepVerifier, Verifier
 from ttc_agent.types import Aggregate, Message, StepScores, Usage
-from ttc_agent.verifiers.protocol import Verifier
-from ttc_agent.verifiers.step_protocol import StepVerifier
 
 
 class DraftStepVerifier:

@@ -20,6 +20,12 @@ A card, abridged::
     system = "You are a strict grader..."
     user = "Grade the answer below.\n$conversation\n$candidate\n$rubric\n$output_format"
 
+A 0..1 card may ask its judge to work before the verdict (read then after the reasoning)::
+
+    [reasoning]
+    instruction = "First solve the problem yourself, then compare final answers."
+    max_tokens = 400
+
 Cards load by name from ``judges/`` (a checkout) or from the installed package, or by path.
 """
 
@@ -100,6 +106,16 @@ class Prompt(BaseModel):
         return user
 
 
+class Reasoning(BaseModel):
+    """What a judge writes before its verdict: an ``instruction`` (the verdict's cue and digit
+    follow it) and the longest reasoning, in tokens."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    instruction: str = Field(min_length=1)
+    max_tokens: int = Field(default=256, ge=1)
+
+
 class JudgeCard(BaseModel):
     """A validated judge card.
 
@@ -117,6 +133,8 @@ class JudgeCard(BaseModel):
     scale: Scale = Scale()
     criteria: list[Criterion]
     prompt: Prompt
+    reasoning: Reasoning | None = None
+    """A step judge reasons before its verdict when the card says how (None: the digit alone)."""
 
     @model_validator(mode="after")
     def _consistent(self) -> JudgeCard:

@@ -4,6 +4,7 @@ expected score at each criterion's score token where the server returned logprob
 
 from __future__ import annotations
 
+import bisect
 import json
 import math
 import re
@@ -90,7 +91,7 @@ def expected_scores(completion: Completion, card: JudgeCard) -> dict[str, float]
         value = re.compile(r'"score"\s*:\s*"?(-?\d+)').search(text, key.end())
         if value is None:
             continue
-        index = max(i for i, offset in enumerate(offsets) if offset <= value.start(1))
+        index = bisect.bisect_right(offsets, value.start(1)) - 1  # the token holding it
         token = completion.logprobs[index]
         if token.token.strip().strip('"') != value.group(1):
             continue  # the score shares its token with other text: no clean distribution

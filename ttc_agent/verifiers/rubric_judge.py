@@ -28,7 +28,7 @@ from pydantic import BaseModel
 
 from ttc_agent.budget import within_budget
 from ttc_agent.errors import ConfigurationError, JudgeOutputError, ModelError
-from ttc_agent.models.protocol import ChatModel
+from ttc_agent.protocols import ChatModel, OnScore
 from ttc_agent.types import Completion, InjectionAction, Message, Score, Usage
 from ttc_agent.verifiers.fence import fence, fence_tag, neutralise
 from ttc_agent.verifiers.injection_policy import DEFAULT_INJECTION, InjectionPolicy
@@ -43,9 +43,8 @@ from ttc_agent.verifiers.judge_prompt import (
     restatement,
 )
 from ttc_agent.verifiers.judge_verdict import expected_scores, parse_verdict, verdict_model
-from ttc_agent.verifiers.protocol import OnScore
 
-__all__ = ["DATA_NOTICE", "RubricJudge", "render_conversation", "render_rubric"]
+__all__ = ["RubricJudge"]
 
 
 class RubricJudge:

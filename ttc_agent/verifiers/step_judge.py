@@ -2,7 +2,9 @@
 
 The judge answers with one digit per step (``1`` correct, ``0`` not, on the card's 0..1 scale).
 Where the endpoint returns top logprobs, the step's score is the probability mass on ``1``
-(G-Eval's expected score on a 0..1 scale); elsewhere the digit itself. Step judgements are
+(G-Eval's expected score on a 0..1 scale); elsewhere the digit itself. With ``reasoning=True``
+the judge writes its check of the step first, and the digit's probability is read after it
+(``ttc_agent.verifiers.verdict``). Step judgements are
 cached by (prompt, steps so far), so a beam search pays once for each step it keeps, and a step
 being judged for one caller is awaited, not asked again, by another. The steps pass the injection
 screen first (``verifiers/injection.py``): ``mask`` masks what it finds before the judge reads it,
@@ -16,18 +18,19 @@ import asyncio
 import json
 import math
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from string import Template
 
 from ttc_agent.budget import within_budget
 from ttc_agent.errors import ConfigurationError, JudgeOutputError
-from ttc_agent.models.protocol import ChatModel
+from ttc_agent.protocols import ChatModel
 from ttc_agent.types import Aggregate, InjectionAction, Message, StepScores, Usage
 from ttc_agent.verifiers.fence import fence
 from ttc_agent.verifiers.injection_policy import DEFAULT_INJECTION, InjectionPolicy, Screened
 from ttc_agent.verifiers.judge_card import JudgeCard, load_card
-from ttc_agent.verifiers.rubric_judge import DATA_NOTICE, render_conversation, render_rubric
+from ttc_agent.verifiers.judge_prompt import DATA_NOTICE, render_conversation, render_rubric
+from ttc_agent.verifiers.verdict import ReasonedVerdict
 
 
 class LLMStepJudge:
@@ -39,12 +42,18 @@ class LLMStepJudge:
     ``math_solution`` card with ``StepsAsOutcome(judge, delimiter=None)``.
 
     Args:
-        model: the judge; give it logprobs (``OpenAIChat(logprobs=True)`` on the embedded
-            model) for graded scores rather than 0 or 1.
+        model: the judge; where it returns logprobs (``OpenAIChat`` asks for them unless
+            told not to) the scores are graded rather than 0 or 1.
         card: a card with a 0..1 scale and one criterion.
         top_logprobs: alternatives requested at the digit.
         attempts: tries before an unparseable verdict is an error.
         cache_size: step judgements remembered.
+        reasoning: have the judge check the step in words before its digit (two calls per
+            step: the check, then the digit continued from it); the model must continue a
+            partial reply. Its name gains ``:reasoning``. By default, when the card has a
+            ``[reasoning]`` table (``math_resolve``: solve the problem, compare answers),
+            whose instruction then replaces the default check.
+        reasoning_tokens: the longest check (default: the card's, else 256).
         injection: what the injection screen's findings do: ``flag``, ``penalise`` (by the
             policy's penalty, on the 0..1 scale) or ``mask`` (or an ``InjectionPolicy``).
 
@@ -67,6 +76,8 @@ class LLMStepJudge:
         attempts: int = 3,
         cache_size: int = 4096,
         injection: InjectionAction | InjectionPolicy = DEFAULT_INJECTION,
+        reasoning: bool | None = None,
+        reasoning_tokens: int | None = None,
     ) -> None:
         self.card = card if isinstance(card, JudgeCard) else load_card(card)
         if self.card.scale.points != [0, 1] or len(self.card.criteria) != 1:
@@ -75,9 +86,20 @@ class LLMStepJudge:
             )
         if attempts < 1:
             raise ConfigurationError(f"attempts must be at least 1, got {attempts}")
-        self.model, self.name = model, self.card.name
+        if reasoning is None:
+            reasoning = self.card.reasoning is not None
+        if reasoning_tokens is None:
+            reasoning_tokens = self.card.reasoning.max_tokens if self.card.reasoning else 256
+        self.model, self.name = model, self.card.name + (":reasoning" if reasoning else "")
         self.top_logprobs, self.attempts, self.cache_size = top_logprobs, attempts, cache_size
         self.injection = InjectionPolicy.of(injection)
+        self.verdict = (
+            ReasonedVerdict(
+                model, ("0", "1"), reasoning_tokens=reasoning_tokens, top_logprobs=top_logprobs
+            )
+            if reasoning
+            else None
+        )
         self._cache: OrderedDict[str, float] = OrderedDict()
         self._asked: dict[tuple[int, str], asyncio.Future[tuple[float, Usage]]] = {}  # by loop
 
@@ -146,10 +168,17 @@ class LLMStepJudge:
     def messages(self, conversation: str, steps: Sequence[str]) -> list[Message]:
         """The judge's messages for the last of ``steps``."""
         criterion = self.card.criteria[0]
+        digits = (
+            f"1 if {criterion.anchors[1][0].lower()}{criterion.anchors[1][1:]} "
+            f"0 if {criterion.anchors[0][0].lower()}{criterion.anchors[0][1:]}"
+        )
+        check = "First check the latest step in a few sentences."
+        if self.card.reasoning is not None:
+            check = self.card.reasoning.instruction
         output = (
-            f"Reply with one digit and nothing else: 1 if {criterion.anchors[1][0].lower()}"
-            f"{criterion.anchors[1][1:]} 0 if {criterion.anchors[0][0].lower()}"
-            f"{criterion.anchors[0][1:]}"
+            f"{check} Then end with a line '{self.verdict.cue.strip()} ' and one digit: {digits}"
+            if self.verdict is not None
+            else f"Reply with one digit and nothing else: {digits}"
         )
         user = Template(self.card.prompt.user).safe_substitute(
             conversation=fence(conversation, "CONVERSATION"),
@@ -166,23 +195,14 @@ class LLMStepJudge:
         messages = self.messages(conversation, steps)
         usage, raw = Usage(), ""
         for attempt in range(self.attempts):
-            [completion] = await self.model.sample(
-                messages,
-                1,
-                temperature=0.0 if attempt == 0 else 0.7,
-                max_tokens=2,
-                top_logprobs=self.top_logprobs,
-            )
-            usage, raw = usage + completion.usage, completion.text
-            if completion.logprobs:
-                probability = _probability_of_one(completion.logprobs[0].top)
-                if probability is not None:
-                    return self._penalised(steps, probability), usage
-            digit = raw.strip()[:1]
-            if digit in ("0", "1"):
-                return self._penalised(steps, float(digit)), usage
+            temperature = 0.0 if attempt == 0 else 0.7
+            ask = self._reasoned if self.verdict is not None else self._digit
+            score, spent, raw = await ask(messages, temperature)
+            usage = usage + spent
+            if score is not None:
+                return self._penalised(steps, score), usage
         raise JudgeOutputError(
-            f"step judge {self.card.name!r} did not answer 0 or 1 in {self.attempts} attempts",
+            f"step judge {self.name!r} did not answer 0 or 1 in {self.attempts} attempts",
             raw=raw,
         )
 
@@ -193,6 +213,30 @@ class LLMStepJudge:
         flagged = self.injection.action == "penalise" and self._screened(steps).screening
         return self.injection.penalised(score) if flagged else score
 
+    async def _digit(
+        self, messages: list[Message], temperature: float
+    ) -> tuple[float | None, Usage, str]:
+        """The digit alone: P(1) from its logprobs, else the digit written (None: neither)."""
+        [completion] = await self.model.sample(
+            messages, 1, temperature=temperature, max_tokens=2, top_logprobs=self.top_logprobs
+        )
+        if completion.logprobs:
+            probability = _probability_of_one(completion.logprobs[0].top)
+            if probability is not None:
+                return probability, completion.usage, completion.text
+        digit = completion.text.strip()[:1]
+        score = float(digit) if digit in ("0", "1") else None
+        return score, completion.usage, completion.text
+
+    async def _reasoned(
+        self, messages: list[Message], temperature: float
+    ) -> tuple[float | None, Usage, str]:
+        """The check, then P(1) of the digit read after it (None: no digit)."""
+        assert self.verdict is not None
+        reading = await self.verdict.read(messages, temperature=temperature)
+        score = reading.probabilities["1"] if reading.decided else None
+        return score, reading.usage, reading.reasoning + self.verdict.cue + reading.token
+
     def _remember(self, key: str, value: float) -> None:
         self._cache[key] = value
         self._cache.move_to_end(key)
@@ -200,7 +244,7 @@ class LLMStepJudge:
             self._cache.popitem(last=False)
 
 
-def _probability_of_one(top: dict[str, float]) -> float | None:
+def _probability_of_one(top: Mapping[str, float]) -> float | None:
     mass = {"0": 0.0, "1": 0.0}
     for token, logprob in top.items():
         if token.strip() in mass:

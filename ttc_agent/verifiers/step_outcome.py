@@ -5,9 +5,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from ttc_agent.protocols import OnScore, StepVerifier, preferred_aggregate
 from ttc_agent.types import Aggregate, Message, Score, aggregate_scores
-from ttc_agent.verifiers.protocol import OnScore
-from ttc_agent.verifiers.step_protocol import StepVerifier, preferred_aggregate
 
 
 class StepsAsOutcome:
@@ -54,11 +53,8 @@ class StepsAsOutcome:
         step_scores = await self.verifier.score_steps(prompt, solutions)
         scores = []
         for i, steps in enumerate(step_scores):
-            value = aggregate_scores(steps.steps, self.aggregate)
-            score = Score(
-                value=value, normalized=value, criteria={}, mode=f"steps:{self.aggregate}",
-                usage=steps.usage,
-            )  # fmt: skip
+            value, mode = aggregate_scores(steps.steps, self.aggregate), f"steps:{self.aggregate}"
+            score = Score(value=value, normalized=value, mode=mode, usage=steps.usage)
             if on_score is not None:
                 on_score(i, score)
             scores.append(score)

@@ -57,7 +57,8 @@ class VLLMPRM:
             the assistant turn) for the server's chat template; ``text`` sends
             ``f"{question} {steps}"`` as ``input``, as Math-Shepherd was trained.
         system: the system prompt of the ``chat`` format (None: no system message).
-        max_concurrency: requests in flight at once.
+        max_concurrency: requests in flight at once (None: every solution of a round at once,
+            up to 256).
         timeout: seconds for one request.
         retry: when to retry (429, 5xx, timeouts, dropped connections; never other 4xx).
 
@@ -82,7 +83,7 @@ class VLLMPRM:
         reward_token_ids: tuple[int, int] | None = None,
         input_format: InputFormat = "chat",
         system: str | None = QWEN_PRM_SYSTEM,
-        max_concurrency: int = 16,
+        max_concurrency: int | None = None,
         timeout: float = 600.0,
         retry: RetryPolicy | None = None,
     ) -> None:
@@ -90,8 +91,6 @@ class VLLMPRM:
             raise ConfigurationError("step_tag must not be empty")
         if input_format not in ("chat", "text"):
             raise ConfigurationError(f"input_format must be chat or text, got {input_format!r}")
-        if max_concurrency < 1:
-            raise ConfigurationError(f"max_concurrency must be at least 1, got {max_concurrency}")
         if reward_token_ids is not None and len(reward_token_ids) != 2:
             raise ConfigurationError(
                 f"reward_token_ids must be (good, bad), got {reward_token_ids}"

@@ -5,7 +5,7 @@ not pay again for samples or scores it already has. Every call of a verifier is 
 own: a verifier says how many texts one call scores with ``batch_size`` (1 for the judges, a
 PRM's forward pass; all of them when it does not say), so a run killed while judging asks again
 only what was not answered. Task results are plain JSON, with a record of what their calls
-billed (see ``replay``).
+billed (see ``_replay``).
 """
 
 from __future__ import annotations
@@ -18,15 +18,14 @@ from typing import Any, ParamSpec, Protocol, TypeVar
 
 from langgraph.func import task
 
+from ttc_agent.bills import spending
 from ttc_agent.budget import BudgetExhausted, within_budget
+from ttc_agent.confidence import DEFAULT_TAIL, DEFAULT_WINDOW, confidence_of
 from ttc_agent.errors import ModelError, SamplesFailed
-from ttc_agent.models.protocol import ChatModel
-from ttc_agent.strategies import replay
-from ttc_agent.strategies.progress import counter_for
-from ttc_agent.tally import spending
+from ttc_agent.protocols import ChatModel, StepVerifier, Verifier
+from ttc_agent.strategies import _replay as replay
+from ttc_agent.strategies._progress import counter_for
 from ttc_agent.types import Candidate, Completion, Message, Score, StepScores
-from ttc_agent.verifiers.protocol import Verifier
-from ttc_agent.verifiers.step_protocol import StepVerifier
 
 _failures: ContextVar[list[int] | None] = ContextVar("ttc_failures", default=None)
 
@@ -54,10 +53,15 @@ async def sample_task(
     n: int,
     options: dict[str, Any],
     progress: tuple[str, str, int, int],
+    signals: tuple[int, int] = (DEFAULT_WINDOW, DEFAULT_TAIL),
+    keep_logprobs: bool = False,
 ) -> dict[str, Any]:
     """Sample n completions; ``progress`` = (event, strategy, done so far, total).
 
     Samples that fail for good (after retries) while others arrive are counted, not raised.
+    Completions that came with logprobs keep their confidence signals (read with ``signals`` =
+    (window, tail)) in the stored result, and the logprobs themselves only with
+    ``keep_logprobs`` (particle weights read them token by token).
     """
     event, strategy, done, total = progress
     counter = counter_for(event, strategy, total, done=done)
@@ -71,8 +75,18 @@ async def sample_task(
             return exc.partial, exc.failed
 
     (completions, failed), record = await replay.recorded(draw())
-    rows = [completion.model_dump(mode="json", exclude={"logprobs"}) for completion in completions]
+    dropped = None if keep_logprobs else {"logprobs"}
+    rows = [
+        completion.model_dump(mode="json", exclude=dropped)
+        | {"confidence": _signals(completion, *signals)}
+        for completion in completions
+    ]
     return {"completions": rows, "failed": failed, "record": record}
+
+
+def _signals(completion: Completion, window: int, tail: int) -> dict[str, Any] | None:
+    confidence = completion.confidence or confidence_of(completion.logprobs, window, tail)
+    return None if confidence is None else confidence.model_dump(mode="json")
 
 
 @named_task("ttc_score")
@@ -100,20 +114,22 @@ async def sample(
     *,
     done: int = 0,
     total: int | None = None,
+    signals: tuple[int, int] = (DEFAULT_WINDOW, DEFAULT_TAIL),
+    keep_logprobs: bool = False,
     **options: Any,
 ) -> list[Completion]:
-    """Sample n completions with the settings' temperature and max_tokens (a task)."""
+    """Sample n completions with the settings' temperature and max_tokens (a task); the
+    confidence signals of those with logprobs are read with ``signals`` = (window, tail)."""
     defaults = {
         "temperature": settings.temperature,
         "max_tokens": getattr(settings, "max_tokens", None),
     }
     options = defaults | options
-    result = await sample_task(
-        model, prompt, n, options, ("sampled", strategy, done, total if total is not None else n)
-    )
+    progress = ("sampled", strategy, done, total if total is not None else n)
+    result = await sample_task(model, prompt, n, options, progress, signals, keep_logprobs)
     replay.replayed(result["record"])
-    if result["failed"] and (tally := _failures.get()) is not None:
-        tally.append(result["failed"])
+    if result["failed"] and (failures := _failures.get()) is not None:
+        failures.append(result["failed"])
     return [Completion.model_validate(row) for row in result["completions"]]
 
 
@@ -135,8 +151,8 @@ def lost_as_empty(results: list[Any], counts: Sequence[int]) -> list[Any]:
         return results
     if len(lost) == len(results):
         raise results[lost[0]]
-    if (tally := _failures.get()) is not None:
-        tally.append(sum(counts[i] for i in lost))
+    if (failures := _failures.get()) is not None:
+        failures.append(sum(counts[i] for i in lost))
     return [[] if i in lost else r for i, r in enumerate(results)]
 
 
@@ -150,10 +166,10 @@ def counting_failures() -> Iterator[list[int]]:
         >>> sum(failures)
         0
     """
-    tally: list[int] = []
-    token = _failures.set(tally)
+    failures: list[int] = []
+    token = _failures.set(failures)
     try:
-        yield tally
+        yield failures
     finally:
         _failures.reset(token)
 
@@ -209,8 +225,18 @@ def candidates_from(
             usage=c.usage,
             key=key(c.text) if key else None,
             tool_calls=c.tool_calls,
+            confidence=c.confidence or confidence_of(c.logprobs),
         )
         for i, c in enumerate(completions)
+    ]
+
+
+def with_scores(
+    candidates: Sequence[Candidate], scores: Sequence[Score | None], **update: Any
+) -> list[Candidate]:
+    """The candidates with their scores (None: the budget left it unscored) and ``update``."""
+    return [
+        c.model_copy(update={"score": s, **update}) for c, s in zip(candidates, scores, strict=True)
     ]
 
 
@@ -230,7 +256,7 @@ async def sample_some(
     try:
         return await sample(model, prompt, n, settings, strategy, **options)
     except BudgetExhausted as exc:
-        arrived = [c for c in exc.partial or [] if c is not None]
+        arrived = [c for c in exc.partial if c is not None]
         if not arrived:
             raise
         return arrived

@@ -1,10 +1,12 @@
-"""What every strategy node shares: the LangGraph node contract.
+"""The one node every strategy runs in: the LangGraph node contract.
 
-A strategy node is a callable you pass to ``StateGraph.add_node``. It reads the conversation
-from ``messages`` (so it works with ``MessagesState``), runs its search and appends exactly one
-``AIMessage``: the selected answer, carrying the whole search record in
-``response_metadata["ttc"]`` (read it back with ``search_result``). With ``result_key`` set, the
-``SearchResult`` is also written to that state key.
+A strategy is a settings model (frozen pydantic: the values an invocation may override) and a
+search function (``ttc_agent.protocols.SearchFunction``). ``StrategyNode`` does the rest, the same
+for all: it is a callable you pass to ``StateGraph.add_node``; it reads the conversation from
+``messages`` (so it works with ``MessagesState``), applies the invocation's overrides and budget,
+runs the search and appends exactly one ``AIMessage``: the selected answer (with its tool calls),
+carrying the whole search record in ``response_metadata["ttc"]`` (read it back with
+``search_result``). With ``result_key`` set, the ``SearchResult`` is also written to that key.
 
 Settings are fixed at construction; any of them can be overridden for one invocation through
 ``config={"configurable": {"ttc": {"n": 4}}}`` (or a runtime context with a ``ttc`` mapping),
@@ -14,19 +16,16 @@ node in a one-node graph and returns the ``SearchResult``.
 
 from __future__ import annotations
 
-from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
-from typing import Annotated, Any, ClassVar, TypedDict
+from typing import Annotated, Any, Generic, TypedDict, TypeVar
 
 from langchain_core.messages import (
-    AIMessage,
     AnyMessage,
     BaseMessage,
     HumanMessage,
     convert_to_messages,
     convert_to_openai_messages,
 )
-from langchain_core.messages.tool import invalid_tool_call, tool_call
 from langchain_core.runnables import RunnableConfig
 from langgraph.graph import START, StateGraph
 from langgraph.graph.message import add_messages
@@ -35,44 +34,76 @@ from pydantic import BaseModel, ValidationError
 
 from ttc_agent.budget import Budget, metered
 from ttc_agent.errors import ConfigurationError
-from ttc_agent.strategies import replay
-from ttc_agent.strategies.tasks import counting_failures
-from ttc_agent.types import Message, SearchResult, ToolCall
+from ttc_agent.protocols import Parts, SearchFunction
+from ttc_agent.strategies import _replay as replay
+from ttc_agent.strategies._reply import METADATA_KEY, reply, search_result
+from ttc_agent.strategies._tasks import counting_failures
+from ttc_agent.types import Message, SearchResult
 
-METADATA_KEY = "ttc"
+S = TypeVar("S", bound=BaseModel)
 
 
-class StrategyNode(ABC):
-    """Base class of the strategy nodes (``best_of_n`` and the others)."""
+class StateKeys(TypedDict, total=False):
+    """Where a node reads and writes the graph's state.
 
-    strategy: ClassVar[str]
-    settings_type: ClassVar[type[BaseModel]]
+    Attributes:
+        messages_key: the state key holding the conversation (default ``"messages"``).
+        result_key: also write the ``SearchResult`` to this state key (default: only on the
+            reply's ``response_metadata["ttc"]``).
+    """
+
+    messages_key: str
+    result_key: str | None
+
+
+class NodeOptions(StateKeys, total=False):
+    """The keywords every strategy factory takes (``**options: Unpack[NodeOptions]``).
+
+    Attributes:
+        budget: the ceiling on what one invocation may spend (a ``Budget``, or its fields as a
+            mapping); override it per invocation with ``{"ttc": {"budget": {...}}}``.
+        messages_key: see ``StateKeys``.
+        result_key: see ``StateKeys``.
+    """
+
+    budget: Budget | Mapping[str, Any] | None
+
+
+class StrategyNode(Generic[S]):
+    """A strategy as a LangGraph node: its name, its search function, its settings and parts.
+
+    Every factory (``best_of_n`` and the others) builds one; ``registry.strategy(name).node``
+    builds one from a registered strategy's name.
+
+    Args:
+        strategy: the strategy's name (the node's name in ``graph``, and in error messages).
+        search: the strategy's search function.
+        settings: its validated settings (``make_settings``).
+        parts: what the search draws on besides its settings.
+        budget, messages_key, result_key: see ``NodeOptions``.
+        state_settings: settings read from the graph state when its key holds a value:
+            ``{state key: setting}`` (``think_harder`` reads its effort so); an override in the
+            invocation's config wins.
+    """
 
     def __init__(
         self,
-        settings: BaseModel,
+        strategy: str,
+        search: SearchFunction[S],
+        settings: S,
+        parts: Parts,
         *,
         budget: Budget | Mapping[str, Any] | None = None,
         messages_key: str = "messages",
         result_key: str | None = None,
+        state_settings: Mapping[str, str] | None = None,
     ) -> None:
-        self.settings = settings
-        self.budget = _as_budget(budget, self.strategy)
+        self.strategy, self.search, self.settings, self.parts = strategy, search, settings, parts
+        self.budget = _as_budget(budget, strategy)
         self.messages_key = messages_key
         self.result_key = result_key
+        self.state_settings = dict(state_settings or {})
         self._graph: Any = None
-
-    @classmethod
-    def make_settings(cls, **values: Any) -> Any:
-        """Validate construction settings, raising ``ConfigurationError`` with the problem."""
-        try:
-            return cls.settings_type(**values)
-        except ValidationError as exc:
-            raise ConfigurationError(f"{cls.strategy}: {_problems(exc)}") from None
-
-    @abstractmethod
-    async def search(self, prompt: list[Message], settings: Any) -> SearchResult:
-        """Run the search for one prompt (inside a graph run: steps are LangGraph tasks)."""
 
     async def __call__(self, state: Any, config: RunnableConfig) -> dict[str, Any]:
         messages = state.get(self.messages_key) if isinstance(state, Mapping) else None
@@ -81,43 +112,32 @@ class StrategyNode(ABC):
                 f"{self.strategy}: the state has no messages under {self.messages_key!r}"
             )
         prompt = convert_to_openai_messages(list(messages))
+        config = self._with_state_settings(state, config)
         settings, budget = self.settings_for(config), self.budget_for(config)
         with metered(budget) as meter, counting_failures() as failures, replay.new_run():
-            result = await self.search(prompt, settings)
+            result = await self.search(prompt, settings, self.parts)
         if meter is not None and meter.exhausted:
             result = result.model_copy(update={"budget_limited": True})
         if failures:
             result = result.model_copy(update={"failed": result.failed + sum(failures)})
-        total = result.usage.total
-        reply = AIMessage(
-            content=result.answer,
-            response_metadata={METADATA_KEY: result.model_dump(mode="json")},
-            usage_metadata={
-                "input_tokens": total.prompt_tokens,
-                "output_tokens": total.completion_tokens,
-                "total_tokens": total.total_tokens,
-            },
-            **tool_calls(result.best.tool_calls if result.best else []),
-        )
-        update: dict[str, Any] = {self.messages_key: [reply]}
+        update: dict[str, Any] = {self.messages_key: [reply(result)]}
         if self.result_key is not None:
             update[self.result_key] = result
         return update
 
-    def settings_for(self, config: RunnableConfig | None) -> Any:
+    def settings_for(self, config: RunnableConfig | None) -> S:
         """The construction settings with this invocation's overrides applied and validated."""
         overrides = {k: v for k, v in _overrides(config).items() if k != "budget"}
         if not overrides:
             return self.settings
-        known = set(self.settings_type.model_fields)
+        known = set(type(self.settings).model_fields)
         if unknown := sorted(set(overrides) - known):
             raise ConfigurationError(
                 f"{self.strategy}: unknown override(s) {unknown}; known: {sorted(known)}"
             )
-        try:
-            return self.settings_type.model_validate(self.settings.model_dump() | overrides)
-        except ValidationError as exc:
-            raise ConfigurationError(f"{self.strategy}: {_problems(exc)}") from None
+        return make_settings(
+            self.strategy, type(self.settings), self.settings.model_dump() | overrides
+        )
 
     def budget_for(self, config: RunnableConfig | None) -> Budget | None:
         """This invocation's budget: an override (``{"ttc": {"budget": {...}}}``) or the node's."""
@@ -169,44 +189,34 @@ class StrategyNode(ABC):
             self._graph = graph.compile()
         return self._graph
 
-
-def tool_calls(calls: Sequence[ToolCall]) -> dict[str, list[Any]]:
-    """The chosen candidate's tool calls as an ``AIMessage``'s: those whose arguments parse as
-    ``tool_calls``, the others as ``invalid_tool_calls`` (with the arguments as written).
-
-    Example:
-        >>> tool_calls([ToolCall(id="c1", name="add", arguments='{"a": 1}')])["tool_calls"]
-        [{'name': 'add', 'args': {'a': 1}, 'id': 'c1', 'type': 'tool_call'}]
-    """
-    valid: list[Any] = []
-    invalid: list[Any] = []
-    for call in calls:
-        try:
-            valid.append(tool_call(name=call.name, args=call.args, id=call.id))
-        except ValueError as exc:
-            invalid.append(
-                invalid_tool_call(name=call.name, args=call.arguments, id=call.id, error=str(exc))
-            )
-    return {"tool_calls": valid, "invalid_tool_calls": invalid}
+    def _with_state_settings(self, state: Any, config: RunnableConfig) -> RunnableConfig:
+        """``config`` with the settings the state holds added to its overrides (the state's
+        value, unless the invocation's config names that setting itself)."""
+        given = ((config or {}).get("configurable") or {}).get(METADATA_KEY) or {}
+        from_state = {
+            setting: state[key]
+            for key, setting in self.state_settings.items()
+            if isinstance(state, Mapping) and state.get(key) and setting not in given
+        }
+        if not from_state:
+            return config
+        configurable = dict(config.get("configurable") or {})
+        configurable[METADATA_KEY] = {**given, **from_state}
+        return {**config, "configurable": configurable}
 
 
-def search_result(source: BaseMessage | Mapping[str, Any] | None) -> SearchResult:
-    """The ``SearchResult`` recorded on a strategy's reply (a message, or a state whose last
-    message is one).
+def make_settings(strategy: str, settings_type: type[S], values: Mapping[str, Any]) -> S:
+    """Validate a strategy's settings, raising ``ConfigurationError`` that names the problem.
 
     Example:
-        >>> # state = await graph.ainvoke({"messages": [("user", "Hi")]})
-        >>> # search_result(state).candidates
+        >>> from ttc_agent.strategies.best_of_n import BestOfNSettings
+        >>> make_settings("best_of_n", BestOfNSettings, {"n": 2}).n
+        2
     """
-    if source is None:
-        raise ConfigurationError("no state to read a search result from: the graph gave none")
-    message = source
-    if isinstance(source, Mapping):
-        message = list(source["messages"])[-1]
-    record = getattr(message, "response_metadata", {}).get(METADATA_KEY)
-    if record is None:
-        raise ConfigurationError("this message was not written by a ttc-agent strategy node")
-    return SearchResult.model_validate(record)
+    try:
+        return settings_type.model_validate(dict(values))
+    except ValidationError as exc:
+        raise ConfigurationError(f"{strategy}: {_problems(exc)}") from None
 
 
 def _overrides(config: RunnableConfig | None) -> Mapping[str, Any]:

@@ -1,4 +1,5 @@
-"""Step-level search shared by beam_search and dvts: grow one tree of partial solutions.
+"""Step-level search, the machinery beam_search and dvts share: grow a tree of partial
+solutions, then choose among its final solutions.
 
 Each round samples one more step for every live partial solution (continuing the assistant's
 text up to the step delimiter), scores the steps with a step verifier, sets finished solutions
@@ -11,42 +12,60 @@ child, finished or not, and stops when that child is finished.
 from __future__ import annotations
 
 import asyncio
-from abc import abstractmethod
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, TypeAlias, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field
 
-from ttc_agent.budget import Budget, BudgetExhausted, within_budget
-from ttc_agent.models.protocol import ChatModel
-from ttc_agent.strategies import tasks
-from ttc_agent.strategies.beams import Beam, has_final_answer, spread
-from ttc_agent.strategies.node import StrategyNode
-from ttc_agent.strategies.progress import counted_together, emit
-from ttc_agent.strategies.selection import select_best, select_weighted
-from ttc_agent.tally import tallied
+from ttc_agent.bills import recording
+from ttc_agent.budget import within_budget
+from ttc_agent.errors import BudgetExhausted
+from ttc_agent.protocols import (
+    AnswerKey,
+    ChatModel,
+    Parts,
+    StepVerifier,
+    Verifier,
+    preferred_aggregate,
+    required,
+)
+from ttc_agent.strategies import _tasks as tasks
+from ttc_agent.strategies._beams import Beam, has_final_answer, spread
+from ttc_agent.strategies._node import StrategyNode, make_settings
+from ttc_agent.strategies._progress import counted_together, emit
+from ttc_agent.strategies._selection import Selection, finish
 from ttc_agent.types import (
     Aggregate,
-    Candidate,
     Completion,
     Message,
-    Score,
     SearchResult,
     SearchUsage,
     Usage,
     aggregate_scores,
 )
-from ttc_agent.verifiers.step_protocol import StepVerifier
+from ttc_agent.verifiers.draft_steps import as_step_verifier
 
 
-class StepSearchSettings(BaseModel):
-    """Settings shared by the step-level strategies; each can be overridden per invocation."""
+class StepSettings(BaseModel):
+    """The settings every step-level search shares (``beam_search`` adds ``keep``, ``dvts``
+    ``subtrees``); each can be overridden per invocation.
+
+    Attributes:
+        n: live partial solutions per step, in all.
+        max_steps: the most steps a solution may take.
+        lookahead: greedy steps rolled out (at temperature 0, not kept) to score a step by.
+        step_delimiter: what ends a step.
+        aggregate: how a solution's step scores combine into its score: ``last``, ``min``,
+            ``prod`` or ``mean``. The factories default to the step verifier's preference
+            (``min`` for ``LLMStepJudge``, which judges the latest step alone; ``last`` for
+            PRMs and drafts).
+        temperature: sampling temperature of the steps.
+        max_step_tokens: the longest step; a step cut there is continued by the next request.
+    """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     n: int = Field(default=16, ge=1)
-    keep: int = Field(default=4, ge=1)
-    subtrees: int = Field(default=1, ge=1)
     max_steps: int = Field(default=40, ge=1)
     lookahead: int = Field(default=0, ge=0)
     step_delimiter: str = Field(default="\n\n", min_length=1)
@@ -54,14 +73,44 @@ class StepSearchSettings(BaseModel):
     temperature: float = Field(default=0.8, ge=0)
     max_step_tokens: int | None = Field(default=256, ge=1)
 
-    @model_validator(mode="after")
-    def _divisible(self) -> StepSearchSettings:
-        if self.n % self.subtrees:
-            raise ValueError(f"n ({self.n}) must be a multiple of subtrees ({self.subtrees})")
-        width = self.n // self.subtrees
-        if width % self.keep:
-            raise ValueError(f"n per tree ({width}) must be a multiple of keep ({self.keep})")
-        return self
+
+T = TypeVar("T", bound=StepSettings)
+
+StepSearchNode: TypeAlias = StrategyNode[StepSettings]
+"""The type of a step-search node (``beam_search``, ``dvts``); kept for one release."""
+
+
+def step_defaults(parts: Parts) -> dict[str, Any]:
+    """The step settings that depend on the parts: the step verifier's preferred aggregate."""
+    return {"aggregate": preferred_aggregate(parts.step_verifier)}
+
+
+def step_parts(
+    model: ChatModel,
+    step_verifier: StepVerifier | Verifier,
+    step_delimiter: str,
+    answer_key: AnswerKey | None,
+    is_final: Callable[[str], bool],
+) -> Parts:
+    """A step search's parts (an outcome verifier judges drafts, step by step)."""
+    verifier = as_step_verifier(step_verifier, step_delimiter)
+    return Parts(model, step_verifier=verifier, answer_key=answer_key, is_final=is_final)
+
+
+def step_settings(
+    strategy: str, settings_type: type[T], parts: Parts, aggregate: Aggregate | None, **values: Any
+) -> T:
+    """A step search's validated settings; ``aggregate`` by default the verifier's preference."""
+    given = values if aggregate is None else values | {"aggregate": aggregate}
+    return make_settings(strategy, settings_type, step_defaults(parts) | given)
+
+
+async def steps_ready(parts: Parts) -> StepVerifier:
+    """The step verifier, once the model has said it can continue a partial reply (before any
+    request: every step after the first continues the text)."""
+    verifier = required(parts.step_verifier, "step_verifier")
+    await parts.model.check_continuation()
+    return verifier
 
 
 class Tree(BaseModel):
@@ -77,7 +126,7 @@ async def grow(
     model: ChatModel,
     verifier: StepVerifier,
     prompt: list[Message],
-    settings: StepSearchSettings,
+    settings: StepSettings,
     *,
     width: int,
     keep: int,
@@ -99,8 +148,8 @@ async def grow(
     emit("step", strategy, step=0, total=settings.max_steps, tree=tree)
     for step in range(1, settings.max_steps + 1):
         try:
-            with tallied() as cut:
-                children, spent = await _step(
+            with recording() as cut:
+                children, spent = await expand(
                     model, verifier, prompt, parents, settings, strategy, is_final
                 )
         except BudgetExhausted:  # the last full step's beams are the result; the cut step's
@@ -129,12 +178,12 @@ async def grow(
     )
 
 
-async def _step(
+async def expand(
     model: ChatModel,
     verifier: StepVerifier,
     prompt: list[Message],
     parents: list[tuple[Beam, int]],
-    settings: StepSearchSettings,
+    settings: StepSettings,
     strategy: str,
     is_final: Callable[[str], bool],
 ) -> tuple[list[Beam], SearchUsage]:
@@ -143,7 +192,7 @@ async def _step(
     tree = parents[0][0].tree
     with counted_together("sampled", strategy, sum(c for _, c in parents), tree=tree):
         extended = await asyncio.gather(
-            *(_extend(model, prompt, p, count, settings, strategy) for p, count in parents),
+            *(extend(model, prompt, p, count, settings, strategy) for p, count in parents),
             return_exceptions=True,
         )
     batches = within_budget(tasks.lost_as_empty(extended, [count for _, count in parents]))
@@ -178,29 +227,34 @@ async def _step(
     )
 
 
-async def _extend(
+async def extend(
     model: ChatModel,
     prompt: list[Message],
     parent: Beam,
     count: int,
-    settings: StepSearchSettings,
+    settings: StepSettings,
     strategy: str,
     temperature: float | None = None,
+    top_logprobs: int | None = None,
 ) -> list[Completion]:
-    options: dict[str, Any] = {"stop": [settings.step_delimiter]}
+    """Sample ``count`` next steps of ``parent`` (with their logprobs, given ``top_logprobs``)."""
+    options: dict[str, Any] = {"stop": [settings.step_delimiter], "top_logprobs": top_logprobs}
     options["max_tokens"] = settings.max_step_tokens
     if temperature is not None:
         options["temperature"] = temperature
     if parent.steps:
         options["prefix"] = parent.prefix(settings.step_delimiter)
-    return await tasks.sample(model, prompt, count, settings, strategy, **options)
+    kept = top_logprobs is not None  # the caller reads them (particle weights)
+    return await tasks.sample(
+        model, prompt, count, settings, strategy, keep_logprobs=kept, **options
+    )
 
 
 async def _rollout(
     model: ChatModel,
     prompt: list[Message],
     child: Beam,
-    settings: StepSearchSettings,
+    settings: StepSettings,
     strategy: str,
     is_final: Callable[[str], bool],
 ) -> tuple[list[str], Usage]:
@@ -208,7 +262,7 @@ async def _rollout(
     usage = Usage()
     current = child
     for _ in range(settings.lookahead if not child.finished else 0):
-        [completion] = await _extend(model, prompt, current, 1, settings, strategy, temperature=0.0)
+        [completion] = await extend(model, prompt, current, 1, settings, strategy, temperature=0.0)
         usage = usage + completion.usage
         current = current.extended(completion, settings.step_delimiter, is_final)
         if current.finished:
@@ -216,79 +270,32 @@ async def _rollout(
     return current.steps, usage
 
 
-class StepSearchNode(StrategyNode):
-    """What beam_search and dvts share: grow trees, then choose among their final solutions."""
+def solution(
+    strategy: str,
+    trees: Sequence[Tree],
+    settings: StepSettings,
+    parts: Parts,
+    verifier: StepVerifier,
+) -> SearchResult:
+    """Choose among the trees' final solutions (the finished ones whenever any finished), by
+    their aggregated step scores, or by answer with an answer key.
 
-    settings_type = StepSearchSettings
-
-    def __init__(
-        self,
-        model: ChatModel,
-        verifier: StepVerifier,
-        settings: StepSearchSettings,
-        *,
-        answer_key: Callable[[str], str | None] | None = None,
-        is_final: Callable[[str], bool] = has_final_answer,
-        budget: Budget | None = None,
-        messages_key: str = "messages",
-        result_key: str | None = None,
-    ) -> None:
-        super().__init__(settings, budget=budget, messages_key=messages_key, result_key=result_key)
-        self.model, self.verifier = model, verifier
-        self.answer_key, self.is_final = answer_key, is_final
-
-    @abstractmethod
-    async def trees(self, prompt: list[Message], settings: StepSearchSettings) -> list[Tree]:
-        """Grow this strategy's trees."""
-
-    async def search(self, prompt: list[Message], settings: StepSearchSettings) -> SearchResult:
-        await self.model.check_continuation()  # before any request: steps continue the text
-        trees = await self.trees(prompt, settings)
-        beams = [beam for tree in trees for beam in tree.beams]
-        beams = [beam for beam in beams if beam.finished] or beams  # partial ones only if all are
-        if not beams:
-            raise BudgetExhausted("the budget ran out before a first step was scored")
-        candidates = candidates_from_beams(beams, settings, self.answer_key)
-        weighted = self.answer_key is not None
-        chosen, groups = select_weighted(candidates) if weighted else (select_best(candidates), {})
-        best = candidates[chosen].score
-        emit("selected", self.strategy, index=chosen, score=best.value if best else None)
-        return SearchResult(
-            strategy=self.strategy,
-            settings=settings.model_dump()
-            | {"verifier": self.verifier.name, "model": self.model.name}
-            | {"steps": [tree.steps for tree in trees]},
-            candidates=candidates,
-            chosen=chosen,
-            selection="weighted" if weighted else "best",
-            group_scores=groups,
-            usage=SearchUsage(
-                generation=Usage.sum([tree.generation for tree in trees]),
-                verification=Usage.sum([tree.verification for tree in trees]),
-            ),
-        )
-
-
-def candidates_from_beams(
-    beams: Sequence[Beam],
-    settings: StepSearchSettings,
-    answer_key: Callable[[str], str | None] | None,
-) -> list[Candidate]:
-    """Final beams as scored candidates (the score is the aggregated step score)."""
-    candidates = []
-    for i, beam in enumerate(beams):
-        text = beam.text(settings.step_delimiter)
-        value = beam.score(settings.aggregate)
-        candidates.append(
-            Candidate(
-                index=i,
-                text=text,
-                finish_reason=beam.finish_reason,
-                usage=beam.usage,
-                score=Score(value=value, normalized=value, mode=f"steps:{settings.aggregate}"),
-                step_scores=beam.scores,
-                key=answer_key(text) if answer_key else None,
-                tree=beam.tree,
-            )
-        )
-    return candidates
+    Raises:
+        BudgetExhausted: the budget ran out before a first step was scored.
+    """
+    beams = [beam for tree in trees for beam in tree.beams]
+    beams = [beam for beam in beams if beam.finished] or beams  # partial ones only if all are
+    if not beams:
+        raise BudgetExhausted("the budget ran out before a first step was scored")
+    candidates = [
+        beam.candidate(i, settings.step_delimiter, settings.aggregate, parts.answer_key)
+        for i, beam in enumerate(beams)
+    ]
+    selection: Selection = "weighted" if parts.answer_key else "best"
+    record = settings.model_dump() | {"verifier": verifier.name, "model": parts.model.name}
+    usage = SearchUsage(
+        generation=Usage.sum([tree.generation for tree in trees]),
+        verification=Usage.sum([tree.verification for tree in trees]),
+    )
+    steps = {"steps": [tree.steps for tree in trees]}
+    return finish(strategy, candidates, selection, record | steps, usage)

@@ -54,9 +54,9 @@ def replayed(record: Mapping[str, Any]) -> bool:
         return False  # made in this run: already charged as the calls were made
     meter = current_meter()
     for model, prompt_tokens, output_tokens in record.get("bills", []):
-        if meter is None:
-            bills.note(model, prompt_tokens, output_tokens)
-            continue
         billed = Usage(prompt_tokens=prompt_tokens, completion_tokens=output_tokens, calls=1)
-        meter.charge(model, billed)  # a call with nothing reserved: it was made before
+        if meter is None:
+            bills.note(model, billed)
+        else:
+            meter.charge(model, billed)  # a call with nothing reserved: it was made before
     return True

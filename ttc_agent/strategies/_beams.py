@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from ttc_agent.types import Aggregate, Completion, Usage, aggregate_scores
+from ttc_agent.types import Aggregate, Candidate, Completion, Score, Usage, aggregate_scores
 
 _FINAL = re.compile(r"\\boxed\{|answer is|final answer|^####", re.IGNORECASE | re.MULTILINE)
 
@@ -61,6 +61,26 @@ class Beam(BaseModel):
     def score(self, aggregate: Aggregate) -> float:
         """The aggregated score of this solution's own steps."""
         return aggregate_scores(self.scores, aggregate)
+
+    def candidate(
+        self,
+        index: int,
+        delimiter: str,
+        aggregate: Aggregate,
+        answer_key: Callable[[str], str | None] | None = None,
+    ) -> Candidate:
+        """This solution as a candidate, scored by its aggregated step score."""
+        text, value = self.text(delimiter), self.score(aggregate)
+        return Candidate(
+            index=index,
+            text=text,
+            finish_reason=self.finish_reason,
+            usage=self.usage,
+            score=Score(value=value, normalized=value, mode=f"steps:{aggregate}"),
+            step_scores=self.scores,
+            key=answer_key(text) if answer_key else None,
+            tree=self.tree,
+        )
 
     def extended(
         self,
