@@ -1,6 +1,7 @@
 """Each injection policy acting on a scripted judge (the loopback server), wherever a candidate
-is quoted: the rubric judge, the pairwise judge, the step judge and refine's revision prompt;
-and the per-call nonce rejecting a verdict that lacks it."""
+is quoted: the rubric judge, the pairwise judge (JSON verdicts; its reasoned verdicts, the
+tournament, USC and AB-MCTS are in test_injection_quoting.py), the step judge and refine's
+revision prompt; and the per-call nonce rejecting a verdict that lacks it."""
 
 from __future__ import annotations
 
@@ -119,8 +120,10 @@ async def test_the_pairwise_judge_applies_its_policy(loopback, injection):
         judge = PairwiseJudge("writing_quality", model, injection=injection)
         verdict = await judge.compare(PROMPT, CLEAN, INJECTED)
     assert verdict.screenings[0] is None and verdict.screenings[1] is not None
-    seen = [(fenced(r.last_user, "RESPONSE A"), fenced(r.last_user, "RESPONSE B")) for r in
-            server.requests]  # fmt: skip
+    seen = [
+        (fenced(r.last_user, "RESPONSE A"), fenced(r.last_user, "RESPONSE B"))
+        for r in server.requests
+    ]
     if injection == "penalise":  # the flagged response loses to the clean one, unasked
         assert (verdict.winner, seen, verdict.usage.calls) == ("A", [], 0)
     else:
@@ -138,8 +141,8 @@ async def test_the_step_judge_applies_its_policy(loopback, injection):
     assert scores.injection is not None and scores.injection.action == injection
     assert scores.steps == ([1.0, 0.5, 0.5] if injection == "penalise" else [1.0, 1.0, 1.0])
     last = max((fenced(r.last_user) for r in server.requests), key=len)  # all three steps
-    assert last == ("2 + 2 = 4.\n\n" + (PLACEHOLDER if injection == "mask" else steps[1]) +
-                    "\n\nSo 4.")  # fmt: skip
+    middle = PLACEHOLDER if injection == "mask" else steps[1]
+    assert last == f"2 + 2 = 4.\n\n{middle}\n\nSo 4."
 
 
 async def test_refine_quotes_the_draft_as_the_judge_read_it_and_says_why(loopback):
