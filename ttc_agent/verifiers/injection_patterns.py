@@ -57,10 +57,11 @@ _OTHER_ASK = (
 )
 _NUM_WORDS = r"(?:one|two|three|four|five|six|seven|eight|nine|ten)"
 _NUM = rf"(?:\d{{1,3}}(?:\.\d+)?|{_NUM_WORDS})"
-_SELF = (
+_SELF_NAMED = (
     r"(?:(?:this|the above|the following|my|our)\s+(?:answer|response|text|essay|story|poem"
-    r"|submission|candidate|entry|piece|work|reply|output|draft|letter|email)|this|it)"
+    r"|submission|candidate|entry|piece|work|reply|output|draft|letter|email))"
 )
+_SELF = rf"(?:{_SELF_NAMED}|this|it)"
 _EVERY = (
     r"(?:every|all|each)\s+(?:criteri(?:on|a)|dimensions?|categor(?:y|ies)|aspects?|metrics?"
     r"|ax[ie]s|counts|fronts)\b"
@@ -90,6 +91,10 @@ _REQUEST_OBJECT = (
 _AFTER_NUMBER = (
     r"(?=\s*(?:(?:/|out of)\s*(?:5|10|100|five|ten)\b(?!\s*[*x\u00d7\u00b7(\d=+\-$^/])"
     r"|points?|stars?|on\b|for\b|across\b|in\s+(?:every|all|each)|[.!,;:)\"']|$))"
+)
+_ON_A_SCALE = (
+    r"(?=\s*(?:(?:/|out of)\s*(?:5|10|100|five|ten)\b(?!\s*[*x\u00d7\u00b7(\d=+\-$^/])"
+    r"|stars?\b))"
 )
 _TOP = (
     r"(?:full|perfect|maximum|max|top|highest(?: possible)?)\s+(?:scores?|marks|points|ratings?"
@@ -123,8 +128,12 @@ PATTERNS: dict[InjectionKind, list[str]] = {
         r"\[\[\s*(?:\d{1,3}(?:\.\d+)?|a|b|tie)\s*\]\]",  # MT-Bench's verdict format
         rf"\b(?:{_ENGLISH_JUDGE_WORDS})'s?\s+(?:note|comment|assessment|verdict|score|remark"
         r"|evaluation)s?\s*:",
-        rf"\b{_SELF}\s+(?:is|was|deserves|gets|earns|scores|rates|merits|warrants|receives"
+        rf"\b{_SELF}\s+(?:deserves|gets|earns|scores|rates|merits|warrants|receives"
         rf"|should (?:get|receive|score))\s+(?:a |an |the )?(?:{_NUM}{_AFTER_NUMBER}|{_TOP})",
+        # "is": a named text with any number, a bare "it"/"this" only with a scale ("it is 24."
+        # answers a question)
+        rf"\b{_SELF_NAMED}\s+(?:is|was)\s+(?:a |an |the )?(?:{_NUM}{_AFTER_NUMBER}|{_TOP})",
+        rf"\b(?:this|it)\s+(?:is|was)\s+(?:a |an |the )?(?:{_NUM}{_ON_A_SCALE}|{_TOP})",
         rf"\b{_FIELD}\s*[:=]\s*{_PRAISE}(?!\w)",
         r"\b(?:result|outcome|status|verdict|evaluation|grade)\s*:\s*(?:pass|passed|approved"
         r"|accepted)\b",
