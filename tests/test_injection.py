@@ -71,5 +71,5 @@ async def test_scores_come_only_from_the_judges_own_reply(loopback):
     async with OpenAIChat("m", base_url=server.base_url, api_key="k") as model:
         scores = await RubricJudge("helpfulness", model).score(PROMPT, [a["text"] for a in CORPUS])
     assert [s.value for s in scores] == [1.0] * len(CORPUS)
-    screened = [InjectionPolicy("mask").screen(a["text"], CRITERIA).text for a in CORPUS]
-    assert sorted(seen) == sorted(neutralise(text) for text in screened)  # masked: the default
+    screened = [InjectionPolicy().screen(a["text"], CRITERIA).text for a in CORPUS]
+    assert sorted(seen) == sorted(neutralise(text) for text in screened)  # the default policy

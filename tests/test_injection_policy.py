@@ -53,6 +53,14 @@ async def test_flag_records_what_was_found_and_judges_the_text_whole(judge_on):
     assert {f.kind for f in injected.injection.findings} == {"address", "verdict"}
 
 
+async def test_the_default_policy_penalises_by_half_the_scale(judge_on):
+    server, judge = judge_on(threes)
+    clean, injected = await judge.score(PROMPT, [CLEAN, INJECTED])
+    assert sorted(fenced(r.last_user) for r in server.requests) == sorted([CLEAN, INJECTED])
+    assert (clean.value, injected.value) == (3.0, 1.0)  # 0.5 of the scale off, not below 1
+    assert injected.injection is not None and injected.injection.action == "penalise"
+
+
 async def test_penalise_lowers_the_score_by_the_stated_share_of_the_scale(judge_on):
     _, judge = judge_on(threes, injection=InjectionPolicy("penalise", penalty=0.25))
     clean, injected = await judge.score(PROMPT, [CLEAN, INJECTED])
@@ -63,7 +71,7 @@ async def test_penalise_lowers_the_score_by_the_stated_share_of_the_scale(judge_
 
 
 async def test_mask_shows_the_judge_a_placeholder_instead(judge_on):
-    server, judge = judge_on(threes)  # mask is the default
+    server, judge = judge_on(threes, injection="mask")
     [score] = await judge.score(PROMPT, [INJECTED])
     assert [fenced(r.last_user) for r in server.requests] == [MASKED]
     assert score.value == 3.0 and score.injection is not None
@@ -153,7 +161,7 @@ async def test_refine_quotes_the_draft_as_the_judge_read_it_and_says_why(loopbac
 
     server = loopback(handler)
     async with OpenAIChat("m", base_url=server.base_url, api_key="k") as model:
-        judge = RubricJudge("writing_quality", model, mode="structured")
+        judge = RubricJudge("writing_quality", model, mode="structured", injection="mask")
         result = await refine(model, judge, rounds=1).ainvoke("Write one line about rain.")
     assert [c.text for c in result.candidates] == [INJECTED, "Rain, again."]
     [revision] = [r for r in server.requests if "A reviewer scored" in r.last_user]

@@ -171,7 +171,7 @@ async def test_ab_mcts_revises_the_draft_as_the_judge_read_it(model_for):
         return "Rain, again." if "A reviewer scored" in request.last_user else INJECTED
 
     server, model = model_for(handler)
-    judge = RubricJudge("writing_quality", model, mode="structured")
+    judge = RubricJudge("writing_quality", model, mode="structured", injection="mask")
     result = await ab_mcts(model, judge, n=4, batch=1, seed=0).ainvoke("Write.")
     revisions = [r for r in server.requests if "A reviewer scored" in r.last_user]
     assert revisions and result.settings["deeper"] == len(revisions)

@@ -30,7 +30,7 @@ __all__ = [
     "revision_note",
 ]
 
-DEFAULT_INJECTION: InjectionAction = "mask"
+DEFAULT_INJECTION: InjectionAction = "penalise"
 """Every judge's policy unless told otherwise (why: docs/reliability.md)."""
 
 
