@@ -58,6 +58,7 @@ if TYPE_CHECKING:
     from ttc_agent.verifiers import (
         VLLMPRM,
         DraftStepVerifier,
+        InjectionPolicy,
         JudgeCard,
         LLMStepJudge,
         PairwiseJudge,
@@ -113,6 +114,7 @@ _EXPORTS = {
     "Usage": "ttc_agent.types",
     "VLLMPRM": "ttc_agent.verifiers",
     "DraftStepVerifier": "ttc_agent.verifiers",
+    "InjectionPolicy": "ttc_agent.verifiers",
     "JudgeCard": "ttc_agent.verifiers",
     "LLMStepJudge": "ttc_agent.verifiers",
     "PairwiseJudge": "ttc_agent.verifiers",
@@ -142,6 +144,7 @@ __all__ = [
     "DraftStepVerifier",
     "EmbeddedModelError",
     "EndpointUnreachable",
+    "InjectionPolicy",
     "JudgeCard",
     "JudgeCardError",
     "JudgeOutputError",

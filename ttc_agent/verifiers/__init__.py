@@ -11,6 +11,7 @@ from ttc_agent._lazy import lazy_exports
 if TYPE_CHECKING:
     from ttc_agent.protocols import StepVerifier, Verifier
     from ttc_agent.verifiers.draft_steps import DraftStepVerifier
+    from ttc_agent.verifiers.injection_policy import InjectionPolicy
     from ttc_agent.verifiers.judge_card import JudgeCard, available_cards, load_card
     from ttc_agent.verifiers.pairwise_judge import Comparison, PairwiseJudge, Verdict
     from ttc_agent.verifiers.rubric_judge import RubricJudge
@@ -25,6 +26,7 @@ _EXPORTS = {
     "StepVerifier": "ttc_agent.protocols",
     "Verifier": "ttc_agent.protocols",
     "DraftStepVerifier": "ttc_agent.verifiers.draft_steps",
+    "InjectionPolicy": "ttc_agent.verifiers.injection_policy",
     "JudgeCard": "ttc_agent.verifiers.judge_card",
     "available_cards": "ttc_agent.verifiers.judge_card",
     "load_card": "ttc_agent.verifiers.judge_card",
@@ -46,6 +48,7 @@ __all__ = [
     "VLLMPRM",
     "Comparison",
     "DraftStepVerifier",
+    "InjectionPolicy",
     "JudgeCard",
     "LLMStepJudge",
     "PairwiseJudge",
