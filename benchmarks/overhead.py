@@ -35,7 +35,7 @@ from loopback_process import loopback_process
 
 from ttc_agent import LLMStepJudge, OpenAIChat, RubricJudge, beam_search, best_of_n, dvts
 from ttc_agent.testing import Reply, count_tokens, fenced, judge_reply
-from ttc_agent.verifiers.rubric_judge import render_conversation
+from ttc_agent.verifiers.judge_prompt import render_conversation
 
 PROMPT = "Write a two-line poem about the sea."
 CRITERIA = ["clarity", "style", "engagement", "relevance"]

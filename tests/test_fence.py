@@ -114,7 +114,9 @@ async def test_the_revision_prompt_quotes_without_live_markers(loopback):
 
     server = loopback(writer)
     async with OpenAIChat("m", base_url=server.base_url, api_key="k") as model:
-        judge = RubricJudge("writing_quality", model, mode="structured", max_tokens=2000)
+        judge = RubricJudge(  # flag: the markers alone (mask would hide these lines)
+            "writing_quality", model, mode="structured", max_tokens=2000, injection="flag"
+        )
         await refine(model, judge, rounds=1).ainvoke(CONVERSATION)
     revision = [r for r in server.requests if "A reviewer scored" in r.last_user]
     assert revision

@@ -1,10 +1,13 @@
 """Candidates that try to talk the judge into a high score meet structural defences.
 
-The corpus (tests/data/judge_injection.jsonl, 32 attempts) holds instructions to the judge,
-fake score lines, fake closing fences, role markers and look-alike Unicode. For every attempt:
-the candidate stays inside its fence, whole; no chat-template control marker survives; the
-prompt around the fence is the same as for a harmless answer; and the score is read only from
-the judge's own reply.
+The corpus (tests/data/judge_injection.jsonl: 159 attacks and 10 harmless controls) holds
+instructions to the judge, fake score lines and verdicts in several formats, fake closing fences,
+fake turns of eight template families, look-alike Unicode, requests in eight languages, encoded
+requests and appeals to the evaluator. For every entry: the candidate stays inside its fence,
+whole; no chat-template control marker survives; the prompt around the fence is the same as for
+a harmless answer; and the score is read only from the judge's own reply, given what the
+injection screen left of the candidate (tests/test_injection_screen.py and
+tests/test_injection_policy.py test the screen and its policies).
 """
 
 from __future__ import annotations
@@ -17,7 +20,8 @@ import pytest
 from ttc_agent import OpenAIChat, RubricJudge
 from ttc_agent.testing import fenced, judge_reply
 from ttc_agent.verifiers.fence import fence_tag, neutralise
-from ttc_agent.verifiers.rubric_judge import DATA_NOTICE
+from ttc_agent.verifiers.injection_policy import InjectionPolicy
+from ttc_agent.verifiers.judge_prompt import DATA_NOTICE
 
 CORPUS = [
     json.loads(line)
@@ -30,8 +34,10 @@ JUDGE = RubricJudge("helpfulness", OpenAIChat("m", base_url="http://127.0.0.1:9/
 
 def test_the_corpus_covers_every_kind():
     kinds = {attack["kind"] for attack in CORPUS}
-    assert len(CORPUS) >= 30
+    assert len(CORPUS) >= 169
     assert {"instruction", "fake_score", "fake_fence", "role_marker", "lookalike"} <= kinds
+    assert {"verdict_json", "verdict_line", "verdict_criteria", "fake_turn"} <= kinds
+    assert {"multilingual", "encoded", "appeal", "control"} <= kinds
 
 
 @pytest.mark.parametrize("attack", CORPUS, ids=[f"{a['kind']}-{i}" for i, a in enumerate(CORPUS)])
@@ -65,4 +71,5 @@ async def test_scores_come_only_from_the_judges_own_reply(loopback):
     async with OpenAIChat("m", base_url=server.base_url, api_key="k") as model:
         scores = await RubricJudge("helpfulness", model).score(PROMPT, [a["text"] for a in CORPUS])
     assert [s.value for s in scores] == [1.0] * len(CORPUS)
-    assert sorted(seen) == sorted(neutralise(a["text"]) for a in CORPUS)
+    screened = [InjectionPolicy().screen(a["text"], CRITERIA).text for a in CORPUS]
+    assert sorted(seen) == sorted(neutralise(text) for text in screened)  # the default policy

@@ -201,7 +201,7 @@ async def test_each_candidate_is_judged_inside_an_unforgeable_fence(judge_on):
         seen.append(fenced(request.last_user))
         return judge_reply(uniform(1))
 
-    _, judge = judge_on(handler)
+    _, judge = judge_on(handler, injection="flag")  # the fence alone, whatever the screen does
     scores = await judge.score(PROMPT, ["Plain.", attack])
     assert sorted(seen) == sorted(["Plain.", attack])  # the whole attack stayed inside
     assert [s.value for s in scores] == [1.0, 1.0]

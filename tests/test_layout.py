@@ -31,13 +31,14 @@ PACKAGE = ROOT / "ttc_agent"
 MAX_FILE, MAX_CLASS, MAX_FUNCTION = 300, 150, 60
 
 LONG_FILES = {
+    "ttc_agent/types.py": 340,  # issue 21's injection findings joined the core types
     "ttc_agent/models/endpoint.py": 305,
     "ttc_agent/budget.py": 303,
     "ttc_agent/strategies/_steps.py": 301,
 }
 LONG_CLASSES = {
     "ttc_agent/models/endpoint.py:Endpoint": 204,
-    "ttc_agent/verifiers/step_judge.py:LLMStepJudge": 196,
+    "ttc_agent/verifiers/step_judge.py:LLMStepJudge": 209,  # 196 before issue 21's screen
 }
 LONG_FUNCTIONS = {
     "ttc_agent/evaluation/writing.py:writing_experiment": 98,
@@ -51,6 +52,7 @@ LONG_FUNCTIONS = {
 }
 
 FLOORS = {
+    "_lazy": 0,  # lazy exports (PEP 562), for the packages' __init__ modules
     "types": 0,
     "errors": 0,
     "protocols": 0,
@@ -205,15 +207,17 @@ def test_no_formatter_is_told_to_skip_a_line():
 
 
 def test_all_lists_exactly_the_public_names():
+    """``__all__``, the names the package serves (lazily, ``_EXPORTS``) and the names a type
+    checker sees (the imports under ``TYPE_CHECKING``) are one list, and each resolves."""
     tree = ast.parse((PACKAGE / "__init__.py").read_text())
-    bound = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("ttc_agent"):
-            bound |= {alias.asname or alias.name for alias in node.names}
-        elif isinstance(node, ast.FunctionDef | ast.ClassDef) and node in tree.body:
-            bound.add(node.name)
-    public = {name for name in bound if not name.startswith("_")}
-    assert sorted(ttc_agent.__all__) == sorted(public)
+    typed = {
+        alias.asname or alias.name
+        for node in ast.walk(tree)
+        if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("ttc_agent.")
+        for alias in node.names
+    } - {"lazy_exports"}
+    served = set(ttc_agent._EXPORTS)
+    assert sorted(ttc_agent.__all__) == sorted(served) == sorted(typed)
     assert len(set(ttc_agent.__all__)) == len(ttc_agent.__all__)
     for name in ttc_agent.__all__:
         assert getattr(ttc_agent, name) is not None

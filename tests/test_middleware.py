@@ -30,8 +30,9 @@ def add(a: int, b: int) -> int:
 
 class World:
     """Asked the question, two of every three replies call ``tool`` (add) with a=2, b=3 and
-    one with a=2, b=4; given the tool's result, the replies answer in turn from ANSWERS. The
-    judge gives "The sum is 5." 5 and any other answer 2."""
+    the third with a=2, b=4 (so any two draws in a row agree, whichever arrives first); given
+    the tool's result, the replies answer in turn from ANSWERS. The judge gives "The sum is 5."
+    5 and any other answer 2."""
 
     def __init__(self, tool: str = "add") -> None:
         self.count, self.lock, self.tool = {"tool": 0, "answer": 0}, threading.Lock(), tool
@@ -46,7 +47,7 @@ class World:
             self.count[kind] += 1
         if kind == "answer":
             return ANSWERS[k % 3]
-        return Reply("", tool_calls=((self.tool, {"a": 2, "b": 4 if k % 3 == 1 else 3}),))
+        return Reply("", tool_calls=((self.tool, {"a": 2, "b": 4 if k % 3 == 2 else 3}),))
 
 
 def model_requests(server):

@@ -74,7 +74,8 @@ async def test_the_most_consistent_candidate_wins(model_for):
 async def test_an_injected_pick_me_inside_a_candidate_does_not_change_the_choice(model_for):
     candidates = [*ANSWERS[:2], PICK_ME, ANSWERS[3]]
     server, model = model_for(consistency_reader)
-    scores = await UniversalSelfConsistency(model, orders=4).score(PROMPT, candidates)
+    usc = UniversalSelfConsistency(model, orders=4, injection="flag")  # the fence alone
+    scores = await usc.score(PROMPT, candidates)
     assert scores[2].value == 0.0  # the injected candidate never chosen
     assert max(range(4), key=lambda i: scores[i].value) != 2
     for request in server.requests:  # it stayed inside its fence, whole, markers broken

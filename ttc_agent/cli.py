@@ -78,6 +78,9 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``ttc`` command."""
+    if list(sys.argv[1:] if argv is None else argv) == ["--version"]:
+        print(f"ttc {_version()}")  # answered before the parser imports every strategy
+        return 0
     args = _parser().parse_args(argv)
     err = Console(stderr=True)
     if args.command == "serve":

@@ -151,6 +151,44 @@ class Completion(BaseModel):
     """Signals read from ``logprobs`` (kept when a checkpoint drops the logprobs themselves)."""
 
 
+InjectionKind = Literal["verdict", "address", "turn", "fence", "encoded"]
+"""What a finding is: text shaped like the judge's own verdict, text addressed to the judge, a
+turn line of a chat template, a fake fence, or one of those encoded (base64, rot13, leetspeak)."""
+
+InjectionAction = Literal["flag", "penalise", "mask"]
+"""What a judge does with a candidate in which its screen found something (see
+``ttc_agent.verifiers.injection``): record it, lower the score, or mask the text before judging."""
+
+
+class Finding(BaseModel):
+    """Text in a candidate that imitates a judge's verdict or speaks to the judge.
+
+    ``start`` and ``end`` index the candidate's own text; ``text`` is ``candidate[start:end]``.
+
+    Example:
+        >>> Finding(kind="verdict", start=0, end=8, text="Score: 5").kind
+        'verdict'
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    kind: InjectionKind
+    start: int
+    end: int
+    text: str
+
+
+class Screening(BaseModel):
+    """What a judge's injection screen found in one candidate, and what the judge did about it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    findings: list[Finding]
+    action: InjectionAction
+    judged: float | None = None
+    """Under ``penalise``: the normalized score the judge gave, before the penalty."""
+
+
 class Score(BaseModel):
     """A verifier's verdict on one candidate.
 
@@ -166,6 +204,8 @@ class Score(BaseModel):
     rationale: str = ""
     mode: str = ""
     usage: Usage = Usage()
+    injection: Screening | None = None
+    """What the judge's injection screen found in the candidate (None: nothing)."""
 
 
 Aggregate = Literal["last", "min", "prod", "mean"]
@@ -202,6 +242,8 @@ class StepScores(BaseModel):
 
     steps: list[float]
     usage: Usage = Usage()
+    injection: Screening | None = None
+    """What the step judge's injection screen found in the solution (None: nothing)."""
 
 
 class Candidate(BaseModel):

@@ -24,6 +24,7 @@ from ttc_agent.strategies._progress import counted_together, emit
 from ttc_agent.strategies._selection import finish
 from ttc_agent.types import Candidate, Completion, Message, Score, SearchResult
 from ttc_agent.verifiers.fence import neutralise
+from ttc_agent.verifiers.injection_policy import as_judged, revision_note
 
 NAME = "refine"
 
@@ -109,9 +110,10 @@ def revised(prompt: list[Message], draft: Candidate, scale: tuple[float, float])
     feedback = REVISE.format(
         value=draft.score.value, low=scale[0], high=scale[1], details=_details(draft.score)
     )
+    quoted = as_judged(draft.text, draft.score.injection)  # what the judge read of it
     return [  # the draft and the judge's words are quoted: their control markers stay text
         *prompt,
-        {"role": "assistant", "content": neutralise(draft.text)},
+        {"role": "assistant", "content": neutralise(quoted)},
         {"role": "user", "content": neutralise(feedback)},
     ]
 
@@ -126,6 +128,8 @@ def _details(score: Score) -> str:
     lines = [f"- {name}: {value:.2f}" for name, value in score.criteria.items()]
     if score.rationale:
         lines.append(f"Reasons:\n{score.rationale}")
+    if note := revision_note(score.injection):  # the judge's screen found text aimed at it
+        lines.append(note)
     return "\n".join(lines)
 
 

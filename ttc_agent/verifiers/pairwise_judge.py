@@ -15,28 +15,50 @@ is generated without logprobs). Elsewhere (OpenAI's API cannot continue a reply)
 JSON, a reason before the winner. Without logprobs a verdict is the label written, so the
 combination is today's both-orders rule: a win when the two orders agree, else a tie. Output
 without a verdict is retried and then raised as ``JudgeOutputError``, never guessed.
+
+Both responses pass the injection screen first (``verifiers/injection.py``), under the judge's
+policy, in either verdict mode: ``mask`` masks what it finds before the judge reads it;
+``penalise`` makes a flagged response lose to an unflagged one without asking the judge (a
+pairwise verdict has no score to lower); ``flag`` only records it. ``Verdict.screenings`` says
+what was found in A and in B.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Literal
 
 from ttc_agent.errors import ConfigurationError, JudgeOutputError
 from ttc_agent.protocols import ChatModel, can_continue
-from ttc_agent.types import Message, Usage
+from ttc_agent.types import InjectionAction, Message, Usage
 from ttc_agent.verifiers.fence import fence
+from ttc_agent.verifiers.injection_policy import DEFAULT_INJECTION, InjectionPolicy
 from ttc_agent.verifiers.judge_card import JudgeCard, load_card
-from ttc_agent.verifiers.rubric_judge import render_conversation, render_rubric
-from ttc_agent.verifiers.rubric_verdict import json_object
+from ttc_agent.verifiers.judge_prompt import render_conversation, render_rubric
+from ttc_agent.verifiers.judge_verdict import json_object
+from ttc_agent.verifiers.pairwise_verdict import (
+    WINNERS,
+    Comparison,
+    Outcome,
+    Verdict,
+    Winner,
+    combine,
+)
 from ttc_agent.verifiers.verdict import ReasonedVerdict
 
-Winner = Literal["A", "B", "tie"]
-Outcome = Literal["first", "second", "tie"]
-WINNERS: tuple[Winner, ...] = ("A", "B", "tie")
+__all__ = [
+    "WINNERS",
+    "Comparison",
+    "Outcome",
+    "PairwiseJudge",
+    "Verdict",
+    "VerdictMode",
+    "Winner",
+    "combine",
+]
+
 VerdictMode = Literal["auto", "reasoned", "json"]
 
 PAIR_NOTICE = (
@@ -77,89 +99,6 @@ SCHEMA = {
 }
 
 
-@dataclass(frozen=True)
-class Verdict:
-    """One pairwise verdict in one order: the winner, the judge's reason, what it cost, and
-    the probabilities of A, B and tie (one-hot on the winner where none were read)."""
-
-    winner: Winner
-    reason: str
-    usage: Usage
-    probabilities: Mapping[str, float] = field(default_factory=dict)
-
-    @property
-    def shares(self) -> dict[str, float]:
-        """The probabilities of A, B and tie; one-hot on the winner when none were read."""
-        if self.probabilities:
-            return {label: float(self.probabilities.get(label, 0.0)) for label in WINNERS}
-        return {label: float(label == self.winner) for label in WINNERS}
-
-
-def combine(ab: Mapping[str, float], ba: Mapping[str, float]) -> tuple[Outcome, dict[str, float]]:
-    """Balanced position calibration: the outcome of one comparison from the probabilities of
-    A, B and tie with the first answer shown as A (``ab``) and as B (``ba``), and the averaged
-    probabilities of ``first``, ``second`` and ``tie``. The outcome is the one holding the most
-    (a tie when two hold the same, to within 1e-9).
-
-    Example:
-        >>> combine({"A": 0.9, "B": 0.1}, {"A": 0.9, "B": 0.1})[0]  # always A: no preference
-        'tie'
-        >>> combine({"A": 0.95, "B": 0.05}, {"A": 0.6, "B": 0.4})[1]["first"]
-        0.675
-    """
-    shares = {
-        "first": (ab.get("A", 0.0) + ba.get("B", 0.0)) / 2,
-        "second": (ab.get("B", 0.0) + ba.get("A", 0.0)) / 2,
-        "tie": (ab.get("tie", 0.0) + ba.get("tie", 0.0)) / 2,
-    }
-    ranked = sorted(shares.items(), key=lambda item: -item[1])
-    if ranked[0][1] - ranked[1][1] <= 1e-9:
-        return "tie", shares
-    return ranked[0][0], shares  # type: ignore[return-value]  # a key of shares
-
-
-@dataclass(frozen=True)
-class Comparison:
-    """Both orders of one comparison: ``first`` was shown as A in ``ab`` and as B in ``ba``."""
-
-    ab: Verdict
-    ba: Verdict
-
-    @property
-    def outcome(self) -> Outcome:
-        """The calibrated outcome (see ``combine``): with verdicts read as labels alone,
-        ``first``/``second`` when both orders agree, else ``tie``."""
-        return combine(self.ab.shares, self.ba.shares)[0]
-
-    @property
-    def preference(self) -> float:
-        """The probability that the first answer wins, averaged over both orders (0.5: none).
-
-        Example:
-            >>> v = Verdict("A", "", Usage())
-            >>> Comparison(v, v).preference  # always A
-            0.5
-        """
-        return combine(self.ab.shares, self.ba.shares)[1]["first"]
-
-    @property
-    def uncalibrated(self) -> Outcome:
-        """The outcome from the winners alone: a win when both orders agree, else a tie."""
-        one = {"A": "first", "B": "second", "tie": "tie"}[self.ab.winner]
-        two = {"A": "second", "B": "first", "tie": "tie"}[self.ba.winner]
-        return one if one == two else "tie"  # type: ignore[return-value]
-
-    @property
-    def consistent(self) -> bool:
-        """Whether the two orders gave the same verdict about the same response."""
-        swapped = {"A": "B", "B": "A", "tie": "tie"}[self.ba.winner]
-        return self.ab.winner == swapped
-
-    @property
-    def usage(self) -> Usage:
-        return self.ab.usage + self.ba.usage
-
-
 class PairwiseJudge:
     """Compares two answers to one conversation under a judge card's rubric.
 
@@ -174,6 +113,8 @@ class PairwiseJudge:
             ``auto`` (reasoned where the model can continue a reply, else JSON).
         reasoning_tokens: the longest reasoning before a reasoned verdict.
         top_logprobs: alternatives asked for at a reasoned verdict's token.
+        injection: what the injection screen's findings do: ``flag``, ``penalise`` or ``mask``
+            (or an ``InjectionPolicy``).
 
     Example:
         >>> from ttc_agent import OpenAIChat
@@ -192,6 +133,7 @@ class PairwiseJudge:
         verdict: VerdictMode = "auto",
         reasoning_tokens: int = 256,
         top_logprobs: int = 10,
+        injection: InjectionAction | InjectionPolicy = DEFAULT_INJECTION,
     ) -> None:
         if attempts < 1:
             raise ConfigurationError(f"attempts must be at least 1, got {attempts}")
@@ -202,6 +144,7 @@ class PairwiseJudge:
         self.attempts = attempts
         self.max_tokens = max_tokens
         self.verdict: VerdictMode = verdict
+        self.injection = InjectionPolicy.of(injection)
         self.reader = ReasonedVerdict(
             model, WINNERS, reasoning_tokens=reasoning_tokens, top_logprobs=top_logprobs
         )
@@ -211,7 +154,8 @@ class PairwiseJudge:
         self, prompt: Sequence[Message], first: str, second: str, *, reasoned: bool = False
     ) -> list[Message]:
         """The judge's messages with ``first`` as response A and ``second`` as B, asking for
-        a JSON verdict or (``reasoned``) a comparison ending in a verdict line."""
+        a JSON verdict or (``reasoned``) a comparison ending in a verdict line; quoted as given
+        (``compare`` quotes what the injection screen leaves of them)."""
         user = USER.format(
             conversation=fence(render_conversation(prompt), "CONVERSATION"),
             first=fence(first, "RESPONSE A"),
@@ -243,8 +187,15 @@ class PairwiseJudge:
         Example:
             >>> # verdict = await judge.compare([{"role": "user", "content": q}], a, b)
         """
+        names = [criterion.name for criterion in self.card.criteria]
+        a, b = self.injection.screen(first, names), self.injection.screen(second, names)
+        screenings = (a.screening, b.screening)
+        if self.injection.action == "penalise" and (a.screening is None) != (b.screening is None):
+            flagged, other = ("A", "B") if a.screening else ("B", "A")
+            reason = f"response {flagged} speaks to the judge or imitates a verdict (penalised)"
+            return Verdict(other, reason, Usage(), screenings=screenings)  # type: ignore[arg-type]
         reasoned = await self.reasons_first()
-        messages = self.messages(prompt, first, second, reasoned=reasoned)
+        messages = self.messages(prompt, a.text, b.text, reasoned=reasoned)
         usage, raw, problem = Usage(), "", ""
         for attempt in range(self.attempts):
             temperature = 0.0 if attempt == 0 else 0.7
@@ -255,7 +206,8 @@ class PairwiseJudge:
                 if reading.decided:
                     shares = reading.probabilities
                     winner = max(WINNERS, key=lambda label: shares[label])
-                    return Verdict(winner, reading.reasoning.strip(), usage, dict(shares))
+                    reason = reading.reasoning.strip()
+                    return Verdict(winner, reason, usage, dict(shares), screenings)
                 problem = f"no A, B or tie at the verdict (wrote {reading.token!r})"
                 continue
             [completion] = await self.model.sample(
@@ -271,7 +223,7 @@ class PairwiseJudge:
             except ValueError as exc:
                 problem = str(exc)
                 continue
-            return Verdict(winner, reason, usage)
+            return Verdict(winner, reason, usage, screenings=screenings)
         raise JudgeOutputError(
             f"pairwise judge {self.card.name!r} gave no verdict in {self.attempts} attempts; "
             f"last problem: {problem}",

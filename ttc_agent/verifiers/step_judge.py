@@ -6,7 +6,10 @@ Where the endpoint returns top logprobs, the step's score is the probability mas
 the judge writes its check of the step first, and the digit's probability is read after it
 (``ttc_agent.verifiers.verdict``). Step judgements are
 cached by (prompt, steps so far), so a beam search pays once for each step it keeps, and a step
-being judged for one caller is awaited, not asked again, by another.
+being judged for one caller is awaited, not asked again, by another. The steps pass the injection
+screen first (``verifiers/injection.py``): ``mask`` masks what it finds before the judge reads it,
+``penalise`` lowers the score of each step from the one where it is found, and every policy
+records it on ``StepScores.injection``.
 """
 
 from __future__ import annotations
@@ -22,10 +25,11 @@ from string import Template
 from ttc_agent.budget import within_budget
 from ttc_agent.errors import ConfigurationError, JudgeOutputError
 from ttc_agent.protocols import ChatModel
-from ttc_agent.types import Aggregate, Message, StepScores, Usage
+from ttc_agent.types import Aggregate, InjectionAction, Message, StepScores, Usage
 from ttc_agent.verifiers.fence import fence
+from ttc_agent.verifiers.injection_policy import DEFAULT_INJECTION, InjectionPolicy, Screened
 from ttc_agent.verifiers.judge_card import JudgeCard, load_card
-from ttc_agent.verifiers.rubric_judge import DATA_NOTICE, render_conversation, render_rubric
+from ttc_agent.verifiers.judge_prompt import DATA_NOTICE, render_conversation, render_rubric
 from ttc_agent.verifiers.verdict import ReasonedVerdict
 
 
@@ -50,6 +54,8 @@ class LLMStepJudge:
             ``[reasoning]`` table (``math_resolve``: solve the problem, compare answers),
             whose instruction then replaces the default check.
         reasoning_tokens: the longest check (default: the card's, else 256).
+        injection: what the injection screen's findings do: ``flag``, ``penalise`` (by the
+            policy's penalty, on the 0..1 scale) or ``mask`` (or an ``InjectionPolicy``).
 
     Example:
         >>> from ttc_agent import OpenAIChat
@@ -69,6 +75,7 @@ class LLMStepJudge:
         top_logprobs: int = 10,
         attempts: int = 3,
         cache_size: int = 4096,
+        injection: InjectionAction | InjectionPolicy = DEFAULT_INJECTION,
         reasoning: bool | None = None,
         reasoning_tokens: int | None = None,
     ) -> None:
@@ -85,6 +92,7 @@ class LLMStepJudge:
             reasoning_tokens = self.card.reasoning.max_tokens if self.card.reasoning else 256
         self.model, self.name = model, self.card.name + (":reasoning" if reasoning else "")
         self.top_logprobs, self.attempts, self.cache_size = top_logprobs, attempts, cache_size
+        self.injection = InjectionPolicy.of(injection)
         self.verdict = (
             ReasonedVerdict(
                 model, ("0", "1"), reasoning_tokens=reasoning_tokens, top_logprobs=top_logprobs
@@ -136,7 +144,9 @@ class LLMStepJudge:
         for steps in solutions:
             keys = [json.dumps([conversation, list(steps[: k + 1])]) for k in range(len(steps))]
             usage = Usage.sum([usage_by_key.pop(key) for key in keys if key in usage_by_key])
-            results.append(StepScores(steps=[self._cache[key] for key in keys], usage=usage))
+            screening = self._screened(steps).screening
+            scores = [self._cache[key] for key in keys]
+            results.append(StepScores(steps=scores, usage=usage, injection=screening))
         return results
 
     def remember(
@@ -172,7 +182,7 @@ class LLMStepJudge:
         )
         user = Template(self.card.prompt.user).safe_substitute(
             conversation=fence(conversation, "CONVERSATION"),
-            candidate=fence("\n\n".join(steps), "CANDIDATE"),
+            candidate=fence(self._screened(steps).text, "CANDIDATE"),
             rubric=render_rubric(self.card),
             output_format=output,
         )
@@ -190,11 +200,18 @@ class LLMStepJudge:
             score, spent, raw = await ask(messages, temperature)
             usage = usage + spent
             if score is not None:
-                return score, usage
+                return self._penalised(steps, score), usage
         raise JudgeOutputError(
             f"step judge {self.name!r} did not answer 0 or 1 in {self.attempts} attempts",
             raw=raw,
         )
+
+    def _screened(self, steps: Sequence[str]) -> Screened:
+        return self.injection.screen("\n\n".join(steps), [self.card.criteria[0].name])
+
+    def _penalised(self, steps: Sequence[str], score: float) -> float:
+        flagged = self.injection.action == "penalise" and self._screened(steps).screening
+        return self.injection.penalised(score) if flagged else score
 
     async def _digit(
         self, messages: list[Message], temperature: float

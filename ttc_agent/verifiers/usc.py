@@ -8,7 +8,9 @@ the candidates are fenced as data (``verifiers/fence.py``, as every judge quotes
 several orders, each a rotation of one seeded shuffle so that a model favouring a position does
 not favour one candidate, and the choice is read, where the model returns logprobs, as the
 probability of each candidate's letter (else as one vote). Each candidate's score is its share
-of the choice, averaged over the orders.
+of the choice, averaged over the orders. The candidates pass the injection screen first, as
+every judge's do (``injection_policy.py``): ``mask`` masks what it finds before they are shown,
+``penalise`` lowers a flagged candidate's share, and each records it on ``Score.injection``.
 
 It is a ``Verifier``: ``best_of_n(model, UniversalSelfConsistency(model))`` chooses by it, and
 ``majority_vote(..., selection="usc")`` builds it from its own model.
@@ -26,9 +28,10 @@ from string import ascii_uppercase
 
 from ttc_agent.errors import ConfigurationError, JudgeOutputError
 from ttc_agent.protocols import ChatModel, OnScore
-from ttc_agent.types import Completion, Message, Score, Usage
+from ttc_agent.types import Completion, InjectionAction, Message, Score, Usage
 from ttc_agent.verifiers.fence import fence
-from ttc_agent.verifiers.rubric_judge import render_conversation
+from ttc_agent.verifiers.injection_policy import DEFAULT_INJECTION, InjectionPolicy
+from ttc_agent.verifiers.judge_prompt import render_conversation
 
 LABELS = ascii_uppercase
 """One letter per candidate shown: at most 26 at once."""
@@ -55,6 +58,8 @@ class UniversalSelfConsistency:
         attempts: tries before a reply with no letter in it is an error.
         max_tokens: the longest reply.
         top_logprobs: alternatives read at the letter (the probabilities of the others).
+        injection: what the injection screen's findings do: ``flag``, ``penalise`` (the share
+            lowered by the policy's penalty) or ``mask`` (or an ``InjectionPolicy``).
 
     Example:
         >>> from ttc_agent import OpenAIChat
@@ -73,6 +78,7 @@ class UniversalSelfConsistency:
         attempts: int = 3,
         max_tokens: int = 8,
         top_logprobs: int = 20,
+        injection: InjectionAction | InjectionPolicy = DEFAULT_INJECTION,
     ) -> None:
         if orders < 1 or attempts < 1:
             raise ConfigurationError(
@@ -80,6 +86,7 @@ class UniversalSelfConsistency:
             )
         self.model, self.orders, self.attempts = model, orders, attempts
         self.max_tokens, self.top_logprobs = max_tokens, top_logprobs
+        self.injection = InjectionPolicy.of(injection)
 
     def messages(self, prompt: Sequence[Message], shown: Sequence[str]) -> list[Message]:
         """The model's messages with ``shown`` as responses A, B, ... in that order."""
@@ -129,14 +136,19 @@ class UniversalSelfConsistency:
                 f"universal self-consistency shows at most {len(LABELS)} candidates at once, "
                 f"got {len(candidates)}"
             )
+        screened = [self.injection.screen(candidate) for candidate in candidates]
         if len(candidates) <= 1:
             scores = [Score(value=1.0, normalized=1.0, mode="single")] * len(candidates)
         else:
             orders = self.shown_orders(candidates)
             readings = await asyncio.gather(
-                *(self._choice(prompt, [candidates[i] for i in order]) for order in orders)
+                *(self._choice(prompt, [screened[i].text for i in order]) for order in orders)
             )
             scores = _shares(orders, readings, len(candidates))
+        scale = (0.0, 1.0)
+        scores = [
+            self.injection.applied(s, c, scale) for s, c in zip(scores, screened, strict=True)
+        ]
         for index, score in enumerate(scores):
             if on_score is not None:
                 on_score(index, score)
