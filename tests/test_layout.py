@@ -38,7 +38,7 @@ LONG_FILES = {
 }
 LONG_CLASSES = {
     "ttc_agent/models/endpoint.py:Endpoint": 204,
-    "ttc_agent/verifiers/step_judge.py:LLMStepJudge": 209,  # 196 before issue 21's screen
+    "ttc_agent/verifiers/step_judge.py:LLMStepJudge": 175,
 }
 LONG_FUNCTIONS = {
     "ttc_agent/evaluation/writing.py:writing_experiment": 98,
