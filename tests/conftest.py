@@ -1,11 +1,22 @@
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from ttc_agent import OpenAIChat
 from ttc_agent.testing import LoopbackServer, TransportServer
+
+# The tests mirror the package (strategies/, verifiers/, models/) beside guarantees/ and the
+# top-level tests of the CLI, the proxy, evaluation and graphs. Tests share helpers by module
+# name (``from test_cli import ttc``, ``from serve_proxy import Proxy``), so every folder is
+# importable from any test, however the run was started.
+HERE = Path(__file__).resolve().parent
+sys.path[:0] = [
+    str(HERE / folder) for folder in ("strategies", "verifiers", "models", "guarantees")
+]
 
 
 @pytest.fixture

@@ -1,5 +1,5 @@
 """The package's layout checks itself: sizes, the direction of imports, formatting markers, the
-public names and the names the README imports.
+public names, the names the README imports and the tests the docs cite.
 
 Sizes, in ``ttc_agent/``: a file has at most 300 lines, a class at most 150, a function at most
 60 (lines from its ``def`` or ``class`` to its last line, decorators aside). The outliers are
@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import ast
 import importlib
+import re
 import textwrap
 from pathlib import Path
 
@@ -263,3 +264,34 @@ def test_every_name_the_readme_imports_resolves():
             except ModuleNotFoundError:
                 missing.append(f"{module}.{name}")
     assert not missing, f"the README imports names that do not exist: {missing}"
+
+
+CITED_TEST = re.compile(r"(tests/[\w/]+\.py)?::(\w+)|(tests/[\w/]+\.py)")
+
+
+def cited_tests() -> list[tuple[str, str | None, str]]:
+    """Every test file the docs and the README cite, with the test named after ``::`` (a bare
+    ``::name`` names one in the file cited last on its line), and where it is cited."""
+    cited = []
+    for doc in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]:
+        for number, line in enumerate(doc.read_text().splitlines(), 1):
+            last = None
+            for match in CITED_TEST.finditer(line):
+                path = match.group(1) or match.group(3) or last
+                if path is not None:
+                    cited.append((path, match.group(2), f"{doc.name}:{number}"))
+                last = path
+    return cited
+
+
+def test_the_tests_the_docs_cite_exist():
+    cited = cited_tests()
+    assert any(path.startswith("tests/guarantees/") for path, _, _ in cited)  # reliability.md
+    missing = []
+    for path, name, where in cited:
+        file = ROOT / path
+        if not file.is_file():
+            missing.append(f"{where}: {path}")
+        elif name is not None and not re.search(rf"def {name}\b", file.read_text()):
+            missing.append(f"{where}: {path}::{name}")
+    assert not missing, missing

@@ -17,7 +17,7 @@ from ttc_agent.errors import ConfigurationError, EndpointUnreachable
 from ttc_agent.models import RetryPolicy
 from ttc_agent.testing import Fault
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 PROMPT = [{"role": "user", "content": "Hi"}]
 
 

@@ -60,7 +60,7 @@ def test_the_command_line_prints_no_key(loopback):
         text=True,
         env=env,
         timeout=120,
-        cwd=Path(__file__).resolve().parents[1],
+        cwd=Path(__file__).resolve().parents[2],
     )
     assert done.returncode == 1
     assert "refused the API key (401)" in done.stderr

@@ -18,7 +18,7 @@ import pytest
 
 from ttc_agent.testing import Reply, fenced, judge_reply
 
-PROGRAM = Path(__file__).parent / "programs" / "resumable_search.py"
+PROGRAM = Path(__file__).resolve().parents[1] / "programs" / "resumable_search.py"
 CRITERIA = ["correctness", "completeness", "specificity", "clarity"]
 
 

@@ -99,7 +99,7 @@ def test_terminal_chat_example_switches_effort(loopback):
         text=True,
         env=env,
         timeout=120,
-        cwd=Path(__file__).resolve().parents[1],
+        cwd=Path(__file__).resolve().parents[2],
     )
     assert done.returncode == 0, done.stderr
     assert "(none, 1 candidate(s)" in done.stdout
@@ -120,7 +120,7 @@ def chat_example(env_extra, **options):
         [sys.executable, "examples/think_harder_chat.py"],
         env=env,
         text=True,
-        cwd=Path(__file__).resolve().parents[1],
+        cwd=Path(__file__).resolve().parents[2],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
