@@ -1,11 +1,22 @@
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from ttc_agent import OpenAIChat
-from ttc_agent.testing import LoopbackServer
+from ttc_agent.testing import LoopbackServer, TransportServer
+
+# The tests mirror the package (strategies/, verifiers/, models/) beside guarantees/ and the
+# top-level tests of the CLI, the proxy, evaluation and graphs. Tests share helpers by module
+# name (``from test_cli import ttc``, ``from serve_proxy import Proxy``), so every folder is
+# importable from any test, however the run was started.
+HERE = Path(__file__).resolve().parent
+sys.path[:0] = [
+    str(HERE / folder) for folder in ("strategies", "verifiers", "models", "guarantees")
+]
 
 
 @pytest.fixture
@@ -38,6 +49,33 @@ async def model_for(loopback):
         if continuation is None:
             continuation = "auto" if server.flavour else "prefill"
         model = OpenAIChat("m", base_url=server.base_url, api_key="k", continuation=continuation)
+        models.append(model)
+        return server, model
+
+    yield make
+    for model in models:
+        await model.aclose()
+
+
+@pytest.fixture
+async def scripted_model():
+    """``make(handler, **server_options) -> (server, model)``: a ``TransportServer`` and an
+    ``OpenAIChat`` on it through ``http_client=`` (no socket, no thread), for strategy logic;
+    faults, timeouts, kills, resume and the proxy are tested on ``loopback``. Continuation as
+    ``model_for``'s."""
+    models: list[OpenAIChat] = []
+
+    def make(handler, continuation=None, **server_options):
+        server = TransportServer(handler, **server_options)
+        if continuation is None:
+            continuation = "auto" if server.flavour else "prefill"
+        model = OpenAIChat(
+            "m",
+            base_url=server.base_url,
+            api_key="k",
+            continuation=continuation,
+            http_client=server.http_client(),
+        )
         models.append(model)
         return server, model
 

@@ -107,8 +107,18 @@ def test_drop_in_example_runs(loopback):
 def test_majority_vote_from_the_command_line(loopback):
     answers = iter(["It is 12.", "I get 13.", "So 12!", "12"])
     server = loopback(lambda request: next(answers), honour_n=True)
-    done = ttc("run", "Q", "--strategy", "majority_vote", "-n", "4", "--answer", "number",
-               "--json", server=server)  # fmt: skip
+    done = ttc(
+        "run",
+        "Q",
+        "--strategy",
+        "majority_vote",
+        "-n",
+        "4",
+        "--answer",
+        "number",
+        "--json",
+        server=server,
+    )
     assert done.returncode == 0, done.stderr
     record = json.loads(done.stdout)
     assert record["strategy"] == "majority_vote"
@@ -126,8 +136,20 @@ def test_beam_search_from_the_command_line_uses_the_step_judge(loopback):
         return f"step {depth + 1}\n\nrest"
 
     server = loopback(handler, honour_n=True, flavour="vllm")
-    done = ttc("run", "Q", "--strategy", "beam_search", "-n", "4", "--keep", "2",
-               "--max-steps", "2", "--json", server=server)  # fmt: skip
+    done = ttc(
+        "run",
+        "Q",
+        "--strategy",
+        "beam_search",
+        "-n",
+        "4",
+        "--keep",
+        "2",
+        "--max-steps",
+        "2",
+        "--json",
+        server=server,
+    )
     assert done.returncode == 0, done.stderr
     record = json.loads(done.stdout)
     assert record["settings"]["verifier"] == "math_step"

@@ -53,9 +53,11 @@ def test_json_has_the_answer_and_the_total_usage(loopback):
     assert record["answer"] == record["candidates"][record["chosen"]]["text"]
     usage = record["usage"]
     assert usage["total"]["total_tokens"] == (
-        usage["generation"]["prompt_tokens"] + usage["generation"]["completion_tokens"]
-        + usage["verification"]["prompt_tokens"] + usage["verification"]["completion_tokens"]
-    )  # fmt: skip
+        usage["generation"]["prompt_tokens"]
+        + usage["generation"]["completion_tokens"]
+        + usage["verification"]["prompt_tokens"]
+        + usage["verification"]["completion_tokens"]
+    )
     assert usage["total"]["calls"] == usage["generation"]["calls"] + usage["verification"]["calls"]
 
 

@@ -143,9 +143,13 @@ async def test_a_run_writes_rows_summary_and_plot_and_resumes(loopback, tmp_path
         judge = RubricJudge("helpfulness", model, mode="structured")
         seen = []
         summary = await evaluate(
-            problems, model, n=4, out=out, verifier=judge,
+            problems,
+            model,
+            n=4,
+            out=out,
+            verifier=judge,
             on_problem=lambda pid, done, total: seen.append((done, total)),
-        )  # fmt: skip
+        )
         rows = [json.loads(line) for line in (out / "candidates.jsonl").read_text().splitlines()]
         assert len(rows) == 12
         assert {r["correct"] for r in rows if r["index"] % 2 == 0} == {True}
@@ -189,8 +193,21 @@ def test_ttc_eval_from_the_command_line(loopback, tmp_path, problems):
     server = loopback(world)
     data = tmp_path / "questions.jsonl"
     out = tmp_path / "run"
-    done = ttc("eval", str(data), "--question-field", "q", "--answer-field", "a", "-n", "4",
-               "--judge", "helpfulness", "--out", str(out), server=server)  # fmt: skip
+    done = ttc(
+        "eval",
+        str(data),
+        "--question-field",
+        "q",
+        "--answer-field",
+        "a",
+        "-n",
+        "4",
+        "--judge",
+        "helpfulness",
+        "--out",
+        str(out),
+        server=server,
+    )
     assert done.returncode == 0, done.stderr
     assert "3 problems" in done.stdout
     assert "weighted" in done.stdout and "100.0%" in done.stdout
@@ -211,8 +228,19 @@ def test_ttc_eval_step_card_gives_one_verdict_per_whole_solution(loopback, tmp_p
 
     server = loopback(two_steps)
     data, out = tmp_path / "questions.jsonl", tmp_path / "run"
-    done = ttc("eval", str(data), "--question-field", "q", "--answer-field", "a", "-n", "4",
-               "--out", str(out), server=server)  # fmt: skip
+    done = ttc(
+        "eval",
+        str(data),
+        "--question-field",
+        "q",
+        "--answer-field",
+        "a",
+        "-n",
+        "4",
+        "--out",
+        str(out),
+        server=server,
+    )
     assert done.returncode == 0, done.stderr
     verdicts = [r for r in server.requests if "one digit" in (r.prompt or r.last_user)]
     assert len(verdicts) == 3 * 2  # each problem's two distinct solutions (verdicts are cached)
@@ -226,8 +254,21 @@ def test_ttc_eval_asks_about_whole_solutions_and_searches_about_steps(loopback, 
 
     server = loopback(world, flavour="vllm")  # a server whose steps continue
     data, out = tmp_path / "questions.jsonl", tmp_path / "run"
-    done = ttc("eval", str(data), "--question-field", "q", "--answer-field", "a", "-n", "2",
-               "--search", "beam_search", "--out", str(out), server=server)  # fmt: skip
+    done = ttc(
+        "eval",
+        str(data),
+        "--question-field",
+        "q",
+        "--answer-field",
+        "a",
+        "-n",
+        "2",
+        "--search",
+        "beam_search",
+        "--out",
+        str(out),
+        server=server,
+    )
     assert done.returncode == 0, done.stderr
     verdicts = [r.last_user for r in server.requests if "one digit" in r.last_user]
     whole = [v for v in verdicts if "The student's complete solution" in v]
@@ -289,8 +330,21 @@ def test_missing_optional_packages_are_named_before_the_run(
     server = loopback(world)
     monkeypatch.setitem(sys.modules, missing, None)  # as if it were not installed
     out = tmp_path / "run"
-    status = main([*command, "--limit", "1", "-n", "2", "--out", str(out),
-                   "--base-url", server.base_url, "--model", "m"])  # fmt: skip
+    status = main(
+        [
+            *command,
+            "--limit",
+            "1",
+            "-n",
+            "2",
+            "--out",
+            str(out),
+            "--base-url",
+            server.base_url,
+            "--model",
+            "m",
+        ]
+    )
     assert status == 2
     assert message in capsys.readouterr().err
     assert server.requests == []  # nothing was spent before the error

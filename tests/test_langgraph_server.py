@@ -72,17 +72,24 @@ def server(tmp_path_factory) -> Iterator[tuple[str, LoopbackServer]]:
     with LoopbackServer(handler, honour_n=True) as upstream:
         environment = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "TTC_"))}
         environment |= {
-            "OPENAI_BASE_URL": upstream.base_url, "OPENAI_API_KEY": "k", "TTC_MODEL": "m",
-            "TTC_N": "2", "TEST_CLOSED_URL": f"http://127.0.0.1:{free_port()}/v1",
+            "OPENAI_BASE_URL": upstream.base_url,
+            "OPENAI_API_KEY": "k",
+            "TTC_MODEL": "m",
+            "TTC_N": "2",
+            "TEST_CLOSED_URL": f"http://127.0.0.1:{free_port()}/v1",
             "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
-            "LANGGRAPH_CLI_NO_ANALYTICS": "1", "LANGSMITH_TRACING": "false",
-        }  # fmt: skip
+            "LANGGRAPH_CLI_NO_ANALYTICS": "1",
+            "LANGSMITH_TRACING": "false",
+        }
         log = (folder / "server.log").open("w")
         command = ["dev", "--config", str(folder / "langgraph.json"), "--port", str(port)]
         process = subprocess.Popen(
             [sys.executable, "-m", "langgraph_cli", *command, "--no-browser", "--no-reload"],
-            cwd=folder, env=environment, stdout=log, stderr=subprocess.STDOUT,
-        )  # fmt: skip
+            cwd=folder,
+            env=environment,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
         url = f"http://127.0.0.1:{port}"
         try:
             deadline = time.monotonic() + 120

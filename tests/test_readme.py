@@ -34,9 +34,13 @@ def test_the_drop_in_snippet_runs_as_a_script(loopback, tmp_path):
     environment = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "TTC_"))}
     environment |= {"OPENAI_BASE_URL": server.base_url, "OPENAI_API_KEY": "k", "TTC_MODEL": "m"}
     done = subprocess.run(
-        [sys.executable, str(script)], capture_output=True, text=True, env=environment,
-        cwd=tmp_path, timeout=120,
-    )  # fmt: skip
+        [sys.executable, str(script)],
+        capture_output=True,
+        text=True,
+        env=environment,
+        cwd=tmp_path,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stderr
     answer, usage = done.stdout.splitlines()[:2]
     assert answer == "the best draft"

@@ -235,9 +235,11 @@ class PlainJSONServer(LoopbackServer):
 def test_pass_through_streams_even_when_the_upstream_answers_plain_json():
     with PlainJSONServer(handler) as upstream, Proxy(ProxyConfig(upstream=upstream.base_url)) as p:
         stream = client(p, key="any").chat.completions.create(
-            model="m", messages=[{"role": "user", "content": "Hi"}], stream=True,
+            model="m",
+            messages=[{"role": "user", "content": "Hi"}],
+            stream=True,
             stream_options={"include_usage": True},
-        )  # fmt: skip
+        )
         chunks = list(stream)
     assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == (
         "an answer 0.0"

@@ -99,17 +99,23 @@ def test_prompts_load_from_the_shared_sets():
 async def test_writing_experiment_report_and_resume(loopback, tmp_path):
     server = loopback(world)
     prompts_file = tmp_path / "prompts.jsonl"
-    prompts_file.write_text("".join(json.dumps({"prompt": f"Write poem {i}."}) + "\n"
-                                    for i in range(3)))  # fmt: skip
+    prompts_file.write_text(
+        "".join(json.dumps({"prompt": f"Write poem {i}."}) + "\n" for i in range(3))
+    )
     prompts = load_prompts(prompts_file)
     out = tmp_path / "writing"
     async with OpenAIChat("m", base_url=server.base_url, api_key="k") as model:
         selection = RubricJudge("writing_quality", model, mode="structured")
         evaluation = PairwiseJudge("writing_quality", model)
         rates = await writing_experiment(
-            prompts, model, selection=selection, evaluation=evaluation, n=4, out=out,
+            prompts,
+            model,
+            selection=selection,
+            evaluation=evaluation,
+            n=4,
+            out=out,
             strategies=["best_of_n", "refine"],
-        )  # fmt: skip
+        )
         by = {(r.strategy, r.n): r for r in rates}
         assert by[("best_of_n", 1)].win_rate == 0.5  # the baseline against itself
         assert by[("best_of_n", 2)].wins == 3  # quality 5 beats quality 2 on every prompt
@@ -123,9 +129,14 @@ async def test_writing_experiment_report_and_resume(loopback, tmp_path):
 
         requests = len(server.requests)
         again = await writing_experiment(
-            prompts, model, selection=selection, evaluation=evaluation, n=4, out=out,
+            prompts,
+            model,
+            selection=selection,
+            evaluation=evaluation,
+            n=4,
+            out=out,
             strategies=["best_of_n", "refine"],
-        )  # fmt: skip
+        )
         assert len(server.requests) == requests  # all drafts and comparisons were kept
         assert again == rates
 
@@ -252,8 +263,15 @@ def test_writing_and_agreement_from_the_command_line(loopback, tmp_path):
     server.handler = judges_world
     pairs = tmp_path / "pairs.json"
     pairs.write_text(json.dumps(PAIRS))
-    done = ttc("agreement", str(pairs), "--judge", "instruction_following", "--model", "fair",
-               server=server)  # fmt: skip
+    done = ttc(
+        "agreement",
+        str(pairs),
+        "--judge",
+        "instruction_following",
+        "--model",
+        "fair",
+        server=server,
+    )
     assert done.returncode == 0, done.stderr
     row = "| instruction_following@fair | 3 | 100.0% | 100% to 100% | 100.0% | 100% to 100% "
     assert row + "| 100.0% | 50.0% |" in done.stdout  # accuracy, calibrated, consistency, first
@@ -268,8 +286,18 @@ def test_the_writing_example_writes_its_report(loopback, tmp_path):
 
     server = loopback(world)
     out = tmp_path / "example"
-    done = run([sys.executable, str(ROOT / "examples" / "writing_quality_experiment.py"),
-                str(out), "--prompts", "2", "--n", "2"], server)  # fmt: skip
+    done = run(
+        [
+            sys.executable,
+            str(ROOT / "examples" / "writing_quality_experiment.py"),
+            str(out),
+            "--prompts",
+            "2",
+            "--n",
+            "2",
+        ],
+        server,
+    )
     assert done.returncode == 0, done.stderr
     assert "refine" in done.stdout and (out / "report.md").is_file()
 
@@ -280,10 +308,14 @@ async def test_refine_alone_is_compared_with_its_own_first_draft(loopback, tmp_p
     prompts_file.write_text(json.dumps({"prompt": "Write a poem."}) + "\n")
     async with OpenAIChat("m", base_url=server.base_url, api_key="k") as model:
         rates = await writing_experiment(
-            load_prompts(prompts_file), model, n=2, out=tmp_path / "w", strategies=["refine"],
+            load_prompts(prompts_file),
+            model,
+            n=2,
+            out=tmp_path / "w",
+            strategies=["refine"],
             selection=RubricJudge("writing_quality", model, mode="structured"),
             evaluation=PairwiseJudge("writing_quality", model),
-        )  # fmt: skip
+        )
     assert [(r.n, r.win_rate) for r in rates] == [(1, 0.5), (2, 1.0)]
     pairs = [r for r in server.requests if fenced(r.last_user, "RESPONSE A") is not None]
     assert len(pairs) == 2  # only the revision against the first draft, in both orders

@@ -13,8 +13,8 @@ sent plus what the chat template adds:
 - once when tools are offered, ``TOOLS_ALLOWANCE``: the template's instructions for using them.
 
 Checked against Qwen2.5's template and tokenizer (llama.cpp) and Mistral's tokenizers
-(``mistral-common``) in ``tests/test_token_bound.py``. Images are counted by the bytes of their
-part (an image given by URL may cost more tokens than that).
+(``mistral-common``) in ``tests/guarantees/test_token_bound.py``. Images are counted by the
+bytes of their part (an image given by URL may cost more tokens than that).
 """
 
 from __future__ import annotations

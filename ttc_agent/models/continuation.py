@@ -17,6 +17,7 @@ from typing import Any, Literal
 from ttc_agent.errors import ConfigurationError, ModelError
 from ttc_agent.models.endpoint import Endpoint
 from ttc_agent.models.metering import ONE_CALL
+from ttc_agent.models.shaping import chatml, text_completion, vllm_continuation
 from ttc_agent.types import Message
 
 Continuation = Literal["auto", "prefill", "vllm", "chatml", "llamacpp"]
@@ -24,6 +25,8 @@ Continuation = Literal["auto", "prefill", "vllm", "chatml", "llamacpp"]
 message the server continues by itself), ``vllm`` (vLLM's ``continue_final_message``),
 ``chatml`` (render ChatML, use ``/completions``) or ``llamacpp`` (render with llama-server's own
 template through ``/apply-template``, then ``/completions``)."""
+
+__all__ = ["CONTINUATIONS", "Continuation", "Continuer", "chatml", "checked", "from_owner"]
 
 CONTINUATIONS: tuple[Continuation, ...] = ("auto", "prefill", "vllm", "chatml", "llamacpp")
 
@@ -78,9 +81,6 @@ def from_owner(where: str, model: str, owner: str | None) -> Continuation:
     )
 
 
-VLLM_CONTINUE = {"continue_final_message": True, "add_generation_prompt": False}
-
-
 class Continuer:
     """Continues partial replies on one endpoint: resolves ``auto`` once, from ``owned_by``,
     and keeps llama-server's renderings of the conversations it continues.
@@ -132,12 +132,9 @@ class Continuer:
         if mode == "prefill":
             return continued, params
         if mode == "vllm":
-            return continued, params | {"extra_body": VLLM_CONTINUE}
+            return continued, vllm_continuation(params)
         prompt = chatml(continued) if mode == "chatml" else await self._template(messages) + prefix
-        text = {k: v for k, v in params.items() if k not in ("response_format", "tools")}
-        if "logprobs" in text:
-            text["logprobs"] = text.pop("top_logprobs")
-        return continued, {"prompt": prompt} | text
+        return continued, text_completion(params, prompt)
 
     async def _owner(self, model: str) -> str | None:
         """The ``owned_by`` of ``model`` (the server's, when all its models share one); None
@@ -181,15 +178,3 @@ class Continuer:
         while len(self._templates) >= 64:
             self._templates.pop(next(iter(self._templates)))
         return prompt
-
-
-def chatml(messages: Sequence[Message]) -> str:
-    r"""Render messages in ChatML, leaving the last (assistant) message open for continuation.
-
-    Example:
-        >>> chatml([{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "He"}])
-        '<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\nHe'
-    """
-    *history, last = messages
-    turns = [f"<|im_start|>{m['role']}\n{m.get('content') or ''}<|im_end|>\n" for m in history]
-    return "".join(turns) + f"<|im_start|>{last['role']}\n{last.get('content') or ''}"

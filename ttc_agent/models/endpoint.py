@@ -13,26 +13,21 @@ import weakref
 from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, nullcontext
 from functools import partial
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 from urllib.parse import urlsplit
 
+import httpx
+import httpx2
 import openai
 
 from ttc_agent.budget import current_meter
 from ttc_agent.errors import (
-    AuthenticationFailed,
     ConfigurationError,
-    EndpointUnreachable,
     ModelError,
 )
+from ttc_agent.models.failures import model_error
 from ttc_agent.models.metering import ONE_CALL, Cost, metered_call
-from ttc_agent.models.retry import (
-    EmptyResponse,
-    RetryPolicy,
-    could_not_connect,
-    describe,
-    timed_out,
-)
+from ttc_agent.models.retry import EmptyResponse, RetryPolicy, could_not_connect
 from ttc_agent.models.turn import SharedTurn
 
 T = TypeVar("T")
@@ -92,6 +87,9 @@ class Endpoint:
             a strategy's round goes out at once).
         turn: endpoints sharing one ``SharedTurn`` send one request at a time between them (the
             embedded servers, which share the CPU cores); its wait is outside the HTTP timeout.
+        http_client: the HTTP client under the ``openai`` client, as openai-python takes it
+            (None: openai's aiohttp transport); closed with the endpoint. A test gives one on
+            an ``httpx.MockTransport`` (``ttc_agent.testing.TransportServer``).
 
     Example:
         >>> endpoint = Endpoint("http://127.0.0.1:9/v1", None)
@@ -109,12 +107,14 @@ class Endpoint:
         max_concurrency: int | None = None,
         locate: Callable[[], str] | None = None,
         turn: SharedTurn | None = None,
+        http_client: httpx.AsyncClient | None = None,
     ) -> None:
         self.base_url = check_base_url(base_url) if base_url is not None else None
         self.timeout = timeout
         self.retry = retry or RetryPolicy()
         self.max_concurrency = concurrency_limit(max_concurrency)
         self._api_key, self._locate, self._turn = api_key, locate, turn
+        self._http_client = http_client
         self._clients: dict[asyncio.AbstractEventLoop, tuple[openai.AsyncOpenAI, asyncio.Semaphore]]
         self._clients = {}
         weakref.finalize(self, _close_left_open, self._clients)  # never closed: quietly, at exit
@@ -152,10 +152,20 @@ class Endpoint:
                     api_key=self._api_key or "not-needed",
                     timeout=self.timeout,
                     max_retries=0,  # the RetryPolicy is the one retry layer
-                    http_client=openai.DefaultAioHttpClient(),
+                    http_client=self._transport(),
                 )
                 self._clients[loop] = (client, asyncio.Semaphore(self.max_concurrency))
         return self._clients[loop]
+
+    def _transport(self) -> httpx2.AsyncClient:
+        """The HTTP client under the openai client: the one given, else openai's aiohttp one.
+
+        openai-python is typed for its httpx fork (httpx2) and takes an httpx client as well
+        (it converts its timeouts and auth), so one given as ``httpx.AsyncClient`` goes as is.
+        """
+        if self._http_client is None:
+            return openai.DefaultAioHttpClient()
+        return cast(httpx2.AsyncClient, self._http_client)
 
     async def call(
         self,
@@ -185,7 +195,7 @@ class Endpoint:
                         result = await metered_call(meter, cost, lambda: request(client))
                 except openai.APIConnectionError as exc:
                     if not self._answered and could_not_connect(exc):
-                        raise self.error(exc, retried=False) from None
+                        raise self._error(exc, retried=False) from None
                     raise
                 except openai.APIStatusError:
                     self._answered = True
@@ -196,7 +206,7 @@ class Endpoint:
         try:
             return await self.retry.call(attempt)
         except openai.APIError as exc:
-            raise self.error(exc) from None
+            raise self._error(exc) from None
         except EmptyResponse as exc:
             raise ModelError(f"{self.where}: {exc} after {self.retry.attempts} attempts") from None
 
@@ -257,25 +267,11 @@ class Endpoint:
             )
         return models[0]
 
+    def _error(self, exc: openai.APIError, *, retried: bool = True) -> ModelError:
+        return model_error(exc, self.where, self._api_key, self.retry, retried=retried)
+
     def _taken(self) -> AbstractAsyncContextManager[None]:
         return self._turn.taken() if self._turn is not None else nullcontext()
-
-    def error(self, exc: openai.APIError, *, retried: bool = True) -> ModelError:
-        """Our error for an openai error: it names the endpoint, never the key."""
-        message = str(exc)
-        if self._api_key:
-            message = message.replace(self._api_key, "***")
-        if isinstance(exc, openai.APIConnectionError):
-            after = f" (after {self.retry.attempts} attempts)" if retried else ""
-            if timed_out(exc):
-                return EndpointUnreachable(f"{self.where} timed out{after}")
-            return EndpointUnreachable(f"{self.where} is unreachable: {describe(exc)}{after}")
-        status = getattr(exc, "status_code", None)
-        if status in (401, 403):
-            return AuthenticationFailed(
-                f"{self.where} refused the API key ({status}): {message}", status_code=status
-            )
-        return ModelError(f"{self.where} answered {status}: {message}", status_code=status)
 
     async def aclose(self) -> None:
         """Close the HTTP connections."""

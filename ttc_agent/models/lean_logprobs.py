@@ -14,7 +14,7 @@ logprobs) but computes, at each evaluation, only the logits of the last token, t
 sample or a logprob reads. A request with logprobs is generated as one without; then the rows of
 the generated tokens alone are log-softmaxed and their top tokens taken with a partition, not a
 sort. What the request returns is what llama-cpp-python returns, within float rounding
-(``verify`` checks it on the loaded model; ``tests/test_lean_logprobs.py`` pins it). Prompt
+(``verify`` checks it on the loaded model; ``tests/models/test_lean_logprobs.py`` pins it). Prompt
 logprobs (``echo``) and streams are left to llama-cpp-python; an echo evaluates every row
 afresh. Only the embedded server's own process imports this module (``_llama_server``).
 """

@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 
 import openai
 
-from ttc_agent.budget import BudgetExhausted, Meter, current_meter
+from ttc_agent.budget import BudgetExhausted, Meter, current_meter, prompt_token_bound
 from ttc_agent.types import Usage
 
 T = TypeVar("T")
@@ -91,6 +91,24 @@ async def request_cost(
             meter.exhausted = True  # the budget shortens this reply: the result is limited
         max_tokens = min(max_tokens or room, room)
     return Cost(model, prompt_tokens, (max_tokens or 0) * n, usage=usage), max_tokens
+
+
+async def capped_cost(
+    model: str,
+    request: dict[str, Any],
+    n: int,
+    *,
+    tools: list[Any] | None,
+    usage: Callable[[Any], Usage | None],
+) -> Cost | None:
+    """The worst case of a chat or text completion ``request`` (its ``messages`` or ``prompt``,
+    ``tools`` offered with it) under the running budget; its ``max_tokens`` is capped, in
+    place, to what is left (``request_cost``)."""
+    prompt = prompt_token_bound(request.get("prompt") or request["messages"], tools=tools)
+    cost, max_tokens = await request_cost(model, prompt, request.get("max_tokens"), n, usage)
+    if max_tokens is not None:
+        request["max_tokens"] = max_tokens
+    return cost
 
 
 async def _room(meter: Meter, model: str, prompt_tokens: int, n: int, wanted: int) -> int | None:

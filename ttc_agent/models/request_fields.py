@@ -1,5 +1,5 @@
-"""The fields of a model's requests beyond the conversation: the response format a call asks
-for, and the extra fields a caller adds to every request (``OpenAIChat(request_fields=...)``).
+"""The extra fields a caller adds to every request of a model (``OpenAIChat(request_fields=...)``;
+the fields ttc-agent sets itself are shaped in ``ttc_agent.models.shaping``).
 
 Extra fields stop where ttc-agent's own begin:
 
@@ -18,11 +18,9 @@ Extra fields stop where ttc-agent's own begin:
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Literal
+from typing import Any
 
 from ttc_agent.errors import ConfigurationError
-
-JSONMode = Literal["json_schema", "json_object", "off"]
 
 OWN_FIELDS = (
     "model",
@@ -84,19 +82,3 @@ def fields_for(
         for name, value in fields.items()
         if name not in request and not (shaped and name in SHAPE_FIELDS)
     }
-
-
-def schema_format(schema: dict[str, Any] | None, json_mode: JSONMode) -> dict[str, Any] | None:
-    """The ``response_format`` that asks for a reply in ``schema``, in the server's dialect
-    (``json_mode``; see ``OpenAIChat``), or None.
-
-    Example:
-        >>> schema_format({"type": "object"}, "json_object")
-        {'type': 'json_object', 'schema': {'type': 'object'}}
-    """
-    if schema is None or json_mode == "off":
-        return None
-    if json_mode == "json_object":
-        return {"type": "json_object", "schema": schema}
-    strict = {"name": "reply", "schema": schema, "strict": True}
-    return {"type": "json_schema", "json_schema": strict}

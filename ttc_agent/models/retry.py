@@ -4,6 +4,10 @@ Retried: 429 (after the server's Retry-After when it sends one), 408, 409, 5xx, 
 dropped connections and responses without choices. Never retried: 400, 401, 403, 404, 422
 and every other client error, which a retry cannot fix. (An endpoint that has never answered
 and refuses the connection is not retried either: see ``Endpoint``.)
+
+Two details as openai-python has them: a server that asks (Retry-After) for a longer wait than
+the policy's ``max_wait`` is not retried, since an earlier try would be refused again; and a
+server's ``x-should-retry: true`` or ``false`` decides over the status.
 """
 
 from __future__ import annotations
@@ -45,6 +49,19 @@ def is_retryable(exc: BaseException) -> bool:
     if isinstance(exc, openai.APIStatusError):
         return exc.status_code in _RETRYABLE_STATUS or exc.status_code >= 500
     return False
+
+
+def server_says_retry(exc: BaseException) -> bool | None:
+    """What the server's ``x-should-retry`` header says of a failed call (None: nothing).
+
+    Example:
+        >>> server_says_retry(ValueError()) is None
+        True
+    """
+    response = getattr(exc, "response", None)
+    if response is None:
+        return None
+    return {"true": True, "false": False}.get(response.headers.get("x-should-retry", ""))
 
 
 def could_not_connect(exc: BaseException) -> bool:
@@ -171,6 +188,30 @@ class RetryPolicy:
         backoff = self.initial_wait * 2 ** (attempt - 1) + random.uniform(0, self.initial_wait)
         return max(0.0, min(backoff, self.max_wait))
 
+    def waits_too_long(self, exc: BaseException) -> float | None:
+        """The wait the server asked for, when it is longer than ``max_wait`` (else None).
+
+        Example:
+            >>> RetryPolicy(max_wait=60).waits_too_long(ValueError()) is None
+            True
+        """
+        asked = retry_after_seconds(exc)
+        return asked if asked is not None and asked > self.max_wait else None
+
+    def retries(self, exc: BaseException) -> bool:
+        """Whether a failure is worth another try under this policy: not when the server asks
+        to wait longer than ``max_wait``; else as its ``x-should-retry`` says, else as
+        ``is_retryable``.
+
+        Example:
+            >>> RetryPolicy().retries(TimeoutError())
+            False
+        """
+        if self.waits_too_long(exc) is not None:
+            return False
+        said = server_says_retry(exc)
+        return is_retryable(exc) if said is None else said
+
     async def call(self, attempt: Callable[[], Awaitable[T]]) -> T:
         """``attempt()``, tried again after each retryable failure until ``attempts`` tries
         are spent (the last failure is raised as it is)."""
@@ -179,7 +220,7 @@ class RetryPolicy:
             try:
                 return await attempt()
             except Exception as exc:
-                if number >= self.attempts or not is_retryable(exc):
+                if number >= self.attempts or not self.retries(exc):
                     raise
                 if self.on_retry is not None:
                     self.on_retry(number + 1, self.attempts, describe(exc))

@@ -20,8 +20,8 @@ from typing import Any, Protocol
 import openai
 
 from ttc_agent.models.endpoint import Endpoint
-from ttc_agent.models.metering import Cost
-from ttc_agent.models.request_fields import fields_for
+from ttc_agent.models.metering import Cost, capped_cost
+from ttc_agent.models.shaping import completion_request, sampling_params, with_fields
 from ttc_agent.protocols import CancelWhen, StopRule
 from ttc_agent.types import Completion, Message, TokenLogprob, Usage
 
@@ -35,10 +35,6 @@ class _Streamable(Protocol):
     logprobs: bool
 
     async def _model_name(self) -> str: ...
-
-    async def _cost(
-        self, model: str, request: dict[str, Any], n: int, *, tools: list[Any] | None
-    ) -> Cost | None: ...
 
 
 class StreamSampling:
@@ -63,13 +59,14 @@ class StreamSampling:
             >>> #                                        cancel_when=watch)
         """
         model = await self._model_name()
-        request = {"model": model, "messages": list(messages), "temperature": temperature}
-        request |= {"max_tokens": max_tokens}
-        if top_logprobs is not None and self.logprobs:
-            request |= {"logprobs": True, "top_logprobs": top_logprobs}
-        request = {key: value for key, value in request.items() if value is not None}
-        extra = self.extra_body | fields_for(self.request_fields, request, shaped=True)
-        cost = await self._cost(model, request, 1, tools=None)
+        params = sampling_params(
+            temperature=temperature,
+            max_tokens=max_tokens,
+            top_logprobs=top_logprobs if self.logprobs else None,
+        )
+        params = with_fields(params, self.request_fields, shaped=True)
+        _, request, extra = completion_request(model, messages, 1, params, self.extra_body)
+        cost = await capped_cost(model, request, 1, tools=None, usage=_billed)
         return await stream_one(self.endpoint, request, extra, cost, cancel_when)
 
 
@@ -152,7 +149,7 @@ async def stream_one(
             await stream.close()  # closes the connection, mid-way or not
         return received
 
-    if cost is not None:
+    if cost is not None:  # what the stream reported, whoever reserved it
         cost = Cost(cost.model, cost.prompt_tokens, cost.output_tokens, usage=_billed)
     received = await endpoint.call(create, cost=cost)
     return received.completion()

@@ -1,5 +1,6 @@
-"""Reading a rubric judge's verdict: its JSON object, validated against the card, and G-Eval's
-expected score at each criterion's score token where the server returned logprobs.
+"""Reading a rubric judge's verdict: its JSON object, validated against the card, G-Eval's
+expected score at each criterion's score token where the server returned logprobs, and the
+``Score`` the verdict gives.
 """
 
 from __future__ import annotations
@@ -12,7 +13,8 @@ from typing import Any
 
 from pydantic import BaseModel, Field, ValidationError, create_model
 
-from ttc_agent.types import Completion
+from ttc_agent.errors import JudgeOutputError
+from ttc_agent.types import Completion, Score, Usage
 from ttc_agent.verifiers.judge_card import JudgeCard
 
 
@@ -104,3 +106,36 @@ def expected_scores(completion: Completion, card: JudgeCard) -> dict[str, float]
         if mass > 1e-6:
             expected[criterion.name] = sum(p * point for point, p in probabilities.items()) / mass
     return expected
+
+
+def verdict_score(
+    card: JudgeCard, verdict: BaseModel, completion: Completion, usage: Usage, mode: str
+) -> Score:
+    """The score of a parsed verdict: the integers the judge wrote, or, in ``logprobs`` and
+    ``auto`` modes, G-Eval's expected score where the reply's logprobs give one.
+
+    Raises:
+        JudgeOutputError: ``logprobs`` mode, and the endpoint returned no usable logprobs.
+    """
+    names = [criterion.name for criterion in card.criteria]
+    parsed = {name: float(getattr(verdict, name).score) for name in names}
+    weighted = expected_scores(completion, card) if mode != "structured" else {}
+    if mode == "logprobs" and len(weighted) < len(parsed):
+        missing = sorted(set(parsed) - set(weighted))
+        raise JudgeOutputError(
+            f"judge {card.name!r} is in logprobs mode but the endpoint returned no "
+            f"usable logprobs for {missing}; use mode='auto' or 'structured'",
+            raw=completion.text,
+        )
+    criteria = parsed | weighted
+    total = card.weighted_total(criteria)
+    read = "logprobs" if len(weighted) == len(parsed) else "mixed" if weighted else "structured"
+    rationale = "\n".join(f"{name}: {getattr(verdict, name).reason}" for name in names)
+    return Score(
+        value=total,
+        normalized=card.normalize(total),
+        criteria=criteria,
+        rationale=rationale,
+        mode=read,
+        usage=usage,
+    )

@@ -24,8 +24,6 @@ from pathlib import Path
 from string import Template
 from typing import Any
 
-from pydantic import BaseModel
-
 from ttc_agent.budget import within_budget
 from ttc_agent.errors import ConfigurationError, JudgeOutputError, ModelError
 from ttc_agent.protocols import ChatModel, OnScore
@@ -42,7 +40,7 @@ from ttc_agent.verifiers.judge_prompt import (
     render_rubric,
     restatement,
 )
-from ttc_agent.verifiers.judge_verdict import expected_scores, parse_verdict, verdict_model
+from ttc_agent.verifiers.judge_verdict import parse_verdict, verdict_model, verdict_score
 
 __all__ = ["RubricJudge"]
 
@@ -156,12 +154,10 @@ class RubricJudge:
         self, prompt: Sequence[Message], candidate: str, *, index: int = 0
     ) -> Score:
         """Score one candidate, retrying unparseable output; raises ``JudgeOutputError``."""
-        screened = self.injection.screen(candidate, self._names)
+        screened = self.injection.screen(candidate, [c.name for c in self.card.criteria])
         nonce = new_nonce() if self.nonce else None
         messages = self.messages(prompt, screened.text, nonce=nonce)
-        usage = Usage()
-        raw = ""
-        problem = ""
+        usage, raw, problem = Usage(), "", ""
         for attempt in range(self.attempts):
             temperature = self.temperature if attempt == 0 else max(self.temperature, 0.7)
             completion = await self._ask(messages, temperature=temperature)
@@ -172,7 +168,7 @@ class RubricJudge:
             except ValueError as exc:
                 problem = str(exc)
                 continue
-            score = self._score(verdict, completion, usage)
+            score = verdict_score(self.card, verdict, completion, usage, self.mode)
             return self.injection.applied(
                 score, screened, (self.card.scale.min, self.card.scale.max)
             )
@@ -197,36 +193,3 @@ class RubricJudge:
             del kwargs["top_logprobs"]
             [completion] = await self.model.sample(messages, 1, **kwargs)
         return completion
-
-    def _score(self, verdict: BaseModel, completion: Completion, usage: Usage) -> Score:
-        parsed = {name: float(getattr(verdict, name).score) for name in self._names}
-        weighted = expected_scores(completion, self.card) if self.mode != "structured" else {}
-        if self.mode == "logprobs" and len(weighted) < len(parsed):
-            missing = sorted(set(parsed) - set(weighted))
-            raise JudgeOutputError(
-                f"judge {self.card.name!r} is in logprobs mode but the endpoint returned no "
-                f"usable logprobs for {missing}; use mode='auto' or 'structured'",
-                raw=completion.text,
-            )
-        criteria = parsed | weighted
-        total = self.card.weighted_total(criteria)
-        mode = (
-            "logprobs"
-            if len(weighted) == len(parsed)
-            else "structured"
-            if not weighted
-            else "mixed"
-        )
-        rationale = "\n".join(f"{name}: {getattr(verdict, name).reason}" for name in self._names)
-        return Score(
-            value=total,
-            normalized=self.card.normalize(total),
-            criteria=criteria,
-            rationale=rationale,
-            mode=mode,
-            usage=usage,
-        )
-
-    @property
-    def _names(self) -> list[str]:
-        return [criterion.name for criterion in self.card.criteria]

@@ -14,15 +14,12 @@ records it on ``StepScores.injection``.
 
 from __future__ import annotations
 
-import asyncio
-import json
 import math
-from collections import OrderedDict
 from collections.abc import Mapping, Sequence
+from functools import partial
 from pathlib import Path
 from string import Template
 
-from ttc_agent.budget import within_budget
 from ttc_agent.errors import ConfigurationError, JudgeOutputError
 from ttc_agent.protocols import ChatModel
 from ttc_agent.types import Aggregate, InjectionAction, Message, StepScores, Usage
@@ -30,6 +27,7 @@ from ttc_agent.verifiers.fence import fence
 from ttc_agent.verifiers.injection_policy import DEFAULT_INJECTION, InjectionPolicy, Screened
 from ttc_agent.verifiers.judge_card import JudgeCard, load_card
 from ttc_agent.verifiers.judge_prompt import DATA_NOTICE, render_conversation, render_rubric
+from ttc_agent.verifiers.step_judgements import StepJudgements
 from ttc_agent.verifiers.verdict import ReasonedVerdict
 
 
@@ -100,8 +98,7 @@ class LLMStepJudge:
             if reasoning
             else None
         )
-        self._cache: OrderedDict[str, float] = OrderedDict()
-        self._asked: dict[tuple[int, str], asyncio.Future[tuple[float, Usage]]] = {}  # by loop
+        self._judgements = StepJudgements(cache_size)
 
     def __repr__(self) -> str:
         return f"LLMStepJudge({self.card.name!r}, {self.model!r})"
@@ -115,39 +112,12 @@ class LLMStepJudge:
             >>> # [s] = await judge.score_steps(prompt, [["2 + 2 = 4", "So 4."]]); s.steps
         """
         conversation = render_conversation(prompt)
-        loop = id(asyncio.get_running_loop())  # a judgement is shared within its event loop
-        needed: dict[str, asyncio.Future[tuple[float, Usage]]] = {}
-        mine = []  # the judgements this call asks for, and so pays for
-        for steps in solutions:
-            for k in range(len(steps)):
-                key = json.dumps([conversation, list(steps[: k + 1])])
-                if key in self._cache or key in needed:
-                    continue
-                if (loop, key) not in self._asked:
-                    judging = self._judge(conversation, steps[: k + 1])
-                    self._asked[loop, key] = asyncio.ensure_future(judging)
-                    mine.append(key)
-                needed[key] = self._asked[loop, key]
-        try:
-            judged = await asyncio.gather(*needed.values(), return_exceptions=True)
-        finally:
-            for key in mine:
-                self._asked.pop((loop, key), None)
-        usage_by_key = {}
-        for key, outcome in zip(needed, judged, strict=True):
-            if not isinstance(outcome, BaseException):  # kept even if another one failed
-                self._remember(key, outcome[0])
-                if key in mine:
-                    usage_by_key[key] = outcome[1]
-        within_budget(judged)
-        results = []
-        for steps in solutions:
-            keys = [json.dumps([conversation, list(steps[: k + 1])]) for k in range(len(steps))]
-            usage = Usage.sum([usage_by_key.pop(key) for key in keys if key in usage_by_key])
-            screening = self._screened(steps).screening
-            scores = [self._cache[key] for key in keys]
-            results.append(StepScores(steps=scores, usage=usage, injection=screening))
-        return results
+        judge = partial(self._judge, conversation)
+        judged = await self._judgements.scores(conversation, solutions, judge)
+        return [
+            StepScores(steps=scores, usage=usage, injection=self._screened(steps).screening)
+            for steps, (scores, usage) in zip(solutions, judged, strict=True)
+        ]
 
     def remember(
         self,
@@ -163,7 +133,7 @@ class LLMStepJudge:
         conversation = render_conversation(prompt)
         for steps, verdict in zip(solutions, scores, strict=True):
             for k, value in enumerate(verdict.steps[: len(steps)]):
-                self._remember(json.dumps([conversation, list(steps[: k + 1])]), value)
+                self._judgements.remember(StepJudgements.key(conversation, steps[: k + 1]), value)
 
     def messages(self, conversation: str, steps: Sequence[str]) -> list[Message]:
         """The judge's messages for the last of ``steps``."""
@@ -236,12 +206,6 @@ class LLMStepJudge:
         reading = await self.verdict.read(messages, temperature=temperature)
         score = reading.probabilities["1"] if reading.decided else None
         return score, reading.usage, reading.reasoning + self.verdict.cue + reading.token
-
-    def _remember(self, key: str, value: float) -> None:
-        self._cache[key] = value
-        self._cache.move_to_end(key)
-        while len(self._cache) > self.cache_size:
-            self._cache.popitem(last=False)
 
 
 def _probability_of_one(top: Mapping[str, float]) -> float | None:

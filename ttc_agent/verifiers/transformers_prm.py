@@ -100,21 +100,14 @@ class TransformersPRM:
             raise ConfigurationError(f"batch_size must be at least 1, got {batch_size}")
         if max_length is not None and max_length < 1:
             raise ConfigurationError(f"max_length must be at least 1, got {max_length}")
-        torch, transformers = _import_backend()
-        self._torch = torch
-        self.device = _pick_device(torch, device)
-        self.dtype = _pick_dtype(torch, dtype, self.device)
-        self.batch_size = batch_size
-        self.max_length = max_length
-        source = str(model)
+        self._torch, transformers = _import_backend()
+        self.device = _pick_device(self._torch, device)
+        self.dtype = _pick_dtype(self._torch, dtype, self.device)
+        self.batch_size, self.max_length = batch_size, max_length
+        source, trust = str(model), trust_remote_code
         self.name = Path(source).name if Path(source).is_dir() else source
-
-        self.tokenizer = transformers.AutoTokenizer.from_pretrained(
-            source, trust_remote_code=trust_remote_code
-        )
-        config = transformers.AutoConfig.from_pretrained(
-            source, trust_remote_code=trust_remote_code
-        )
+        self.tokenizer = transformers.AutoTokenizer.from_pretrained(source, trust_remote_code=trust)
+        config = transformers.AutoConfig.from_pretrained(source, trust_remote_code=trust)
         self.family: Family = (
             detect_family(source, self.tokenizer, config) if family == "auto" else family
         )
@@ -126,9 +119,7 @@ class TransformersPRM:
         self.format = make_format(
             self.family, self.tokenizer, self.step_tag, good_token, bad_token, head
         )
-        self.model = load_model(
-            transformers, source, self.family, config, self.dtype, trust_remote_code
-        )
+        self.model = load_model(transformers, source, self.family, config, self.dtype, trust)
         self.model.to(self.device).eval()
         self._lock = threading.Lock()
 
@@ -158,7 +149,7 @@ class TransformersPRM:
         for i in order:  # every solution is checked before any forward pass is paid for
             if len(encoded[i].reads) != len(solutions[i]):
                 found, fed = len(encoded[i].reads), len(encoded[i].ids)
-                raise ConfigurationError(self._mismatch(i, len(solutions[i]), found, fed))
+                raise ConfigurationError(_mismatch(self, i, len(solutions[i]), found, fed))
         with self._lock:
             for start in range(0, len(order), self.batch_size):
                 batch = order[start : start + self.batch_size]
@@ -178,15 +169,7 @@ class TransformersPRM:
     def _forward(self, batch: list[Encoded]) -> list[list[float]]:
         """One forward pass: the step scores of each solution in ``batch``."""
         torch = self._torch
-        width = max(len(solution.ids) for solution in batch)
-        input_ids = torch.full((len(batch), width), self.tokenizer.pad_token_id)
-        attention_mask = torch.zeros((len(batch), width), dtype=torch.long)
-        rows, columns = [], []
-        for i, solution in enumerate(batch):
-            input_ids[i, : len(solution.ids)] = torch.tensor(solution.ids)
-            attention_mask[i, : len(solution.ids)] = 1
-            rows += [i] * len(solution.reads)
-            columns += solution.reads
+        input_ids, attention_mask, rows, columns = padded(torch, batch, self.tokenizer.pad_token_id)
         with torch.inference_mode():
             output = self.model(
                 input_ids=input_ids.to(self.device),
@@ -199,17 +182,6 @@ class TransformersPRM:
             )
             good = self.format.probabilities(output, *where)
         return [chunk.tolist() for chunk in good.cpu().split([len(s.reads) for s in batch])]
-
-    def _mismatch(self, index: int, steps: int, found: int, fed: int) -> str:
-        reason = (
-            f"it was cut at max_length={self.max_length} tokens"
-            if self.max_length is not None and fed >= self.max_length
-            else "the question or a step contains the tag, or it is not tokenized alone there"
-        )
-        return (
-            f"solution {index} has {steps} steps but {found} step tags {self.step_tag!r} were "
-            f"found in its {fed} tokens: {reason}"
-        )
 
 
 def question_of(prompt: Sequence[Message]) -> str:
@@ -264,3 +236,32 @@ def _pick_dtype(torch: Any, dtype: Any, device: Any) -> Any:
             raise ConfigurationError(f"dtype {dtype!r} is not a torch dtype")
         return resolved
     return dtype
+
+
+def _mismatch(prm: TransformersPRM, index: int, steps: int, found: int, fed: int) -> str:
+    """Why a solution's steps and the step tags found in its tokens do not match."""
+    reason = (
+        f"it was cut at max_length={prm.max_length} tokens"
+        if prm.max_length is not None and fed >= prm.max_length
+        else "the question or a step contains the tag, or it is not tokenized alone there"
+    )
+    return (
+        f"solution {index} has {steps} steps but {found} step tags {prm.step_tag!r} were "
+        f"found in its {fed} tokens: {reason}"
+    )
+
+
+def padded(torch: Any, batch: list[Encoded], pad_id: int) -> tuple[Any, Any, list[int], list[int]]:
+    """A batch as right-padded input ids and their attention mask, with the (row, column) of
+    every position whose score is read."""
+    width = max(len(solution.ids) for solution in batch)
+    input_ids = torch.full((len(batch), width), pad_id)
+    attention_mask = torch.zeros((len(batch), width), dtype=torch.long)
+    rows: list[int] = []
+    columns: list[int] = []
+    for i, solution in enumerate(batch):
+        input_ids[i, : len(solution.ids)] = torch.tensor(solution.ids)
+        attention_mask[i, : len(solution.ids)] = 1
+        rows += [i] * len(solution.reads)
+        columns += solution.reads
+    return input_ids, attention_mask, rows, columns

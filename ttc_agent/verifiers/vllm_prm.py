@@ -103,11 +103,7 @@ class VLLMPRM:
         self.input_format: InputFormat = input_format
         self.system = system
         self.endpoint = Endpoint(
-            self.base_url,
-            api_key,
-            timeout=timeout,
-            retry=retry,
-            max_concurrency=max_concurrency,
+            self.base_url, api_key, timeout=timeout, retry=retry, max_concurrency=max_concurrency
         )
 
     def __repr__(self) -> str:  # never shows the key
@@ -138,21 +134,12 @@ class VLLMPRM:
         )
         return within_budget(scored)  # a budget stop keeps the scores that arrived (partial)
 
-    def _request(self, question: str, steps: Sequence[str]) -> dict[str, Any]:
-        solution = "".join(step + self.step_tag for step in steps)
-        if self.input_format == "text":
-            return {"model": self.name, "input": f"{question} {solution}"}
-        messages = [] if self.system is None else [{"role": "system", "content": self.system}]
-        messages += [
-            {"role": "user", "content": question},
-            {"role": "assistant", "content": solution},
-        ]
-        return {"model": self.name, "messages": messages, "add_generation_prompt": False}
-
     async def _score_one(self, question: str, steps: Sequence[str]) -> StepScores:
         if not steps:
             return StepScores(steps=[])
-        request = self._request(question, steps)
+        request = pooling_input(
+            self.name, question, steps, self.step_tag, self.input_format, self.system
+        )
         bound = prompt_token_bound(request.get("input") or request["messages"])
         cost = Cost(self.name, bound, 0, usage=_pooling_usage)
         pooling = self._post("/pooling", {**request, "task": "token_classify"}, cost)
@@ -161,15 +148,9 @@ class VLLMPRM:
         else:  # ALL pooling: the rows at the step tag's id, found from the same input's tokens
             body, tokens = await asyncio.gather(pooling, self._token_ids(request))
             rows, prompt_tokens = _pooled_rows(body)
-            if len(tokens) != len(rows):
-                raise ConfigurationError(
-                    f"{self.base_url} pooled {len(rows)} tokens but tokenized {len(tokens)}: "
-                    "with step_tag_id set the server must pool ALL tokens"
-                )
-            tag = self.step_tag_id
-            rows = [row for row, token in zip(rows, tokens, strict=True) if token == tag]
+            rows = _rows_at(self.step_tag_id, rows, tokens, self.base_url)
         if len(rows) != len(steps):
-            raise ConfigurationError(self._mismatch(len(steps), len(rows)))
+            raise ConfigurationError(_mismatch(self, len(steps), len(rows)))
         good, bad = self.reward_token_ids or (1, 0)
         return StepScores(
             steps=[_good_probability(row, good, bad) for row in rows],
@@ -189,19 +170,6 @@ class VLLMPRM:
         """A metered POST: under a budget it reserves ``cost`` and settles to what it billed."""
         return await self.endpoint.call(
             lambda client: client.post(path, cast_to=object, body=body), cost=cost
-        )
-
-    def _mismatch(self, steps: int, rows: int) -> str:
-        where = (
-            f"the token step_tag_id={self.step_tag_id}"
-            if self.step_tag_id is not None
-            else "the server's step_tag_id (STEP pooling)"
-        )
-        return (
-            f"{self.base_url} scored {rows} step tags for {steps} steps: step_tag "
-            f"{self.step_tag!r} must be exactly one token, {where}, and appear nowhere inside a "
-            "step. Start vLLM with STEP pooling at that token, or pass step_tag_id= for a server "
-            "that pools ALL tokens"
         )
 
 
@@ -246,3 +214,51 @@ def _good_probability(row: list[float], good: int, bad: int) -> float:
     if mass <= 0:
         raise ModelError(f"the good and bad classes have no probability in the row {row[:4]}")
     return row[good] / mass
+
+
+def pooling_input(
+    model: str,
+    question: str,
+    steps: Sequence[str],
+    step_tag: str,
+    input_format: InputFormat,
+    system: str | None,
+) -> dict[str, Any]:
+    """The input of one solution's pooling request, each step followed by the step tag: chat
+    ``messages`` (the server's chat template renders them), or the ``input`` text.
+
+    Example:
+        >>> pooling_input("m", "Q", ["a", "b"], "<t>", "text", None)
+        {'model': 'm', 'input': 'Q a<t>b<t>'}
+    """
+    solution = "".join(step + step_tag for step in steps)
+    if input_format == "text":
+        return {"model": model, "input": f"{question} {solution}"}
+    messages = [] if system is None else [{"role": "system", "content": system}]
+    messages += [{"role": "user", "content": question}, {"role": "assistant", "content": solution}]
+    return {"model": model, "messages": messages, "add_generation_prompt": False}
+
+
+def _rows_at(tag: int, rows: list[list[float]], tokens: list[int], where: str) -> list[list[float]]:
+    """The pooled rows of an ALL-pooling server at the step tag's token id."""
+    if len(tokens) != len(rows):
+        raise ConfigurationError(
+            f"{where} pooled {len(rows)} tokens but tokenized {len(tokens)}: "
+            "with step_tag_id set the server must pool ALL tokens"
+        )
+    return [row for row, token in zip(rows, tokens, strict=True) if token == tag]
+
+
+def _mismatch(prm: VLLMPRM, steps: int, rows: int) -> str:
+    """Why a solution's steps and its pooled rows do not match, and what to do."""
+    where = (
+        f"the token step_tag_id={prm.step_tag_id}"
+        if prm.step_tag_id is not None
+        else "the server's step_tag_id (STEP pooling)"
+    )
+    return (
+        f"{prm.base_url} scored {rows} step tags for {steps} steps: step_tag "
+        f"{prm.step_tag!r} must be exactly one token, {where}, and appear nowhere inside a "
+        "step. Start vLLM with STEP pooling at that token, or pass step_tag_id= for a server "
+        "that pools ALL tokens"
+    )

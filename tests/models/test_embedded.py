@@ -87,7 +87,7 @@ def test_missing_chunk_package_names_the_extra(tmp_path, monkeypatch):
 
 
 def gsm8k(count: int) -> list[tuple[str, str]]:
-    path = Path(__file__).resolve().parent / "data" / "gsm8k_test_first2.jsonl"
+    path = Path(__file__).resolve().parents[1] / "data" / "gsm8k_test_first2.jsonl"
     rows = [json.loads(line) for line in path.read_text().splitlines()[:count]]
     assert len(rows) == count
     return [(r["question"], r["answer"].split("####")[-1].strip().replace(",", "")) for r in rows]

@@ -12,7 +12,8 @@ from test_step_search import NumberVerifier, _log
 from ttc_agent import OpenAIChat, RubricJudge, StepsAsOutcome
 from ttc_agent.strategies.beam_search import beam_search
 from ttc_agent.strategies.dvts import dvts
-from ttc_agent.testing import Reply, fenced
+from ttc_agent.testing import Reply, fenced, judge_reply
+from ttc_agent.types import Usage
 from ttc_agent.verifiers.step_judge import LLMStepJudge
 
 
@@ -69,3 +70,43 @@ async def test_the_step_judge_asks_once_for_a_step_two_calls_need_at_once(model_
     assert len(server.requests) == 2  # "2+2" and "2+2 = 4", once each
     assert first[0].steps == second[0].steps == pytest.approx([0.8, 0.8])
     assert first[0].usage.calls + second[0].usage.calls == 2  # paid once, by the first
+
+
+async def test_llm_step_judge_scores_with_logprobs_and_caches(model_for):
+    def handler(request):
+        candidate = fenced(request.last_user)
+        if candidate is not None:
+            good = 0.8 if candidate.endswith("4") else 0.3
+            return Reply("1", alternatives={0: {"1": _log(good), "0": _log(1 - good)}})
+        return "unused"
+
+    server, model = model_for(handler)
+    judge = LLMStepJudge(model)
+    scores = await judge.score_steps(
+        [{"role": "user", "content": "2+2?"}], [["2+2", "= 4"], ["2+2", "= 5"]]
+    )
+    assert [s.steps for s in scores] == [pytest.approx([0.3, 0.8]), pytest.approx([0.3, 0.3])]
+    assert len(server.requests) == 3  # the shared first step was judged once
+    again = await judge.score_steps([{"role": "user", "content": "2+2?"}], [["2+2", "= 4"]])
+    assert again[0].usage == Usage() and len(server.requests) == 3
+
+
+async def test_rubric_judge_as_step_verifier_for_writing(model_for):
+    criteria = ["clarity", "style", "engagement", "relevance"]
+
+    def handler(request):
+        candidate = fenced(request.last_user)
+        if candidate is not None:
+            return judge_reply(dict.fromkeys(criteria, 5 if "vivid" in candidate else 2))
+        depth = (request.prefix or "").count("\n\n")
+        return (
+            ["A vivid opening.", "A dull opening."][request.index % 2]
+            if depth == 0
+            else "The end, as the answer is \\boxed{0}."
+        )
+
+    _, model = model_for(handler, honour_n=False)
+    judge = RubricJudge("writing_quality", model, mode="structured")
+    result = await beam_search(model, judge, n=2, keep=1, max_steps=3).ainvoke("Write a story.")
+    assert result.answer.startswith("A vivid opening.")
+    assert result.settings["verifier"] == "writing_quality"

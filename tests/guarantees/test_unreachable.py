@@ -17,7 +17,7 @@ from ttc_agent.errors import ConfigurationError, EndpointUnreachable
 from ttc_agent.models import RetryPolicy
 from ttc_agent.testing import Fault
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 PROMPT = [{"role": "user", "content": "Hi"}]
 
 
@@ -32,8 +32,12 @@ def ttc(*args: str, **env: str) -> subprocess.CompletedProcess:
     environment = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "TTC_"))}
     return subprocess.run(
         [sys.executable, "-m", "ttc_agent.cli", *args],
-        capture_output=True, text=True, env=environment | env, cwd=ROOT, timeout=120,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        env=environment | env,
+        cwd=ROOT,
+        timeout=120,
+    )
 
 
 @pytest.mark.parametrize("url", ["not-a-url", "ftp://example.com/v1", "http://", "localhost:8000"])
@@ -84,8 +88,21 @@ async def test_each_retry_is_reported_as_it_happens(model_for):
 def test_the_command_line_prints_each_retry_on_stderr(loopback):
     server = loopback(lambda request: "Fine.", honour_n=True)
     server.inject(Fault.server_error(503), times=1)
-    done = ttc("run", "Q", "--strategy", "majority_vote", "-n", "1", "--answer", "exact",
-               "--base-url", server.base_url, "--model", "m", COLUMNS="100")  # fmt: skip
+    done = ttc(
+        "run",
+        "Q",
+        "--strategy",
+        "majority_vote",
+        "-n",
+        "1",
+        "--answer",
+        "exact",
+        "--base-url",
+        server.base_url,
+        "--model",
+        "m",
+        COLUMNS="100",
+    )
     assert done.returncode == 0, done.stderr
     assert "retrying 2/6: answered 503" in done.stderr
 

@@ -56,9 +56,12 @@ def test_the_command_line_prints_no_key(loopback):
     env |= {"OPENAI_BASE_URL": server.base_url, "OPENAI_API_KEY": SECRET, "TTC_MODEL": "m"}
     done = subprocess.run(
         [sys.executable, "-m", "ttc_agent.cli", "run", "Q", "-n", "2", "--retries", "1"],
-        capture_output=True, text=True, env=env, timeout=120,
-        cwd=Path(__file__).resolve().parents[1],
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        cwd=Path(__file__).resolve().parents[2],
+    )
     assert done.returncode == 1
     assert "refused the API key (401)" in done.stderr
     assert SECRET not in done.stderr + done.stdout

@@ -18,7 +18,7 @@ import pytest
 
 from ttc_agent.testing import Reply, fenced, judge_reply
 
-PROGRAM = Path(__file__).parent / "programs" / "resumable_search.py"
+PROGRAM = Path(__file__).resolve().parents[1] / "programs" / "resumable_search.py"
 CRITERIA = ["correctness", "completeness", "specificity", "clarity"]
 
 
@@ -98,8 +98,11 @@ def run(db: str, base_url: str, strategy: str, mode: str, calls: str = "") -> su
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "TTC_"))}
     return subprocess.Popen(
         [sys.executable, str(PROGRAM), db, base_url, strategy, mode, calls],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
-    )  # fmt: skip
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
 
 
 def wait_for(condition, timeout: float = 60.0) -> None:

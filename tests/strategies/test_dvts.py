@@ -87,3 +87,29 @@ async def test_dvts_resumed_after_a_failure_asks_again_only_what_failed(model_fo
     assert [fenced(r.last_user) for r in resumed] == [failed]
     assert len(generation(server)) == 2 * 2 * 2  # two trees, two steps, two samples each
     assert len(answered) == 4 + 3  # step 1 of both trees; step 2 but the failed one
+
+
+async def test_dvts_subtrees_are_independent(model_for):
+    server, model = model_for(Stepper(), honour_n=False)
+    verifier = NumberVerifier()
+    result = await dvts(model, verifier, n=4, subtrees=2, max_steps=3).ainvoke("Q")
+    assert sorted(c.tree for c in result.candidates) == [0, 0, 1, 1]
+    by_tree = {}
+    for candidate in result.candidates:
+        by_tree.setdefault(candidate.tree, set()).add(candidate.text.split("\n\n")[0])
+    # within a tree all survivors share the tree's own first step; the trees differ
+    assert all(len(first) == 1 for first in by_tree.values())
+    assert by_tree[0] != by_tree[1]
+    # each tree keeps one beam and expands it n // subtrees = 2 times per step
+    assert len(generation(server)) == 2 * 2 * 3
+    assert result.chosen == max(range(4), key=lambda i: (result.candidates[i].score.value, -i))
+
+
+async def test_dvts_progress_events_name_the_tree(model_for):
+    _, model = model_for(Stepper(), honour_n=False)
+    node = dvts(model, NumberVerifier(), n=4, subtrees=2, max_steps=2)
+    events = [
+        e async for e in node.graph.astream({"messages": [("user", "Q")]}, stream_mode="custom")
+    ]
+    steps = [(e["tree"], e["step"]) for e in events if e["ttc"] == "step"]
+    assert sorted(steps) == [(0, 0), (0, 1), (0, 2), (1, 0), (1, 1), (1, 2)]  # 0: the start

@@ -6,8 +6,8 @@ fake turns of eight template families, look-alike Unicode, requests in eight lan
 requests and appeals to the evaluator. For every entry: the candidate stays inside its fence,
 whole; no chat-template control marker survives; the prompt around the fence is the same as for
 a harmless answer; and the score is read only from the judge's own reply, given what the
-injection screen left of the candidate (tests/test_injection_screen.py and
-tests/test_injection_policy.py test the screen and its policies).
+injection screen left of the candidate (tests/guarantees/test_injection_screen.py and
+tests/guarantees/test_injection_policy.py test the screen and its policies).
 """
 
 from __future__ import annotations
@@ -23,9 +23,9 @@ from ttc_agent.verifiers.fence import fence_tag, neutralise
 from ttc_agent.verifiers.injection_policy import InjectionPolicy
 from ttc_agent.verifiers.judge_prompt import DATA_NOTICE
 
+TESTS = Path(__file__).resolve().parents[1]
 CORPUS = [
-    json.loads(line)
-    for line in (Path(__file__).parent / "data" / "judge_injection.jsonl").read_text().splitlines()
+    json.loads(line) for line in (TESTS / "data" / "judge_injection.jsonl").read_text().splitlines()
 ]
 PROMPT = [{"role": "user", "content": "Explain photosynthesis in two sentences."}]
 CRITERIA = ["correctness", "completeness", "specificity", "clarity"]

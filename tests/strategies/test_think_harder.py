@@ -95,9 +95,12 @@ def test_terminal_chat_example_switches_effort(loopback):
     done = subprocess.run(
         [sys.executable, "examples/think_harder_chat.py"],
         input="Hello\n/effort low\nAnd again\n/effort extreme\n/quit\n",
-        capture_output=True, text=True, env=env, timeout=120,
-        cwd=Path(__file__).resolve().parents[1],
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        cwd=Path(__file__).resolve().parents[2],
+    )
     assert done.returncode == 0, done.stderr
     assert "(none, 1 candidate(s)" in done.stdout
     assert "effort: low" in done.stdout
@@ -114,10 +117,15 @@ def chat_example(env_extra, **options):
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "TTC_"))}
     env |= {"OPENAI_API_KEY": "k", "TTC_MODEL": "m"} | env_extra
     return subprocess.Popen(
-        [sys.executable, "examples/think_harder_chat.py"], env=env, text=True,
-        cwd=Path(__file__).resolve().parents[1], stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, **options,
-    )  # fmt: skip
+        [sys.executable, "examples/think_harder_chat.py"],
+        env=env,
+        text=True,
+        cwd=Path(__file__).resolve().parents[2],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        **options,
+    )
 
 
 def test_terminal_chat_rejects_unknown_commands(loopback):

@@ -12,7 +12,7 @@ import time
 from io import BufferedIOBase
 from typing import Any
 
-from ttc_agent.testing_wire import _TOKEN, Counting, count_tokens
+from ttc_agent.testing.wire import _TOKEN, Counting, count_tokens, usage_of
 
 
 def chunks(
@@ -41,7 +41,7 @@ def chunks(
                 part["logprobs"] = {"content": logprobs[i : i + 1]}
             event = base | {"choices": [part]}
             if running_usage and usage is not None:
-                event["usage"] = _usage(usage["prompt_tokens"], i + 1)
+                event["usage"] = usage_of(usage["prompt_tokens"], i + 1)
             events.append(event)
         finish = {"index": index, "delta": {}, "finish_reason": choice["finish_reason"]}
         events.append(base | {"choices": [finish]})
@@ -61,16 +61,36 @@ def send(stream: BufferedIOBase, events: list[dict[str, Any]], pause: float = 0.
     sent = 0
     try:
         for event in events:
-            stream.write(f"data: {json.dumps(event)}\n\n".encode())
+            stream.write(encoded(event))
             stream.flush()
-            if any("content" in choice.get("delta", {}) for choice in event.get("choices", [])):
+            if carries_token(event):
                 sent += 1
                 time.sleep(pause)
-        stream.write(b"data: [DONE]\n\n")
+        stream.write(DONE)
         stream.flush()
     except (BrokenPipeError, ConnectionResetError):
         return sent
     return None
+
+
+DONE = b"data: [DONE]\n\n"
+"""The server-sent event that ends a stream."""
+
+
+def encoded(event: dict[str, Any]) -> bytes:
+    """One chunk as a server-sent event.
+
+    Example:
+        >>> encoded({"choices": []})
+        b'data: {"choices": []}\\n\\n'
+    """
+    return f"data: {json.dumps(event)}\n\n".encode()
+
+
+def carries_token(event: dict[str, Any]) -> bool:
+    """Whether a chunk carries a generated token (what a server paces, and bills when the
+    stream is closed early)."""
+    return any("content" in choice.get("delta", {}) for choice in event.get("choices", []))
 
 
 def billed_until(usage: dict[str, int], sent: int, counting: Counting, text: str) -> dict[str, int]:
@@ -82,12 +102,4 @@ def billed_until(usage: dict[str, int], sent: int, counting: Counting, text: str
         {'prompt_tokens': 5, 'completion_tokens': 2, 'total_tokens': 7}
     """
     generated = count_tokens("".join(_TOKEN.findall(text)[:sent]), counting)
-    return _usage(usage["prompt_tokens"], generated)
-
-
-def _usage(prompt: int, completion: int) -> dict[str, int]:
-    return {
-        "prompt_tokens": prompt,
-        "completion_tokens": completion,
-        "total_tokens": prompt + completion,
-    }
+    return usage_of(usage["prompt_tokens"], generated)

@@ -1,4 +1,5 @@
-"""beam_search and dvts against the loopback server (steps continue the assistant's text)."""
+"""beam_search against the loopback server (steps continue the assistant's text), and the
+scripts and step verifiers the step-search tests share."""
 
 from __future__ import annotations
 
@@ -7,12 +8,11 @@ import threading
 
 import pytest
 
-from ttc_agent import ConfigurationError, OpenAIChat, RubricJudge
+from ttc_agent import ConfigurationError, OpenAIChat
 from ttc_agent.strategies.beam_search import beam_search
 from ttc_agent.strategies.dvts import dvts
-from ttc_agent.testing import fenced, judge_reply
+from ttc_agent.testing import fenced
 from ttc_agent.types import StepScores, Usage
-from ttc_agent.verifiers.step_judge import LLMStepJudge
 
 
 class Stepper:
@@ -153,102 +153,10 @@ def test_n_must_be_a_multiple_of_keep():
         dvts(model, NumberVerifier(), n=16, subtrees=3)
 
 
-async def test_dvts_subtrees_are_independent(model_for):
-    server, model = model_for(Stepper(), honour_n=False)
-    verifier = NumberVerifier()
-    result = await dvts(model, verifier, n=4, subtrees=2, max_steps=3).ainvoke("Q")
-    assert sorted(c.tree for c in result.candidates) == [0, 0, 1, 1]
-    by_tree = {}
-    for candidate in result.candidates:
-        by_tree.setdefault(candidate.tree, set()).add(candidate.text.split("\n\n")[0])
-    # within a tree all survivors share the tree's own first step; the trees differ
-    assert all(len(first) == 1 for first in by_tree.values())
-    assert by_tree[0] != by_tree[1]
-    # each tree keeps one beam and expands it n // subtrees = 2 times per step
-    assert len(generation(server)) == 2 * 2 * 3
-    assert result.chosen == max(range(4), key=lambda i: (result.candidates[i].score.value, -i))
-
-
-async def test_dvts_progress_events_name_the_tree(model_for):
-    _, model = model_for(Stepper(), honour_n=False)
-    node = dvts(model, NumberVerifier(), n=4, subtrees=2, max_steps=2)
-    events = [
-        e async for e in node.graph.astream({"messages": [("user", "Q")]}, stream_mode="custom")
-    ]
-    steps = [(e["tree"], e["step"]) for e in events if e["ttc"] == "step"]
-    assert sorted(steps) == [(0, 0), (0, 1), (0, 2), (1, 0), (1, 1), (1, 2)]  # 0: the start
-
-
-async def test_llm_step_judge_scores_with_logprobs_and_caches(model_for):
-    def handler(request):
-        candidate = fenced(request.last_user)
-        if candidate is not None:
-            from ttc_agent.testing import Reply
-
-            good = 0.8 if candidate.endswith("4") else 0.3
-            return Reply("1", alternatives={0: {"1": _log(good), "0": _log(1 - good)}})
-        return "unused"
-
-    server, model = model_for(handler)
-    judge = LLMStepJudge(model)
-    scores = await judge.score_steps(
-        [{"role": "user", "content": "2+2?"}], [["2+2", "= 4"], ["2+2", "= 5"]]
-    )
-    assert [s.steps for s in scores] == [pytest.approx([0.3, 0.8]), pytest.approx([0.3, 0.3])]
-    assert len(server.requests) == 3  # the shared first step was judged once
-    again = await judge.score_steps([{"role": "user", "content": "2+2?"}], [["2+2", "= 4"]])
-    assert again[0].usage == Usage() and len(server.requests) == 3
-
-
-async def test_rubric_judge_as_step_verifier_for_writing(model_for):
-    criteria = ["clarity", "style", "engagement", "relevance"]
-
-    def handler(request):
-        candidate = fenced(request.last_user)
-        if candidate is not None:
-            return judge_reply(dict.fromkeys(criteria, 5 if "vivid" in candidate else 2))
-        depth = (request.prefix or "").count("\n\n")
-        return (
-            ["A vivid opening.", "A dull opening."][request.index % 2]
-            if depth == 0
-            else "The end, as the answer is \\boxed{0}."
-        )
-
-    _, model = model_for(handler, honour_n=False)
-    judge = RubricJudge("writing_quality", model, mode="structured")
-    result = await beam_search(model, judge, n=2, keep=1, max_steps=3).ainvoke("Write a story.")
-    assert result.answer.startswith("A vivid opening.")
-    assert result.settings["verifier"] == "writing_quality"
-
-
 def _log(p: float) -> float:
     import math
 
     return math.log(p)
-
-
-async def test_step_verifier_as_outcome_verifier_for_best_of_n(model_for):
-    from ttc_agent import StepsAsOutcome, best_of_n
-
-    answers = iter(["s1.1\n\ns2.9", "s1.5\n\ns2.2", "s1.8"])
-    _, model = model_for(lambda request: next(answers), honour_n=True)
-    verifier = NumberVerifier()
-    node = best_of_n(model, StepsAsOutcome(verifier, aggregate="min"), n=3)
-    result = await node.ainvoke("Q")
-    assert [c.score.value for c in result.candidates] == [0.1, 0.2, 0.8]
-    assert result.answer == "s1.8"
-    assert verifier.batches == [[["s1.1", "s2.9"], ["s1.5", "s2.2"], ["s1.8"]]]
-
-
-async def test_whole_solutions_as_one_step(model_for):
-    from ttc_agent import StepsAsOutcome
-
-    verifier = NumberVerifier()
-    scores = await StepsAsOutcome(verifier, delimiter=None).score(
-        [{"role": "user", "content": "Q"}], ["s1.3\n\ns2.7", "s1.4"]
-    )
-    assert verifier.batches == [[["s1.3\n\ns2.7"], ["s1.4"]]]  # one step each: one verdict
-    assert [s.value for s in scores] == [0.3, 0.4]
 
 
 class FinishedLow:

@@ -14,7 +14,7 @@ import pytest
 from ttc_agent import EndpointUnreachable, ModelError, OpenAIChat, RetryPolicy
 from ttc_agent.testing import Fault, Reply
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 FAST = RetryPolicy(attempts=3, initial_wait=0.01, max_wait=0.05)
 PROMPT = [{"role": "user", "content": "Name a colour."}]
 

@@ -102,8 +102,18 @@ def test_failed_runs_leave_no_result_file(loopback, tmp_path, args, message):
 
 def test_unreachable_endpoint_leaves_no_result_file(tmp_path):
     out = tmp_path / "result.json"
-    done = ttc("run", "Q", "--base-url", "http://127.0.0.1:9/v1", "--model", "m",
-               "--retries", "1", "--out", str(out))  # fmt: skip
+    done = ttc(
+        "run",
+        "Q",
+        "--base-url",
+        "http://127.0.0.1:9/v1",
+        "--model",
+        "m",
+        "--retries",
+        "1",
+        "--out",
+        str(out),
+    )
     assert done.returncode == 1
     assert "unreachable" in done.stderr
     assert list(tmp_path.iterdir()) == []

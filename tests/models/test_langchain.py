@@ -4,8 +4,10 @@ the real ``ChatOpenAI`` talking to the loopback server over HTTP."""
 from __future__ import annotations
 
 import pytest
+from langchain_core.language_models import GenericFakeChatModel
 from langchain_core.messages import AIMessage, HumanMessage, ToolMessage
 from langchain_openai import ChatOpenAI
+from test_openai_chat import PROMPT
 
 from ttc_agent import (
     Budget,
@@ -144,3 +146,13 @@ async def test_tool_calls_reach_the_nodes_reply(loopback, maker):
     assert isinstance(after["messages"][-1], AIMessage) and not after["messages"][-1].tool_calls
     if maker == "openai":
         await base.aclose()
+
+
+async def test_langchain_adapter_samples_n_and_reports_usage():
+    replies = iter(["first", "second", "third"])
+    model = LangChainChat(GenericFakeChatModel(messages=replies), max_concurrency=2)
+    seen = []
+    completions = await model.sample(PROMPT, 3, on_completion=lambda c: seen.append(c.text))
+    assert sorted(c.text for c in completions) == ["first", "second", "third"]
+    assert sorted(seen) == ["first", "second", "third"]
+    assert all(c.usage.calls == 1 for c in completions)

@@ -153,6 +153,73 @@ def chat_message(reply: Reply, index: int) -> dict[str, Any]:
     return message
 
 
+def completion(
+    body: dict[str, Any],
+    index: int,
+    replies: list[Reply],
+    *,
+    counting: Counting = "words",
+    stop_reason: bool = False,
+    model: str = "loopback",
+) -> dict[str, Any]:
+    """The completion a server sends for ``replies`` to request number ``index`` (a chat or a
+    text completion, as ``body`` asks), cut at its stop strings and ``max_tokens``, with the
+    logprobs it asks for and the usage it bills.
+
+    Example:
+        >>> body = {"messages": [{"role": "user", "content": "Hi"}], "max_tokens": 1}
+        >>> reply = completion(body, 0, [Reply("Hello there")])
+        >>> reply["choices"][0]["message"]["content"], reply["usage"]["completion_tokens"]
+        ('Hello', 1)
+    """
+    chat = "prompt" not in body
+    want_logprobs = bool(body.get("logprobs"))
+    top_k = int(body.get("top_logprobs") or 0) if chat else int(body.get("logprobs") or 0)
+    stop, most = body.get("stop"), body.get("max_completion_tokens", body.get("max_tokens"))
+    cut = [limit(reply, stop, most, counting) for reply in replies]
+    choices = []
+    for i, (reply, stopped_by) in enumerate(cut):
+        tokens = logprobs(reply, top_k) if want_logprobs else None
+        finish = "tool_calls" if reply.tool_calls and reply.finish_reason == "stop" else None
+        choice: dict[str, Any] = {"index": i, "finish_reason": finish or reply.finish_reason}
+        if chat:
+            choice["message"] = chat_message(reply, i)
+            choice["logprobs"] = {"content": tokens} if tokens is not None else None
+        else:
+            choice["text"] = reply.text
+            choice["logprobs"] = text_logprobs(tokens) if tokens is not None else None
+        if stop_reason:
+            choice["stop_reason"] = stopped_by
+        choices.append(choice)
+    prompt = prompt_tokens(body, counting)
+    generated = sum(count_tokens(reply.text, counting) for reply, _ in cut)
+    generated += sum(
+        count_tokens(json.dumps(r.tool_calls), counting) for r, _ in cut if r.tool_calls
+    )
+    return {
+        "id": f"chatcmpl-loopback-{index}",
+        "object": "chat.completion" if chat else "text_completion",
+        "created": 0,
+        "model": body.get("model") or model,
+        "choices": choices,
+        "usage": usage_of(prompt, generated),
+    }
+
+
+def usage_of(prompt: int, completion: int) -> dict[str, int]:
+    """A reply's usage field.
+
+    Example:
+        >>> usage_of(3, 4)
+        {'prompt_tokens': 3, 'completion_tokens': 4, 'total_tokens': 7}
+    """
+    return {
+        "prompt_tokens": prompt,
+        "completion_tokens": completion,
+        "total_tokens": prompt + completion,
+    }
+
+
 def text_logprobs(tokens: list[dict[str, Any]]) -> dict[str, Any]:
     return {
         "tokens": [t["token"] for t in tokens],
