@@ -36,7 +36,7 @@ from ttc_agent.answers import last_number
 
 STRATEGIES = ("particle_filter", "beam_search", "dvts")
 MEASURED = ("step_generations", "generation_tokens", "verification_calls", "seconds")
-OUT = Path(__file__).resolve().parent / "particles.jsonl"
+OUT = Path(__file__).resolve().parent / "out" / "particles.jsonl"
 
 
 def rows(out: Path) -> list[dict]:
@@ -99,6 +99,7 @@ async def run(args: argparse.Namespace) -> None:
                     "seconds": round(time.monotonic() - began, 1),
                     "settings": result.settings,
                 }
+                args.out.parent.mkdir(parents=True, exist_ok=True)
                 with args.out.open("a") as file:
                     file.write(json.dumps(row) + "\n")
                 elapsed = time.monotonic() - started
