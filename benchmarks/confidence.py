@@ -165,10 +165,15 @@ def plot(right: dict, tokens: dict, problems_done: int, n: int, path: Path) -> N
     import matplotlib.pyplot as plt
 
     figure, axes = plt.subplots(figsize=(7, 4.5))
-    for method in METHODS:
-        x, y = tokens[method] / problems_done, right[method] / problems_done
+    points = {m: (tokens[m] / problems_done, right[m] / problems_done) for m in METHODS}
+    widest = max(x for x, _ in points.values()) or 1.0
+    placed: list[tuple[float, float]] = []
+    for method, (x, y) in points.items():
+        near = sum(abs(x - px) < 0.05 * widest and abs(y - py) < 0.03 for px, py in placed)
+        placed.append((x, y))
         axes.scatter([x], [y])
-        axes.annotate(method, (x, y), textcoords="offset points", xytext=(4, 4), fontsize=8)
+        offset = (4, 4 + 11 * near)  # labels of points that nearly coincide stack upwards
+        axes.annotate(method, (x, y), textcoords="offset points", xytext=offset, fontsize=8)
     axes.set_xlabel("completion tokens per problem")
     axes.set_ylabel("accuracy")
     axes.set_title(f"GSM8K ({problems_done} problems), embedded 0.5B, n = {n}")
