@@ -154,9 +154,12 @@ class RubricJudge:
         self, prompt: Sequence[Message], candidate: str, *, index: int = 0
     ) -> Score:
         """Score one candidate, retrying unparseable output; raises ``JudgeOutputError``."""
-        screened = self.injection.screen(candidate, [c.name for c in self.card.criteria])
+        names = [c.name for c in self.card.criteria]
+        # Only a masking policy changes what the judge reads; the others screen after the
+        # verdict, so that the screen's CPU overlaps the other candidates' requests.
+        screened = self.injection.screen(candidate, names) if self.injection.masks else None
         nonce = new_nonce() if self.nonce else None
-        messages = self.messages(prompt, screened.text, nonce=nonce)
+        messages = self.messages(prompt, screened.text if screened else candidate, nonce=nonce)
         usage, raw, problem = Usage(), "", ""
         for attempt in range(self.attempts):
             temperature = self.temperature if attempt == 0 else max(self.temperature, 0.7)
@@ -169,6 +172,7 @@ class RubricJudge:
                 problem = str(exc)
                 continue
             score = verdict_score(self.card, verdict, completion, usage, self.mode)
+            screened = screened or self.injection.screen(candidate, names)
             return self.injection.applied(
                 score, screened, (self.card.scale.min, self.card.scale.max)
             )
