@@ -11,8 +11,10 @@ The judge answers in JSON, one object per criterion with a short reason before t
 parsed is sampled again (at a higher temperature) and, after ``attempts`` tries, raised as
 ``JudgeOutputError``: never replaced by a default score.
 
-Every candidate passes the injection screen first (``verifiers/injection.py``): what it finds is
-recorded on the score, and the judge's policy flags, penalises or masks it. The prompt's
+Every candidate passes the injection screen (``verifiers/injection.py``): what it finds is
+recorded on the score, and the judge's policy flags, penalises or masks it. Only ``mask``
+changes what the judge reads, so only then does the screen run before the judge is asked; under
+the others it runs once the verdict is back, and a round's requests do not wait for it. The prompt's
 wording lives in ``judge_prompt.py``, the reading of verdicts in ``judge_verdict.py``.
 """
 
