@@ -156,9 +156,7 @@ class RubricJudge:
         self, prompt: Sequence[Message], candidate: str, *, index: int = 0
     ) -> Score:
         """Score one candidate, retrying unparseable output; raises ``JudgeOutputError``."""
-        names = [c.name for c in self.card.criteria]
-        # Only a masking policy changes what the judge reads; the others screen after the
-        # verdict, so that the screen's CPU overlaps the other candidates' requests.
+        names = [c.name for c in self.card.criteria]  # screened first only to be masked
         screened = self.injection.screen(candidate, names) if self.injection.masks else None
         nonce = new_nonce() if self.nonce else None
         messages = self.messages(prompt, screened.text if screened else candidate, nonce=nonce)
