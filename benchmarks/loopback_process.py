@@ -4,6 +4,7 @@ client's GIL, and ``time.process_time()`` in the client counts the client's CPU 
 from __future__ import annotations
 
 import contextlib
+import gc
 import multiprocessing
 from collections.abc import Iterator
 from multiprocessing.connection import Connection
@@ -25,6 +26,7 @@ class ServedLoopback:
 
 
 def _serve(connection: Connection, handler: Handler, honour_n: bool, latency: float) -> None:
+    gc.freeze()  # the heap forked from the client (its imports): not the stub's to sweep
     server = LoopbackServer(handler, honour_n=honour_n, latency=latency)
     server.start()
     connection.send(server.base_url)

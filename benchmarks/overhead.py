@@ -5,10 +5,16 @@ with an LLM judge (n samples, then n judge calls) is timed for N = 4, 8, 16, 32 
 
 - its_hub 1.2's ``BestOfN`` with its ``LLMJudge`` (the ``bench`` extra), on the same server;
 - a raw reference: two rounds of ``asyncio.gather`` over plain ``AsyncOpenAI`` calls with the
-  payloads best_of_n sends (n samples, then n judge calls).
+  payloads best_of_n sends (n samples, then n judge calls);
+- the floor of any library going through the openai package: best_of_n's own requests (one
+  with n, then n judge calls) posted through the openai client on aiohttp and read with
+  ``json.loads``, with nothing else done.
 
-The three run interleaved (median of ``--repeats``); the table gives wall / critical path, where
-the critical path is two rounds (2 x latency), and the requests each sent. The server honours
+The four run interleaved (median of ``--repeats``); the table gives wall / critical path, where
+the critical path is two rounds (2 x latency), and the requests each sent. Once every system has
+run once, the objects left by the imports (of all four) are frozen out of the garbage
+collector's sweeps: a full sweep of them takes over 100 ms here, and which system it lands in
+is chance. The server honours
 ``n`` as vLLM and OpenAI do (``--ignore-n``: one choice per request, as llama.cpp). It also
 prints the prompt tokens billed for sampling when the server honours ``n`` (target: one prompt's
 worth, not n).
@@ -17,7 +23,7 @@ beam_search (n=16, keep=4, 4 steps) and dvts (n=16, subtrees=4, 4 steps) with th
 judge are timed against 2 x steps rounds of plain calls (n step samples, then n step
 judgements, per step); their critical path is 2 x steps x latency.
 
-    python benchmarks/overhead.py [--ns 4,8,16,32,64] [--latency 0.2] [--repeats 3] [--ignore-n]
+    python benchmarks/overhead.py [--ns 4,8,16,32,64] [--latency 0.2] [--repeats 5] [--ignore-n]
 """
 
 from __future__ import annotations
@@ -32,12 +38,12 @@ from collections.abc import Awaitable, Callable
 import openai
 from its_hub_peer import ITS_HUB_JUDGE, ItsHubBestOfN, its_hub_verdict
 from loopback_process import loopback_process
+from openai_references import PROMPT, openai_floor, raw_reference
 
 from ttc_agent import LLMStepJudge, OpenAIChat, RubricJudge, beam_search, best_of_n, dvts
 from ttc_agent.testing import Reply, count_tokens, fenced, judge_reply
 from ttc_agent.verifiers.judge_prompt import render_conversation
 
-PROMPT = "Write a two-line poem about the sea."
 CRITERIA = ["clarity", "style", "engagement", "relevance"]
 
 
@@ -52,32 +58,6 @@ def handler(request):
     if request.prefix is not None or "steps" in request.last_user:
         return f"step {request.index}.{request.choice} of the solution\n\nnext"
     return f"The sea, draft {request.index}.{request.choice},\nroars and sighs."
-
-
-async def raw_reference(client: openai.AsyncOpenAI, n: int, judge: RubricJudge) -> None:
-    """Two rounds of plain AsyncOpenAI calls with the payloads best_of_n sends."""
-    messages = [{"role": "user", "content": PROMPT}]
-    judge_options = {
-        "temperature": 0.0,
-        "max_tokens": judge.max_tokens,
-        "logprobs": True,
-        "top_logprobs": judge.top_logprobs,
-    }
-    samples = await asyncio.gather(
-        *(
-            client.chat.completions.create(model="m", messages=messages, temperature=0.8)
-            for _ in range(n)
-        )
-    )
-    texts = [s.choices[0].message.content or "" for s in samples]
-    await asyncio.gather(
-        *(
-            client.chat.completions.create(
-                model="m", messages=judge.messages(messages, text), **judge_options
-            )
-            for text in texts
-        )
-    )
 
 
 async def timed(node, prompt: str = PROMPT) -> float:
@@ -168,6 +148,7 @@ SYSTEMS = (
     "ttc-agent best_of_n + RubricJudge",
     "its_hub 1.2.0 BestOfN + LLMJudge",
     "raw AsyncOpenAI, two gather rounds",
+    "floor: openai on aiohttp, same requests",
 )
 
 
@@ -182,18 +163,27 @@ async def peers(
         judge = RubricJudge("writing_quality", model, mode=judge_mode)
         its_hub = ItsHubBestOfN(server.base_url)
         raw = openai.AsyncOpenAI(base_url=server.base_url, api_key="k", max_retries=0)
+        floor = openai.AsyncOpenAI(
+            base_url=server.base_url,
+            api_key="k",
+            max_retries=0,
+            http_client=openai.DefaultAioHttpClient(),
+        )
         for n in ns:
             node = best_of_n(model, judge, n=n)
             runs: dict[str, Callable[[], Awaitable[object]]] = {
                 SYSTEMS[0]: lambda node=node: node.ainvoke(PROMPT),
                 SYSTEMS[1]: lambda n=n: its_hub.run(PROMPT, n),
                 SYSTEMS[2]: lambda n=n: raw_reference(raw, n, judge),
+                SYSTEMS[3]: lambda n=n: openai_floor(floor, n, judge),
             }
             for run in runs.values():  # connections open, and ttc-agent learns about n
                 await run()
                 server.take_count()
+            gc.collect()
+            gc.freeze()  # the imports' objects (all three systems') out of the collector's sweeps
             for repeat in range(repeats):
-                order = list(runs)[repeat % 3 :] + list(runs)[: repeat % 3]
+                order = list(runs)[repeat % len(runs) :] + list(runs)[: repeat % len(runs)]
                 for name in order:
                     gc.collect()  # no system pays for the garbage another left
                     start = time.perf_counter()
@@ -203,6 +193,7 @@ async def peers(
         await model.aclose()
         await its_hub.aclose()
         await raw.close()
+        await floor.close()
     critical = 2 * latency
     print(
         f"best_of_n with an LLM judge, loopback at {latency * 1000:.0f} ms per request, server "
@@ -250,7 +241,7 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--ns", default="4,8,16,32,64", help="the N of the table, comma-separated")
     parser.add_argument("--latency", type=float, default=0.2)
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--ignore-n", action="store_true", help="a server that ignores n")
     parser.add_argument("--step-n", type=int, default=16, help="n of beam_search and dvts")
     parser.add_argument(

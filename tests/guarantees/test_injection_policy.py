@@ -168,3 +168,27 @@ async def test_refine_quotes_the_draft_as_the_judge_read_it_and_says_why(loopbac
     assert revision.messages[-2] == {"role": "assistant", "content": MASKED}
     assert "The reviewer's screen found text" in revision.last_user
     assert "masked it (the placeholder marks where)" in revision.last_user
+
+
+@pytest.mark.parametrize(("injection", "screened_first"), [("penalise", False), ("mask", True)])
+async def test_only_a_masking_judge_screens_before_it_asks(
+    judge_on, monkeypatch, injection, screened_first
+):
+    """The screen's CPU is spent while the judge's request is out, unless the judge must read
+    the masked text."""
+    events = []
+    screen = InjectionPolicy.screen
+
+    def recorded_screen(self, text, criteria=()):
+        events.append("screen")
+        return screen(self, text, criteria)
+
+    def asked(request):
+        events.append("ask")
+        return judge_reply(dict.fromkeys(CRITERIA, 3))
+
+    monkeypatch.setattr(InjectionPolicy, "screen", recorded_screen)
+    _, judge = judge_on(asked, injection=injection)
+    [score] = await judge.score(PROMPT, [INJECTED])
+    assert events == (["screen", "ask"] if screened_first else ["ask", "screen"])
+    assert score.injection is not None and score.value == (3.0 if injection == "mask" else 1.0)

@@ -176,3 +176,14 @@ def test_a_policy_is_checked_when_it_is_made():
         InjectionPolicy("ignore")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="penalty"):
         InjectionPolicy("penalise", penalty=0)
+
+
+def test_ascii_text_is_read_as_the_unicode_reading_would_read_it():
+    """The screen's shortcut for ASCII (lower-casing) gives the same view as NFKC, case folding
+    and dropping format characters and marks, character by character."""
+    from ttc_agent.verifiers.injection import _normalised, _normalised_unicode
+
+    every_character = "".join(map(chr, range(128)))
+    for text in [every_character, ANSWER, *CONTROLS, *(a["text"] for a in ATTACKS)]:
+        if text.isascii():
+            assert _normalised(text) == _normalised_unicode(text)

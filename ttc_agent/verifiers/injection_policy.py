@@ -67,6 +67,12 @@ class InjectionPolicy:
         if not 0.0 < self.penalty <= 1.0:
             raise ConfigurationError(f"penalty must be in (0, 1], got {self.penalty}")
 
+    @property
+    def masks(self) -> bool:
+        """Whether the policy changes the text the judge reads (``mask``), so that a judge
+        must screen a candidate before asking about it."""
+        return self.action == "mask"
+
     @classmethod
     def of(cls, policy: InjectionAction | InjectionPolicy) -> InjectionPolicy:
         """A policy from its action's name, or the policy itself."""

@@ -11,8 +11,10 @@ The judge answers in JSON, one object per criterion with a short reason before t
 parsed is sampled again (at a higher temperature) and, after ``attempts`` tries, raised as
 ``JudgeOutputError``: never replaced by a default score.
 
-Every candidate passes the injection screen first (``verifiers/injection.py``): what it finds is
-recorded on the score, and the judge's policy flags, penalises or masks it. The prompt's
+Every candidate passes the injection screen (``verifiers/injection.py``): what it finds is
+recorded on the score, and the judge's policy flags, penalises or masks it. Only ``mask``
+changes what the judge reads, so only then does the screen run before the judge is asked; under
+the others it runs once the verdict is back, and a round's requests do not wait for it. The prompt's
 wording lives in ``judge_prompt.py``, the reading of verdicts in ``judge_verdict.py``.
 """
 
@@ -154,9 +156,10 @@ class RubricJudge:
         self, prompt: Sequence[Message], candidate: str, *, index: int = 0
     ) -> Score:
         """Score one candidate, retrying unparseable output; raises ``JudgeOutputError``."""
-        screened = self.injection.screen(candidate, [c.name for c in self.card.criteria])
+        names = [c.name for c in self.card.criteria]  # screened first only to be masked
+        screened = self.injection.screen(candidate, names) if self.injection.masks else None
         nonce = new_nonce() if self.nonce else None
-        messages = self.messages(prompt, screened.text, nonce=nonce)
+        messages = self.messages(prompt, screened.text if screened else candidate, nonce=nonce)
         usage, raw, problem = Usage(), "", ""
         for attempt in range(self.attempts):
             temperature = self.temperature if attempt == 0 else max(self.temperature, 0.7)
@@ -169,6 +172,7 @@ class RubricJudge:
                 problem = str(exc)
                 continue
             score = verdict_score(self.card, verdict, completion, usage, self.mode)
+            screened = screened or self.injection.screen(candidate, names)
             return self.injection.applied(
                 score, screened, (self.card.scale.min, self.card.scale.max)
             )
