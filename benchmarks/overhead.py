@@ -148,7 +148,7 @@ SYSTEMS = (
     "ttc-agent best_of_n + RubricJudge",
     "its_hub 1.2.0 BestOfN + LLMJudge",
     "raw AsyncOpenAI, two gather rounds",
-    "floor: openai on aiohttp, same requests",
+    "floor: openai+aiohttp, same requests",
 )
 
 
