@@ -19,6 +19,20 @@ def its_hub_verdict(index: int) -> str:
     return json.dumps({"score": 1 + index % 9, "reasoning": f"draft {index} reads well"})
 
 
+def its_hub_judge_body(prompt: str, answer: str) -> dict[str, Any]:
+    """The body of its_hub's judge request for ``answer`` to ``prompt``: its own prompt and
+    response format, the conversation written as its ``LLMJudge`` writes it."""
+    from its_hub import LLMJudge
+
+    conversation = f"user: {prompt}\nassistant: {answer}"
+    content = LLMJudge.DEFAULT_JUDGE_PROMPT.format(conversation=conversation)
+    return {
+        "model": "m",
+        "messages": [{"role": "user", "content": content}],
+        "response_format": LLMJudge.SCORE_RESPONSE_FORMAT,
+    }
+
+
 class ItsHubBestOfN:
     """its_hub 1.2's ``BestOfN`` with ``LLMJudge``, over its own aiohttp client."""
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Callable
 from typing import Any
 
 import openai
@@ -37,10 +38,12 @@ async def raw_reference(client: openai.AsyncOpenAI, n: int, judge: RubricJudge) 
     )
 
 
-async def openai_floor(client: openai.AsyncOpenAI, n: int, judge: RubricJudge) -> None:
-    """ttc-agent's requests with nothing of ttc-agent: one request for n samples, then n judge
-    calls, posted through the openai client on aiohttp and read with ``json.loads``. What any
-    library sending these payloads through the openai package pays at least."""
+async def openai_floor(
+    client: openai.AsyncOpenAI, n: int, judge_body: Callable[[str], dict[str, Any]]
+) -> None:
+    """One request for n samples, then one judge request per sample (``judge_body(sample)``),
+    posted through the openai client on aiohttp and read with ``json.loads``: what any library
+    sending these requests through the openai package pays at least."""
     messages = [{"role": "user", "content": PROMPT}]
     sampled = await client.post(
         "/chat/completions",
@@ -48,18 +51,17 @@ async def openai_floor(client: openai.AsyncOpenAI, n: int, judge: RubricJudge) -
         cast_to=bytes,
     )
     texts = [choice["message"]["content"] for choice in json.loads(sampled)["choices"]]
-    judge_options: dict[str, Any] = {"temperature": 0.0, "max_tokens": judge.max_tokens}
-    if judge.mode != "structured":  # as the judge asks
-        judge_options |= {"logprobs": True, "top_logprobs": judge.top_logprobs}
     verdicts = await asyncio.gather(
-        *(
-            client.post(
-                "/chat/completions",
-                body={"model": "m", "messages": judge.messages(messages, text), **judge_options},
-                cast_to=bytes,
-            )
-            for text in texts
-        )
+        *(client.post("/chat/completions", body=judge_body(text), cast_to=bytes) for text in texts)
     )
     for verdict in verdicts:
         json.loads(verdict)
+
+
+def rubric_judge_body(judge: RubricJudge) -> Callable[[str], dict[str, Any]]:
+    """The body of ``judge``'s request for one candidate (without its JSON schema)."""
+    messages = [{"role": "user", "content": PROMPT}]
+    options: dict[str, Any] = {"temperature": 0.0, "max_tokens": judge.max_tokens}
+    if judge.mode != "structured":  # as the judge asks
+        options |= {"logprobs": True, "top_logprobs": judge.top_logprobs}
+    return lambda text: {"model": "m", "messages": judge.messages(messages, text), **options}

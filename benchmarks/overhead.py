@@ -8,16 +8,16 @@ with an LLM judge (n samples, then n judge calls) is timed for N = 4, 8, 16, 32 
   payloads best_of_n sends (n samples, then n judge calls);
 - the floor of any library going through the openai package: best_of_n's own requests (one
   with n, then n judge calls) posted through the openai client on aiohttp and read with
-  ``json.loads``, with nothing else done.
+  ``json.loads``, with nothing else done; and the same with its_hub's judge requests (its short
+  prompt and one-score reply) in place of best_of_n's.
 
-The four run interleaved (median of ``--repeats``); the table gives wall / critical path, where
+The five run interleaved (median of ``--repeats``); the table gives wall / critical path, where
 the critical path is two rounds (2 x latency), and the requests each sent. Once every system has
-run once, the objects left by the imports (of all four) are frozen out of the garbage
+run once, the objects left by the imports (of all five) are frozen out of the garbage
 collector's sweeps: a full sweep of them takes over 100 ms here, and which system it lands in
-is chance. The server honours
-``n`` as vLLM and OpenAI do (``--ignore-n``: one choice per request, as llama.cpp). It also
-prints the prompt tokens billed for sampling when the server honours ``n`` (target: one prompt's
-worth, not n).
+is chance. The server honours ``n`` as vLLM and OpenAI do (``--ignore-n``: one choice per
+request, as llama.cpp). It also prints the prompt tokens billed for sampling when the server
+honours ``n`` (target: one prompt's worth, not n).
 
 beam_search (n=16, keep=4, 4 steps) and dvts (n=16, subtrees=4, 4 steps) with the logprob step
 judge are timed against 2 x steps rounds of plain calls (n step samples, then n step
@@ -34,11 +34,12 @@ import gc
 import statistics
 import time
 from collections.abc import Awaitable, Callable
+from functools import partial
 
 import openai
-from its_hub_peer import ITS_HUB_JUDGE, ItsHubBestOfN, its_hub_verdict
+from its_hub_peer import ITS_HUB_JUDGE, ItsHubBestOfN, its_hub_judge_body, its_hub_verdict
 from loopback_process import loopback_process
-from openai_references import PROMPT, openai_floor, raw_reference
+from openai_references import PROMPT, openai_floor, raw_reference, rubric_judge_body
 
 from ttc_agent import LLMStepJudge, OpenAIChat, RubricJudge, beam_search, best_of_n, dvts
 from ttc_agent.testing import Reply, count_tokens, fenced, judge_reply
@@ -149,6 +150,7 @@ SYSTEMS = (
     "its_hub 1.2.0 BestOfN + LLMJudge",
     "raw AsyncOpenAI, two gather rounds",
     "floor: openai+aiohttp, same requests",
+    "floor with its_hub's judge requests",
 )
 
 
@@ -169,13 +171,15 @@ async def peers(
             max_retries=0,
             http_client=openai.DefaultAioHttpClient(),
         )
+        its_hub_body = partial(its_hub_judge_body, PROMPT)
         for n in ns:
             node = best_of_n(model, judge, n=n)
             runs: dict[str, Callable[[], Awaitable[object]]] = {
                 SYSTEMS[0]: lambda node=node: node.ainvoke(PROMPT),
                 SYSTEMS[1]: lambda n=n: its_hub.run(PROMPT, n),
                 SYSTEMS[2]: lambda n=n: raw_reference(raw, n, judge),
-                SYSTEMS[3]: lambda n=n: openai_floor(floor, n, judge),
+                SYSTEMS[3]: lambda n=n: openai_floor(floor, n, rubric_judge_body(judge)),
+                SYSTEMS[4]: lambda n=n: openai_floor(floor, n, its_hub_body),
             }
             for run in runs.values():  # connections open, and ttc-agent learns about n
                 await run()
