@@ -14,8 +14,8 @@ parsed is sampled again (at a higher temperature) and, after ``attempts`` tries,
 Every candidate passes the injection screen (``verifiers/injection.py``): what it finds is
 recorded on the score, and the judge's policy flags, penalises or masks it. Only ``mask``
 changes what the judge reads, so only then does the screen run before the judge is asked; under
-the others it runs once the verdict is back, and a round's requests do not wait for it. The prompt's
-wording lives in ``judge_prompt.py``, the reading of verdicts in ``judge_verdict.py``.
+the others it runs once the verdict is back, and a round's requests do not wait for it. The
+prompt's wording lives in ``judge_prompt.py``, the reading of verdicts in ``judge_verdict.py``.
 """
 
 from __future__ import annotations
