@@ -26,7 +26,7 @@ class ServedLoopback:
 
 
 def _serve(connection: Connection, handler: Handler, honour_n: bool, latency: float) -> None:
-    gc.freeze()  # the heap forked from the client (its imports): not the stub's to sweep
+    gc.freeze()  # the heap forked from the client (its imports) is not the server's to sweep
     server = LoopbackServer(handler, honour_n=honour_n, latency=latency)
     server.start()
     connection.send(server.base_url)

@@ -46,6 +46,21 @@ def ttc(*args, server=None, **env):
     return run([sys.executable, "-m", "ttc_agent.cli", *args], server, **env)
 
 
+def ttc_eval(data, *args, server=None, **env):
+    """``ttc eval`` on a JSONL file whose questions are in ``q`` and answers in ``a``."""
+    return ttc(
+        "eval",
+        str(data),
+        "--question-field",
+        "q",
+        "--answer-field",
+        "a",
+        *args,
+        server=server,
+        **env,
+    )
+
+
 def test_run_prints_the_answer_and_a_table(loopback):
     server = loopback(script(WRITING), honour_n=True)
     done = ttc("run", "Write a line.", "-n", "3", "--judge", "writing_quality", server=server)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 
-from test_cli import HELPFULNESS, ttc
+from test_cli import HELPFULNESS, ttc, ttc_eval
 
 from ttc_agent.testing import Reply, fenced, judge_reply
 
@@ -55,9 +55,8 @@ def test_ttc_eval_searches_with_particle_filtering_at_every_budget(loopback, tmp
     server = loopback(world, flavour="vllm")  # a server whose steps continue
     data, out = tmp_path / "questions.jsonl", tmp_path / "run"
     data.write_text("".join(json.dumps({"q": q, "a": a}) + "\n" for q, a in QUESTIONS.items()))
-    fields = ["--question-field", "q", "--answer-field", "a"]
     options = ["-n", "2", "--search", "particle_filter", "--out", str(out)]
-    done = ttc("eval", str(data), *fields, *options, server=server)
+    done = ttc_eval(data, *options, server=server)
     assert done.returncode == 0, done.stderr
     rows = [json.loads(line) for line in (out / "candidates.jsonl").read_text().splitlines()]
     searched = sorted((r["problem"], r["n"]) for r in rows if r["strategy"] == "particle_filter")

@@ -122,17 +122,12 @@ async def test_summary_json_holds_the_verifier_and_the_scores_plot(loopback, tmp
 
 
 def test_ttc_eval_prints_the_verifier_line(loopback, tmp_path, problems):
-    from test_cli import ttc
+    from test_cli import ttc_eval
 
     server = loopback(world)
     data, out = tmp_path / "questions.jsonl", tmp_path / "run"
-    done = ttc(
-        "eval",
-        str(data),
-        "--question-field",
-        "q",
-        "--answer-field",
-        "a",
+    done = ttc_eval(
+        data,
         "-n",
         "2",
         "--judge",

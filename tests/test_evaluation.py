@@ -188,18 +188,13 @@ async def test_without_a_verifier_only_majority_and_pass(loopback, tmp_path, pro
 
 
 def test_ttc_eval_from_the_command_line(loopback, tmp_path, problems):
-    from test_cli import ttc
+    from test_cli import ttc, ttc_eval
 
     server = loopback(world)
     data = tmp_path / "questions.jsonl"
     out = tmp_path / "run"
-    done = ttc(
-        "eval",
-        str(data),
-        "--question-field",
-        "q",
-        "--answer-field",
-        "a",
+    done = ttc_eval(
+        data,
         "-n",
         "4",
         "--judge",
@@ -220,7 +215,7 @@ def test_ttc_eval_from_the_command_line(loopback, tmp_path, problems):
 
 def test_ttc_eval_step_card_gives_one_verdict_per_whole_solution(loopback, tmp_path, problems):
     """The step judge scores each candidate once, as one step, however many steps it has."""
-    from test_cli import ttc
+    from test_cli import ttc_eval
 
     def two_steps(request):
         reply = world(request)
@@ -228,13 +223,8 @@ def test_ttc_eval_step_card_gives_one_verdict_per_whole_solution(loopback, tmp_p
 
     server = loopback(two_steps)
     data, out = tmp_path / "questions.jsonl", tmp_path / "run"
-    done = ttc(
-        "eval",
-        str(data),
-        "--question-field",
-        "q",
-        "--answer-field",
-        "a",
+    done = ttc_eval(
+        data,
         "-n",
         "4",
         "--out",
@@ -250,17 +240,12 @@ def test_ttc_eval_step_card_gives_one_verdict_per_whole_solution(loopback, tmp_p
 def test_ttc_eval_asks_about_whole_solutions_and_searches_about_steps(loopback, tmp_path, problems):
     """Whole-solution verdicts use the math_solution card; step searches keep math_step, whose
     prompt says the last paragraph is the step to check."""
-    from test_cli import ttc
+    from test_cli import ttc_eval
 
     server = loopback(world, flavour="vllm")  # a server whose steps continue
     data, out = tmp_path / "questions.jsonl", tmp_path / "run"
-    done = ttc(
-        "eval",
-        str(data),
-        "--question-field",
-        "q",
-        "--answer-field",
-        "a",
+    done = ttc_eval(
+        data,
         "-n",
         "2",
         "--search",

@@ -90,18 +90,13 @@ def world(request):
 
 
 def test_ttc_eval_fits_and_writes_a_policy(loopback, tmp_path):
-    from test_cli import ttc
+    from test_cli import ttc_eval
 
     server = loopback(world)
     data, out = tmp_path / "questions.jsonl", tmp_path / "run"
     data.write_text("".join(json.dumps({"q": q, "a": a}) + "\n" for q, a in QUESTIONS.items()))
-    done = ttc(
-        "eval",
-        str(data),
-        "--question-field",
-        "q",
-        "--answer-field",
-        "a",
+    done = ttc_eval(
+        data,
         "-n",
         "4",
         "--judge",
@@ -120,13 +115,8 @@ def test_ttc_eval_fits_and_writes_a_policy(loopback, tmp_path):
     assert f"policy: {out}/policy.json" in done.stdout
 
     requests = len(server.requests)
-    bad = ttc(
-        "eval",
-        str(data),
-        "--question-field",
-        "q",
-        "--answer-field",
-        "a",
+    bad = ttc_eval(
+        data,
         "-n",
         "4",
         "--no-judge",

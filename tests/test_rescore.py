@@ -79,15 +79,12 @@ async def test_rescoring_needs_an_earlier_run(tmp_path, problems):
 
 
 def test_ttc_eval_rescores_a_run(loopback, tmp_path, problems):
-    from test_cli import ttc
+    from test_cli import ttc_eval
 
     server = loopback(world)
     data = tmp_path / "questions.jsonl"
-    fields = ("--question-field", "q", "--answer-field", "a")
-    done = ttc(
-        "eval",
-        str(data),
-        *fields,
+    done = ttc_eval(
+        data,
         "-n",
         "2",
         "--no-judge",
@@ -97,10 +94,8 @@ def test_ttc_eval_rescores_a_run(loopback, tmp_path, problems):
     )
     assert done.returncode == 0, done.stderr
     server.reset()
-    done = ttc(
-        "eval",
-        str(data),
-        *fields,
+    done = ttc_eval(
+        data,
         "--rescore",
         str(tmp_path / "samples"),
         "--judge",
@@ -114,10 +109,8 @@ def test_ttc_eval_rescores_a_run(loopback, tmp_path, problems):
     assert done.returncode == 0, done.stderr
     assert "verifier helpfulness: AUROC 1.00" in done.stdout
     assert all(fenced(r.last_user) is not None for r in server.requests)
-    refused = ttc(
-        "eval",
-        str(data),
-        *fields,
+    refused = ttc_eval(
+        data,
         "--rescore",
         str(tmp_path / "samples"),
         "--no-judge",

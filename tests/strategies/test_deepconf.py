@@ -9,7 +9,7 @@ import json
 import math
 
 import pytest
-from test_cli import ttc
+from test_cli import ttc, ttc_eval
 from test_streaming import closed
 
 from ttc_agent import ConfigurationError, OpenAIChat, RetryPolicy, SearchError, deepconf
@@ -225,9 +225,9 @@ def test_ttc_eval_measures_deepconf_offline_and_online_beside_the_other_methods(
         return confident_reply(f"{STEPS} so the answer is \\boxed{{{gold}}}.")
 
     server = loopback(world, honour_n=True)
-    args = ["--question-field", "q", "--answer-field", "a", "-n", "4", "--no-judge"]
+    args = ["-n", "4", "--no-judge"]
     args += ["--search", "deepconf", "--search", "deepconf_online", "--out", str(out)]
-    done = ttc("eval", str(data), *args, server=server)
+    done = ttc_eval(data, *args, server=server)
     assert done.returncode == 0, done.stderr
     points = json.loads((out / "summary.json").read_text())["points"]
     measured = {(p["method"], p["n"]): p["accuracy"] for p in points}

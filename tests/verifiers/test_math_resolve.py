@@ -68,7 +68,7 @@ def test_a_card_whose_reasoning_is_malformed_is_refused(tmp_path):
 
 
 def test_ttc_eval_with_a_reasoning_card_needs_a_judge_that_continues(loopback, tmp_path):
-    from test_cli import ttc
+    from test_cli import ttc_eval
 
     def world(request):
         if fenced(request.prompt or request.last_user) is not None:
@@ -78,22 +78,16 @@ def test_ttc_eval_with_a_reasoning_card_needs_a_judge_that_continues(loopback, t
     data = tmp_path / "q.jsonl"
     data.write_text(json.dumps({"q": PROBLEM[0]["content"], "a": "7"}) + "\n")
     args = (
-        "eval",
-        str(data),
-        "--question-field",
-        "q",
-        "--answer-field",
-        "a",
         "-n",
         "2",
         "--judge",
         "math_resolve",
     )
     server = loopback(world, flavour="vllm")
-    done = ttc(*args, "--out", str(tmp_path / "ok"), server=server)
+    done = ttc_eval(data, *args, "--out", str(tmp_path / "ok"), server=server)
     assert done.returncode == 0, done.stderr
     assert "verifier math_resolve:reasoning" in done.stdout
     openai = loopback(world, flavour="openai")
-    refused = ttc(*args, "--out", str(tmp_path / "no"), server=openai)
+    refused = ttc_eval(data, *args, "--out", str(tmp_path / "no"), server=openai)
     assert refused.returncode == 2 and "continue" in refused.stderr
     assert openai.requests == []
